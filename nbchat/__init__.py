@@ -1,0 +1,55 @@
+"""nbchat: chat with OpenAI-compatible models from IPython and Jupyter cells.
+
+``%load_ext nbchat`` registers ``%%chat``, ``%chat`` and ``%chatconfig``. The same
+engine works without IPython: ``from nbchat import Chat``.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from .chat import Chat, Reply
+from .conversation import Conversation
+from .errors import NbChatError
+
+if TYPE_CHECKING:
+    from .magics import ChatMagics
+
+__version__ = "0.1.0"
+__all__ = ["Chat", "Conversation", "NbChatError", "Reply", "__version__"]
+
+# One ChatMagics per shell, kept across %reload_ext so conversations and settings survive.
+_magics: weakref.WeakKeyDictionary[Any, ChatMagics] = weakref.WeakKeyDictionary()
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """Build (or reuse) the magics, register them, subscribe to cell ids."""
+    from .magics import ChatMagics
+
+    magics = _magics.get(shell)
+    if magics is None:
+        magics = _magics[shell] = ChatMagics(shell=shell)
+    existing = shell.magics_manager.magics["cell"].get("chat")
+    owner = getattr(existing, "__self__", None)
+    if existing is not None and not isinstance(owner, ChatMagics):
+        source = getattr(existing, "__module__", None) or type(owner).__module__
+        warnings.warn(f"nbchat replaces the %%chat magic registered by {source}", stacklevel=2)
+    shell.register_magics(magics)
+    if magics.pre_run_cell not in shell.events.callbacks["pre_run_cell"]:
+        shell.events.register("pre_run_cell", magics.pre_run_cell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """Remove the magics; the conversations stay for a later load in this kernel."""
+    magics = _magics.get(shell)
+    if magics is None:
+        return
+    for kind, names in (("cell", ["chat"]), ("line", ["chat", "chatconfig"])):
+        table = shell.magics_manager.magics[kind]
+        for name in names:
+            if getattr(table.get(name), "__self__", None) is magics:
+                del table[name]
+    if magics.pre_run_cell in shell.events.callbacks["pre_run_cell"]:
+        shell.events.unregister("pre_run_cell", magics.pre_run_cell)

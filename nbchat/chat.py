@@ -1,0 +1,206 @@
+"""The Python API: a conversation plus settings plus a transport (§5). No IPython."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import Completion, Transport, request_body
+from .conversation import Conversation, Message, Turn
+from .errors import NbChatError
+from .settings import Settings
+from .tokens import estimate_messages
+from .usage import Ledger, cost
+
+
+@dataclass
+class Reply:
+    """A complete reply. ``str(reply)`` is its text (choice 1)."""
+
+    text: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, int] | None
+    finish_reason: str | None
+    model: str | None
+    latency: float
+    params: dict[str, Any] = field(default_factory=dict)
+    left_out: int = 0
+    logprobs: list[dict[str, Any]] | None = None
+    cost: float | None = None
+    interrupted: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+
+@dataclass
+class Request:
+    """What the next exchange sends: the dry run of ``%chat request`` shows exactly this."""
+
+    body: dict[str, Any]
+    left_out: int
+    cell_id: str | None
+    record: bool
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.body["messages"]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.body.items() if k not in ("messages", "stream_options")}
+
+    @property
+    def estimated_tokens(self) -> int:
+        return estimate_messages(self.messages)
+
+
+class ReplyStream:
+    """A reply being received. Iterating yields text deltas of choice 1; the exchange
+    joins the conversation only once the reply is complete."""
+
+    def __init__(self, chat: Chat, request: Request, user: Message) -> None:
+        self.chat, self.request, self.user = chat, request, user
+        self.completion = Completion()
+        self.reply: Reply | None = None
+        self._started = False
+
+    def __iter__(self) -> Iterator[str]:
+        for index, text in self.events():
+            if index == 0:
+                yield text
+
+    def events(self) -> Iterator[tuple[int, str]]:
+        """``(choice index, delta)`` for every choice, for views that show them all."""
+        if self._started:
+            raise NbChatError("this reply was already read")
+        self._started = True
+        yield from self.chat.transport.run(self.chat.settings, self.request.body, self.completion)
+        self.reply = self.finish()
+
+    def finish(self, interrupted: bool = False) -> Reply:
+        """Build the reply from what arrived; record it unless it was cut off (or
+        ``keep_partial`` allows that)."""
+        done = self.completion
+        texts = done.texts
+        model = done.model or self.request.body["model"]
+        reply = Reply(
+            text=texts[0],
+            choices=[{"index": i, "role": "assistant", "content": t} for i, t in enumerate(texts)],
+            usage=done.usage,
+            finish_reason=done.finish.get(0),
+            model=model,
+            latency=done.latency,
+            params=self.request.params,
+            left_out=self.request.left_out,
+            logprobs=done.logprobs.get(0),
+            cost=cost(model, done.usage, self.chat.settings.prices),
+            interrupted=interrupted,
+        )
+        self.chat.ledger.add(model, done.usage)
+        if self.request.record and (not interrupted or self.chat.settings.keep_partial):
+            turn = Turn(
+                [self.user, {"role": "assistant", "content": reply.text}],
+                cell_id=self.request.cell_id,
+                model=model,
+                usage=done.usage,
+                choices=texts if len(texts) > 1 else [],
+                finish_reason=reply.finish_reason if not interrupted else "interrupted",
+            )
+            self.chat.conversation.record(turn, replace=self.chat.settings.rerun == "replace")
+        self.reply = reply
+        return reply
+
+
+class Chat:
+    """A conversation with a model::
+
+        chat = Chat(model="gpt-4o-mini", system="You are terse.", temperature=0.2)
+        reply = chat.send("Hello")
+        for delta in chat.stream("More"):
+            print(delta, end="")
+
+    Any setting of ``%chatconfig`` is a keyword (``base_url``, ``api_key``, ``timeout``…).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        system: str | None = None,
+        *,
+        settings: Settings | None = None,
+        conversation: Conversation | None = None,
+        transport: Transport | None = None,
+        ledger: Ledger | None = None,
+        **options: Any,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        if model is not None:
+            options["model"] = model
+        try:
+            self.settings.apply(options, source="Chat()")
+        except ValueError as e:
+            raise TypeError(str(e)) from None
+        self.conversation = conversation if conversation is not None else Conversation()
+        if system is not None:
+            self.conversation.system = system
+        self.transport = transport if transport is not None else Transport()
+        self.ledger = ledger if ledger is not None else Ledger()
+
+    def __repr__(self) -> str:
+        return f"<Chat {self.settings.model!r}, {len(self.conversation.turns)} turns>"
+
+    @property
+    def messages(self) -> list[Message]:
+        return self.conversation.messages(system=self.settings.system_prompt)
+
+    def prepare(
+        self,
+        text: str,
+        *,
+        cell_id: str | None = None,
+        history: bool = True,
+        **overrides: Any,
+    ) -> tuple[Request, Message]:
+        """Build (without sending) the request for ``text`` with per-call ``overrides``."""
+        values = self.settings.request_values() | self.settings.checked(overrides)
+        stream = overrides.get("stream", self.settings.stream)
+        before = cell_id if self.settings.rerun == "replace" else None
+        past = self.conversation.messages(before_cell=before, system=self.settings.system_prompt)
+        if not history:
+            past = [m for m in past if m["role"] == "system"]
+        user: Message = {"role": "user", "content": text}
+        messages, left_out = self.conversation.window(past + [user], self.settings.max_context_tokens)
+        body = request_body(values, messages, stream=bool(stream))
+        return Request(body, left_out, cell_id, record=history), user
+
+    def stream(self, text: str, **overrides: Any) -> ReplyStream:
+        request, user = self.prepare(text, **overrides)
+        return ReplyStream(self, request, user)
+
+    def send(self, text: str, **overrides: Any) -> Reply:
+        stream = self.stream(text, **overrides)
+        for _ in stream.events():
+            pass
+        assert stream.reply is not None
+        return stream.reply
+
+    def prime(self, text: str, cell_id: str | None = None) -> None:
+        """Add an example assistant reply (few-shot) without a request."""
+        self.conversation.record(
+            Turn([{"role": "assistant", "content": text}], cell_id=cell_id),
+            replace=self.settings.rerun == "replace",
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        self.conversation.save(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **options: Any) -> Chat:
+        return cls(conversation=Conversation.load(path), **options)
+

@@ -1,0 +1,257 @@
+"""The transport: (messages, parameters) -> text deltas, usage and clear errors.
+
+``openai`` is imported on first use only: it costs about half a second, which
+``%load_ext nbchat`` must not pay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .errors import NbChatError, RequestFailed
+from .secret import scrub
+
+OPENAI_URL = "https://api.openai.com/v1"
+NO_KEY = "nbchat-no-key"  # local servers (Ollama, llama.cpp, vLLM) want some key, any key
+SIMPLE_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+    "n",
+    "seed",
+)
+KEY_HELP = (
+    "set OPENAI_API_KEY in the environment Jupyter starts from, "
+    "or run %chatconfig --key (a hidden prompt)"
+)
+
+
+def request_body(
+    values: Mapping[str, Any], messages: list[dict[str, Any]], stream: bool
+) -> dict[str, Any]:
+    """The one place settings become request parameters; unset ones are not sent."""
+    body: dict[str, Any] = {"model": values["model"], "messages": messages}
+    for name in SIMPLE_PARAMS:
+        if values.get(name) is not None:
+            body[name] = values[name]
+    if values.get("logprobs") is not None:
+        body["logprobs"] = True
+        if values["logprobs"] > 0:
+            body["top_logprobs"] = values["logprobs"]
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+class Completion:
+    """What one request returned, filled in while its deltas are read."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, list[str]] = {0: []}
+        self.finish: dict[int, str | None] = {}
+        self.logprobs: dict[int, list[dict[str, Any]]] = {}
+        self.usage: dict[str, int] | None = None
+        self.model: str | None = None
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+        self.ended: float | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        return ["".join(self.parts[i]) for i in sorted(self.parts)]
+
+    @property
+    def latency(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    def add(self, index: int, text: str) -> None:
+        if self.first_token is None:
+            self.first_token = time.perf_counter()
+        self.parts.setdefault(index, []).append(text)
+
+    def take_choice(self, choice: Mapping[str, Any], key: str) -> str | None:
+        """Record one choice of a chunk (``key="delta"``) or a whole reply ("message")."""
+        index = int(choice.get("index") or 0)
+        self.parts.setdefault(index, [])
+        if choice.get("finish_reason"):
+            self.finish[index] = choice["finish_reason"]
+        logprobs = choice.get("logprobs")
+        if isinstance(logprobs, dict) and logprobs.get("content"):
+            self.logprobs.setdefault(index, []).extend(logprobs["content"])
+        content = (choice.get(key) or {}).get("content")
+        if content:
+            self.add(index, content)
+            return str(content)
+        return None
+
+
+class Transport:
+    """Owns the SDK client (rebuilt when the connection settings change)."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._identity: tuple[Any, ...] | None = None
+
+    def client(self, settings: Any) -> Any:
+        key = settings.api_key.reveal() if settings.api_key else os.environ.get("OPENAI_API_KEY")
+        base_url = settings.base_url
+        if not key:
+            if base_url is None or "api.openai.com" in base_url:
+                raise NbChatError(f"no API key for OpenAI: {KEY_HELP}")
+            key = NO_KEY
+        identity = (
+            key,
+            base_url,
+            settings.organization,
+            settings.project,
+            settings.timeout,
+            settings.max_retries,
+        )
+        if identity != self._identity:
+            import openai
+
+            options: dict[str, Any] = {"max_retries": settings.max_retries}
+            if settings.timeout is not None:
+                options["timeout"] = settings.timeout
+            self._client = openai.OpenAI(
+                api_key=key,
+                base_url=base_url,
+                organization=settings.organization,
+                project=settings.project,
+                **options,
+            )
+            self._identity = identity
+        return self._client
+
+    def run(
+        self, settings: Any, body: dict[str, Any], completion: Completion
+    ) -> Iterator[tuple[int, str]]:
+        """Send ``body``; yield ``(choice index, text)`` as the reply arrives."""
+        client = self.client(settings)
+        try:
+            if body.get("stream"):
+                yield from self._stream(client, body, completion)
+            else:
+                # client.post skips the SDK's per-message transform (~0.15 ms a message)
+                # and its model parsing: the body is already in wire format.
+                data = client.post("/chat/completions", body=body, cast_to=object)
+                self._take_whole(data, completion)
+                for index, text in enumerate(completion.texts):
+                    if text:
+                        yield index, text
+        except NbChatError:
+            raise
+        except Exception as exc:  # the SDK's and the network's, made readable
+            raise RequestFailed(
+                scrub(explain(exc, settings, completion), getattr(client, "api_key", None)),
+                status=getattr(exc, "status_code", None),
+            ) from None
+        finally:
+            completion.ended = time.perf_counter()
+
+    def _stream(
+        self, client: Any, body: dict[str, Any], completion: Completion
+    ) -> Iterator[tuple[int, str]]:
+        from openai import Stream
+
+        stream = client.post(
+            "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=Stream[object]
+        )
+        try:
+            for chunk in stream:
+                if not isinstance(chunk, dict):
+                    raise RequestFailed("the server sent a stream event that is not a JSON object")
+                completion.model = chunk.get("model") or completion.model
+                if chunk.get("usage"):
+                    completion.usage = chunk["usage"]
+                for choice in chunk.get("choices") or ():
+                    text = completion.take_choice(choice, "delta")
+                    if text:
+                        yield int(choice.get("index") or 0), text
+        finally:
+            # also on KeyboardInterrupt: never leave the connection open
+            stream.response.close()
+        if not completion.finish and completion.usage is None:
+            raise RequestFailed(
+                "the stream ended before the reply was complete (no finish_reason); "
+                "nothing was recorded — re-run the cell"
+            )
+
+    @staticmethod
+    def _take_whole(data: Any, completion: Completion) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise RequestFailed("the server's reply is not a chat completion")
+        completion.model = data.get("model")
+        completion.usage = data.get("usage") or None
+        for choice in data["choices"]:
+            completion.take_choice(choice, "message")
+
+    def models(self, settings: Any) -> list[str]:
+        client = self.client(settings)
+        try:
+            data = client.get("/models", cast_to=object)
+        except Exception as exc:
+            raise RequestFailed(scrub(explain(exc, settings, None), getattr(client, "api_key", None))) from None
+        return sorted(m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m)
+
+
+def explain(exc: Exception, settings: Any, completion: Completion | None) -> str:
+    """One short message: what failed, the server's words, and what to do."""
+    import openai
+
+    where = settings.base_url or OPENAI_URL
+    midway = completion is not None and completion.first_token is not None
+    if isinstance(exc, openai.APIStatusError):
+        status, said = exc.status_code, _server_message(exc)
+        retried = f" after {settings.max_retries} retries" if settings.max_retries else ""
+        if status == 401:
+            return f"401 Unauthorized: {said}. The key was refused: {KEY_HELP}."
+        if status == 403:
+            return f"403 Forbidden: {said}. The key's project or organization may not use this model."
+        if status == 404:
+            return f"404 Not Found: {said}. Check the model name (%chat models) and base_url ({where})."
+        if status == 429:
+            return f"429 Too Many Requests{retried}: {said}. Wait a moment and re-run the cell."
+        if status >= 500:
+            return f"{status} server error{retried}: {said}. The server at {where} failed; try again later."
+        param = getattr(exc, "param", None)
+        hint = f" (parameter {param!r}: unset it with %chatconfig {param}=unset)" if param else ""
+        return f"{status} {_reason(exc)}: {said}{hint}"
+    if isinstance(exc, openai.APITimeoutError):
+        phase = "between tokens" if midway else "before the first token"
+        limit = f"{settings.timeout:g} s" if settings.timeout else "the SDK's 600 s"
+        return f"timed out {phase} after {limit} (setting: timeout); the server at {where} is slow or stuck"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+        if midway:
+            return f"the connection to {where} dropped in the middle of the reply{detail}"
+        return f"cannot reach {where}{detail}. Is the server running, and is base_url right?"
+    if isinstance(exc, openai.APIError):
+        return f"the server reported an error during the reply: {exc.message}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"the server sent a malformed stream event (invalid JSON: {exc.msg})"
+    if isinstance(exc, openai.OpenAIError):
+        return f"the OpenAI client failed: {exc}"
+    return f"the request failed: {type(exc).__name__}: {exc}"
+
+
+def _server_message(exc: Any) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if message:
+            return str(message).rstrip(".")
+    return _reason(exc)
+
+
+def _reason(exc: Any) -> str:
+    return str(getattr(exc.response, "reason_phrase", "") or type(exc).__name__)

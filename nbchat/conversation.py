@@ -1,0 +1,190 @@
+"""Conversations: messages grouped into turns, the system prompt, trimming, save/load."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import NbChatError
+from .tokens import estimate_messages
+
+Message = dict[str, Any]
+FORMAT = "nbchat.conversation"
+VERSION = 1
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass
+class Turn:
+    """One exchange (a user message and its reply) or a primed assistant message."""
+
+    messages: list[Message]
+    cell_id: str | None = None
+    model: str | None = None
+    usage: dict[str, int] | None = None
+    choices: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+
+    @property
+    def reply(self) -> str | None:
+        last = self.messages[-1] if self.messages else None
+        return last["content"] if last and last["role"] == "assistant" else None
+
+
+class Conversation:
+    """The history of one named conversation. Pure data: no IPython, no network."""
+
+    def __init__(self, name: str = "default", system: str | None = None) -> None:
+        self.name = name
+        self.system = system
+        self.turns: list[Turn] = []
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.name!r}: {len(self.turns)} turns>"
+
+    # -- reading ----------------------------------------------------------------------
+
+    def messages(self, before_cell: str | None = None, system: str | None = None) -> list[Message]:
+        """The history in OpenAI format; with ``before_cell``, as it stood before that cell."""
+        prompt = self.system if self.system is not None else system
+        out: list[Message] = [{"role": "system", "content": prompt}] if prompt else []
+        for turn in self.turns[: self._index_of(before_cell, default=len(self.turns))]:
+            out.extend(turn.messages)
+        return out
+
+    def _index_of(self, cell_id: str | None, default: int) -> int:
+        if cell_id is not None:
+            for i, turn in enumerate(self.turns):
+                if turn.cell_id == cell_id:
+                    return i
+        return default
+
+    def window(
+        self, messages: list[Message], budget: int | None
+    ) -> tuple[list[Message], int]:
+        """Leave out the oldest turns until the estimate fits ``budget``.
+
+        The system prompt and the new (last) message always stay. Returns the messages to
+        send and how many earlier messages were left out (never deleted from history).
+        """
+        if budget is None or estimate_messages(messages) <= budget:
+            return messages, 0
+        head = messages[:1] if messages and messages[0]["role"] == "system" else []
+        body, last = messages[len(head) : -1], messages[-1:]
+        dropped = 0
+        while body and estimate_messages(head + body + last) > budget:
+            # drop whole exchanges, so a reply is never sent without its question
+            cut = 1
+            while cut < len(body) and body[cut]["role"] == "assistant":
+                cut += 1
+            body, dropped = body[cut:], dropped + cut
+        return head + body + last, dropped
+
+    # -- changing ---------------------------------------------------------------------
+
+    def record(self, turn: Turn, replace: bool = True) -> None:
+        """Add a completed turn; a re-run cell's turn takes its earlier turn's place."""
+        index = self._index_of(turn.cell_id, default=-1) if replace else -1
+        if index >= 0:
+            self.turns[index] = turn
+        else:
+            self.turns.append(turn)
+
+    def undo(self) -> Turn:
+        if not self.turns:
+            raise NbChatError(f"conversation {self.name!r} has nothing to undo")
+        return self.turns.pop()
+
+    def clear(self, keep_system: bool) -> None:
+        self.turns.clear()
+        if not keep_system:
+            self.system = None
+
+    def pick(self, k: int) -> None:
+        """Keep choice ``k`` (1-based) of the last reply as the one in history."""
+        turn = self.turns[-1] if self.turns else None
+        if turn is None or len(turn.choices) < 2:
+            raise NbChatError("the last reply has a single choice; ask with -n 2 or more")
+        if not 1 <= k <= len(turn.choices):
+            raise NbChatError(f"choose 1 to {len(turn.choices)} (got {k})")
+        turn.messages[-1] = {"role": "assistant", "content": turn.choices[k - 1]}
+
+    # -- files ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": self.name,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "messages": self.messages(),
+            "turns": [
+                {k: v for k, v in asdict(t).items() if k != "messages"} | {"size": len(t.messages)}
+                for t in self.turns
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, name: str | None = None) -> Conversation:
+        """Rebuild a saved conversation; anything malformed raises ``NbChatError``."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise NbChatError("not an nbchat conversation file (no 'format': 'nbchat.conversation')")
+        if data.get("version") != VERSION:
+            raise NbChatError(f"unsupported conversation file version {data.get('version')!r}")
+        messages, turns = data.get("messages"), data.get("turns")
+        if not isinstance(messages, list) or not isinstance(turns, list):
+            raise NbChatError("conversation file is missing its messages or turns")
+        for m in messages:
+            if not (
+                isinstance(m, dict)
+                and m.get("role") in ROLES
+                and isinstance(m.get("content"), str)
+            ):
+                raise NbChatError(f"conversation file has a malformed message: {str(m)[:80]}")
+        conv = cls(name or str(data.get("name") or "default"))
+        if messages and messages[0]["role"] == "system":
+            conv.system = messages.pop(0)["content"]
+        pos = 0
+        for meta in turns:
+            size = meta.get("size") if isinstance(meta, dict) else None
+            if not isinstance(size, int) or size < 1 or pos + size > len(messages):
+                raise NbChatError("conversation file's turns do not match its messages")
+            fields = {k: meta.get(k) for k in ("cell_id", "model", "usage", "finish_reason")}
+            conv.turns.append(
+                Turn(messages[pos : pos + size], choices=list(meta.get("choices") or []), **fields)
+            )
+            pos += size
+        if pos != len(messages):
+            raise NbChatError("conversation file's turns do not match its messages")
+        return conv
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write JSON atomically: a crash mid-write never leaves a half file behind."""
+        target = Path(path).expanduser()
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, target)
+        except OSError as e:
+            raise NbChatError(f"cannot save to {str(target)!r}: {e.strerror or e}") from None
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], name: str | None = None) -> Conversation:
+        source = Path(path).expanduser()
+        try:
+            data = json.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NbChatError(f"no such file: {str(source)!r}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise NbChatError(f"cannot read {str(source)!r}: {e}") from None
+        except json.JSONDecodeError as e:
+            raise NbChatError(f"{str(source)!r} is not valid JSON ({e.msg}, line {e.lineno})") from None
+        return cls.from_dict(data, name)

@@ -1,0 +1,26 @@
+"""The one exception family nbchat raises for its own failures."""
+
+from __future__ import annotations
+
+
+class NbChatError(Exception):
+    """A failure nbchat explains in one short message (no traceback in IPython).
+
+    IPython calls ``_render_traceback_`` instead of formatting the stack, so the user
+    sees the cause and what to do, while the cell still fails and "Run All" stops.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"nbchat: {self}"]
+
+
+class RequestFailed(NbChatError):
+    """The server or the network failed a request; the history is unchanged."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StreamInterrupted(NbChatError):
+    """A streamed reply was cut off by a kernel interrupt."""

@@ -1,0 +1,285 @@
+"""``ChatMagics``: the settings as traits, and ``%%chat``, ``%chat``, ``%chatconfig`` as glue."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from . import render
+from .chat import Chat, Reply
+from .client import Transport
+from .conversation import Conversation
+from .errors import NbChatError
+from .secret import Secret
+from .settings import Settings, parse_assignments
+from .template import substitute
+from .tokens import estimate_text
+from .usage import Ledger
+
+# per-cell option -> setting name
+CELL_OPTIONS = (
+    "model",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+    "n",
+    "seed",
+    "logprobs",
+)
+_CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
+
+
+def split_line(line: str) -> list[str]:
+    """Shell-like splitting, so ``--stop "###"`` arrives without its quotes."""
+    try:
+        return shlex.split(line)
+    except ValueError as e:
+        raise UsageError(f"cannot parse options {line!r}: {e}") from None
+
+
+def usage_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Our own one-line errors for user mistakes raise ``UsageError`` (shown without a
+    traceback only when the type is exactly ``UsageError``)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+
+    return wrapper
+
+
+@magics_class
+class ChatMagics(Magics, Settings):
+    """Chat with OpenAI-compatible models from notebook cells."""
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.transport = Transport()
+        self.ledger = Ledger()
+        self.conversations: dict[str, Conversation] = {}
+        self.cell_id: str | None = None
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def pre_run_cell(self, info: Any) -> None:
+        """Remember the frontend's cell id: re-running a cell replaces its exchange."""
+        self.cell_id = getattr(info, "cell_id", None) or None
+
+    @property
+    def terminal(self) -> bool:
+        return any(c.__name__ == "TerminalInteractiveShell" for c in type(self.shell).__mro__)
+
+    def chat_for(self, name: str) -> Chat:
+        conversation = self.conversations.setdefault(name, Conversation(name))
+        return Chat(settings=self, conversation=conversation, transport=self.transport, ledger=self.ledger)
+
+    def cell_text(self, cell: str, raw: bool) -> str:
+        text = cell.strip()
+        if not text:
+            raise UsageError("empty cell: write your message below the %%chat line")
+        return text if raw else substitute(text, self.shell.user_ns)
+
+    # -- %%chat -----------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-s", "--system", action="store_true", help="Make the cell the system prompt (nothing is sent).")
+    @argument("--role", choices=["user", "system", "assistant"], help="Add the cell with this role; assistant adds an example reply without a request.")
+    @argument("-m", "--model", help="Model for this cell.")
+    @argument("-t", "--temperature", type=float, help="Sampling temperature, 0–2.")
+    @argument("--top-p", type=float, help="Nucleus sampling mass, 0–1.")
+    @argument("--max-tokens", type=int, help="Most tokens in the reply.")
+    @argument("--frequency-penalty", type=float, help="−2 to 2.")
+    @argument("--presence-penalty", type=float, help="−2 to 2.")
+    @argument("--stop", action="append", help="Stop sequence (repeatable).")
+    @argument("-n", type=int, help="Number of choices; choice 1 continues the conversation.")
+    @argument("--seed", type=int, help="Seed for best-effort determinism.")
+    @argument("--logprobs", type=int, metavar="K", help="Token log-probabilities with the top K alternatives.")
+    @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
+    @argument("-c", "--conversation", default="default", help="Conversation name (default: default).")
+    @argument("--new", action="store_true", help="Start the conversation over (keeps its system prompt).")
+    @argument("--no-history", action="store_true", help="Send only the system prompt and this cell; record nothing.")
+    @argument("-f", "--format", choices=["markdown", "text", "code"], help="Reply view; code also puts the first code block in the next cell.")
+    @argument("-o", "--out", metavar="NAME", help="Also store the reply in the variable NAME.")
+    @argument("--raw", action="store_true", help="Send {name} fields as written (no substitution).")
+    @no_var_expand
+    @cell_magic("chat")
+    @usage_errors
+    def chat_cell(self, line: str, cell: str) -> None:
+        """Send the cell to the model, with the conversation so far.
+
+        Example::
+
+            %%chat -t 0.2 --max-tokens 200
+            Explain what {df.shape} tells me about my data.
+
+        ``{name}``, ``{name.attr}``, ``{In[3]}`` and ``{Out[5]}`` are replaced when they
+        exist in your namespace; other braces (code, JSON) are sent as written.
+        """
+        args = self.chat_cell.parser.parse_args(split_line(line))
+        text = self.cell_text(cell, args.raw)
+        chat = self.chat_for(args.conversation)
+        if args.system or args.role == "system":
+            chat.conversation.system = text
+            return render.note(f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal)
+        if args.role == "assistant":
+            chat.prime(text, cell_id=self.cell_id)
+            return render.note(f"Example reply added to *{args.conversation}*.", self.terminal)
+        overrides = {name: getattr(args, name) for name in CELL_OPTIONS if getattr(args, name) is not None}
+        if args.no_stream:
+            overrides["stream"] = False
+        if args.new:
+            chat.conversation.clear(keep_system=True)
+        stream = chat.stream(text, cell_id=self.cell_id, history=not args.no_history, **overrides)
+        fmt = args.format or ("markdown" if self.output == "widget" else self.output)
+        view = "text" if fmt == "text" else "markdown"
+        reply = render.show_stream(stream, view, args.conversation, self.terminal)
+        self.deliver(reply, args.out, fmt == "code")
+
+    def deliver(self, reply: Reply, out: str | None, code: bool) -> None:
+        if out:
+            self.shell.user_ns[out] = reply
+        if code:
+            match = _CODE_BLOCK.search(reply.text)
+            if match:
+                self.shell.set_next_input(match.group(1).rstrip("\n"), replace=False)
+
+    # -- %chat ------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("verb", help="history, reset, undo or list")
+    @argument("args", nargs="*", help="the verb's arguments")
+    @argument("-c", "--conversation", default="default", help="Conversation name.")
+    @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
+    @no_var_expand
+    @line_magic("chat")
+    @usage_errors
+    def chat_line(self, line: str) -> None:
+        """Manage conversations: ``%chat VERB [args] [-c NAME]``.
+
+        Verbs: ``history`` (transcript with tokens), ``reset [--keep-system]``,
+        ``undo`` (remove the last exchange), ``list`` (all conversations).
+
+        Example: ``%chat history -c review``
+        """
+        if not line.strip():
+            raise UsageError(f"%chat needs a verb: {', '.join(self.verbs)}")
+        args = self.chat_line.parser.parse_args(split_line(line))
+        action = self.verbs.get(args.verb)
+        if action is None:
+            raise UsageError(f"unknown verb {args.verb!r}; verbs: {', '.join(self.verbs)}")
+        try:
+            action(self, args)
+        except NbChatError as e:
+            raise UsageError(str(e)) from None
+
+    def _history(self, args: Any) -> None:
+        chat = self.chat_for(args.conversation)
+        entries = []
+        for message in chat.messages[:1]:
+            if message["role"] == "system":
+                entries.append(message | {"tokens": estimate_text(message["content"])})
+        for turn in chat.conversation.turns:
+            for message in turn.messages:
+                tokens: Any = f"≈{estimate_text(message['content'])}"
+                if message["role"] == "assistant" and turn.usage:
+                    tokens = turn.usage.get("completion_tokens")
+                entries.append(message | {"tokens": tokens})
+        render.transcript(entries, self.terminal)
+
+    def _reset(self, args: Any) -> None:
+        self.chat_for(args.conversation).conversation.clear(keep_system=args.keep_system)
+        kept = " (system prompt kept)" if args.keep_system else ""
+        render.note(f"Conversation *{args.conversation}* reset{kept}.", self.terminal)
+
+    def _undo(self, args: Any) -> None:
+        turn = self.chat_for(args.conversation).conversation.undo()
+        render.note(f"Removed the last exchange of *{args.conversation}* ({len(turn.messages)} messages).", self.terminal)
+
+    def _list(self, args: Any) -> None:
+        rows = []
+        for name, conv in sorted(self.conversations.items()):
+            messages = conv.messages(system=self.system_prompt)
+            tokens = sum(estimate_text(m["content"]) for m in messages)
+            model = next((t.model for t in reversed(conv.turns) if t.model), self.model)
+            rows.append([name, len(messages), f"≈{tokens}", model])
+        render.table(["conversation", "messages", "tokens", "model"], rows, self.terminal)
+
+    verbs: dict[str, Callable[[ChatMagics, Any], None]] = {
+        "history": _history,
+        "reset": _reset,
+        "undo": _undo,
+        "list": _list,
+    }
+
+    # -- %chatconfig ------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("--reset", action="store_true", help="Restore the defaults (the API key stays).")
+    @argument("--key", action="store_true", help="Ask for the API key with a hidden prompt.")
+    @argument("assignments", nargs="*", help="name=value pairs, e.g. temperature=0.2 stop=\"###\"")
+    @no_var_expand
+    @line_magic("chatconfig")
+    @usage_errors
+    def chatconfig(self, line: str) -> None:
+        """Show or change settings.
+
+        ``%chatconfig`` shows every setting and where its value came from;
+        ``%chatconfig temperature=0.2 max_tokens=512 stop="###"`` sets several at once
+        (all or none); ``name=unset`` stops sending a parameter; ``--reset`` restores the
+        defaults; ``--key`` asks for the API key without echoing it.
+        """
+        flag = line.split()[0] if line.strip().startswith("--") else None
+        if flag == "--reset":
+            self.reset()
+            return render.note("Settings restored to their defaults (the API key is kept).", self.terminal)
+        if flag == "--key":
+            return self.ask_key()
+        if flag:
+            raise UsageError(f"unknown option {flag}; use --reset, --key or name=value pairs")
+        if not line.strip():
+            return self.show_settings()
+        values = parse_assignments(line)
+        if "api_key" in values:
+            raise UsageError(
+                "refusing api_key in a cell: it would be saved in the notebook and IPython's "
+                "history. Set OPENAI_API_KEY before starting Jupyter, or run %chatconfig --key."
+            )
+        self.apply(values, source="%chatconfig")
+        render.note("Set " + ", ".join(f"{k}={getattr(self, k)!r}" for k in values), self.terminal)
+
+    def ask_key(self) -> None:
+        import getpass
+
+        key = getpass.getpass("API key (hidden): ").strip()
+        if not key:
+            raise UsageError("no key entered; nothing changed")
+        with self.setting_from("%chatconfig --key"):
+            self.api_key = Secret(key)
+        render.note("API key set for this session (not saved anywhere).", self.terminal)
+
+    def show_settings(self) -> None:
+        rows = []
+        for name in self.setting_names():
+            value = getattr(self, name)
+            if name == "api_key":
+                import os
+
+                shown = "set" if value is not None or os.environ.get("OPENAI_API_KEY") else "not set"
+            else:
+                shown = "unset" if value is None else repr(value)
+            rows.append([name, shown, self.origin(name)])
+        render.table(["setting", "value", "from"], rows, self.terminal)
+

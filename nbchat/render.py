@@ -1,0 +1,208 @@
+"""What the user sees: one display handle per reply, throttled updates, the footer."""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from IPython.display import DisplayHandle, display
+
+from .chat import Reply, ReplyStream
+from .errors import NbChatError, StreamInterrupted
+from .usage import format_cost
+
+TICK = 0.25  # seconds between waiting-indicator refreshes
+
+
+class Throttle:
+    """Allows a full re-render only while everything sent so far stays within a small
+    multiple of the current size: a long reply costs linear bytes, not quadratic."""
+
+    def __init__(self, interval: float = 0.05, factor: float = 6.0, slack: int = 4096) -> None:
+        self.interval, self.factor, self.slack = interval, factor, slack
+        self.sent = 0
+        self.last = 0.0
+
+    def ready(self, size: int, now: float) -> bool:
+        return now - self.last >= self.interval and self.sent + size <= self.factor * size + self.slack
+
+    def note(self, size: int, now: float) -> None:
+        self.sent += size
+        self.last = now
+
+
+def footer(reply: Reply) -> str:
+    parts = [reply.model or "?"]
+    if reply.usage:
+        parts.append(
+            f"{reply.usage.get('prompt_tokens', 0)} prompt + "
+            f"{reply.usage.get('completion_tokens', 0)} completion tokens"
+        )
+    else:
+        parts.append("usage not reported")
+    if reply.cost is not None:
+        parts.append(format_cost(reply.cost))
+    parts.append(f"{reply.latency:.2f} s")
+    if reply.left_out:
+        parts.append(f"{reply.left_out} earlier messages left out (max_context_tokens)")
+    if reply.finish_reason == "length":
+        parts.append("cut off at max_tokens")
+    if reply.interrupted:
+        parts.append("interrupted")
+    return " · ".join(parts)
+
+
+def body_text(texts: list[str], markdown: bool) -> str:
+    if len(texts) == 1:
+        return texts[0]
+    label = "**Choice {}**" if markdown else "--- choice {} ---"
+    return "\n\n".join(f"{label.format(i + 1)}\n\n{t}" for i, t in enumerate(texts))
+
+
+def bundle(texts: list[str], fmt: str, foot: str | None = None) -> dict[str, str]:
+    plain = body_text(texts, markdown=False) + (f"\n\n— {foot}" if foot else "")
+    if fmt == "text":
+        return {"text/plain": plain}
+    markdown = body_text(texts, markdown=True) + (f"\n\n<sub>{foot}</sub>" if foot else "")
+    return {"text/markdown": markdown, "text/plain": plain}
+
+
+def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
+    return {
+        "nbchat": {
+            "conversation": conversation,
+            "model": reply.model,
+            "params": reply.params,
+            "usage": reply.usage,
+            "finish_reason": reply.finish_reason,
+            "latency": round(reply.latency, 4),
+            "left_out": reply.left_out,
+            "interrupted": reply.interrupted,
+        }
+    }
+
+
+class Waiting:
+    """Shows "model · waiting 1.2 s" until the first token, refreshed from a thread."""
+
+    def __init__(self, handle: DisplayHandle, model: str) -> None:
+        self.handle, self.model = handle, model
+        self.start = time.perf_counter()
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        # a copied context keeps the kernel's output routed to this cell
+        context = contextvars.copy_context()
+        self.thread = threading.Thread(target=context.run, args=(self._tick,), daemon=True)
+        self.thread.start()
+
+    def text(self) -> str:
+        return f"⏳ {self.model} · waiting {time.perf_counter() - self.start:.1f} s"
+
+    def _tick(self) -> None:
+        while not self.done.wait(TICK):
+            with self.lock:
+                if not self.done.is_set():
+                    self.handle.update({"text/plain": self.text()}, raw=True)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.done.set()
+
+
+def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool) -> Reply:
+    """Render ``stream`` as it arrives; the cell fails (history unchanged) on errors."""
+    if terminal:
+        return _print_stream(stream)
+    model = stream.request.body["model"]
+    handle = display({"text/plain": f"⏳ {model} · waiting"}, raw=True, display_id=True)
+    waiting = Waiting(handle, model)
+    throttle, size = Throttle(), 0
+    try:
+        for _, delta in stream.events():
+            if not waiting.done.is_set():
+                waiting.stop()
+            size += len(delta)
+            now = time.perf_counter()
+            if throttle.ready(size, now):
+                handle.update(bundle(stream.completion.texts, fmt), raw=True)
+                throttle.note(size, now)
+    except KeyboardInterrupt:
+        waiting.stop()
+        reply = stream.finish(interrupted=True)
+        handle.update(bundle(reply_texts(reply), fmt, footer(reply)), raw=True, metadata=metadata(reply, conversation))
+        kept = "kept in history" if stream.chat.settings.keep_partial and stream.request.record else "not kept in history (keep_partial is off)"
+        raise StreamInterrupted(f"interrupted: the partial reply is shown above, {kept}") from None
+    except BaseException:
+        waiting.stop()
+        handle.update({"text/plain": ""}, raw=True)
+        raise
+    reply = stream.reply
+    assert reply is not None
+    foot = footer(reply) if stream.chat.settings.show_usage else None
+    handle.update(bundle(reply_texts(reply), fmt, foot), raw=True, metadata=metadata(reply, conversation))
+    return reply
+
+
+def reply_texts(reply: Reply) -> list[str]:
+    return [c["content"] for c in reply.choices]
+
+
+def _print_stream(stream: ReplyStream) -> Reply:
+    """Terminal IPython: print deltas as they come, then the footer."""
+    single = stream.request.body.get("n", 1) == 1
+    for index, delta in stream.events():
+        if single and index == 0:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+    reply = stream.reply
+    assert reply is not None
+    if not single:
+        sys.stdout.write(body_text(reply_texts(reply), markdown=False))
+    foot = f"\n— {footer(reply)}" if stream.chat.settings.show_usage else ""
+    sys.stdout.write(f"{foot}\n")
+    return reply
+
+
+def note(text: str, terminal: bool = False) -> None:
+    """A short confirmation line (system prompt set, conversation reset, …)."""
+    if terminal:
+        print(text)
+    else:
+        display({"text/markdown": text, "text/plain": text}, raw=True)
+
+
+def table(headers: list[str], rows: Iterable[Iterable[Any]], terminal: bool = False) -> None:
+    rows = [[str(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    plain = "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in [headers, ["-" * w for w in widths], *rows]
+    )
+    md_rows = [headers, ["---"] * len(headers), *rows]
+    markdown = "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in md_rows)
+    if terminal:
+        print(plain)
+    else:
+        display({"text/markdown": markdown, "text/plain": plain}, raw=True)
+
+
+def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> None:
+    """``%chat history``: role, tokens and content of each message."""
+    md, plain = [], []
+    for e in entries:
+        tokens = f" · {e['tokens']} tokens" if e.get("tokens") is not None else ""
+        md.append(f"**{e['role']}**{tokens}\n\n{e['content']}")
+        plain.append(f"[{e['role']}{tokens}]\n{e['content']}")
+    if not md:
+        md = plain = ["*(empty conversation)*"]
+    if terminal:
+        print("\n\n".join(plain))
+    else:
+        display({"text/markdown": "\n\n---\n\n".join(md), "text/plain": "\n\n".join(plain)}, raw=True)
+
+
+__all__ = ["NbChatError", "show_stream", "note", "table", "transcript"]

@@ -1,0 +1,338 @@
+"""nbchat's offline stand-in: a small OpenAI-compatible server on 127.0.0.1 (stdlib only).
+
+It is not a model. By default it echoes the last message back ("Echo: …"), so chat
+notebooks, demos and tests run without a key or a network. Tests script its replies and
+faults (status codes, delays, dropped connections, malformed events) and read the
+requests it received. Run it with ``python -m nbchat.server``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+STAND_IN = "nbchat-stand-in"
+_TOKENS = re.compile(r"\s*\S+|\s+")
+
+
+@dataclass
+class Script:
+    """One scripted answer. Unset fields keep the default (echo) behaviour."""
+
+    text: str | None = None
+    chunks: list[str] | None = None  # exact stream pieces (overrides splitting ``text``)
+    status: int = 200
+    error: str = "scripted error"
+    error_type: str | None = None
+    param: str | None = None
+    code: str | None = None
+    retry_after: str | None = None
+    delay: float = 0.0  # before the response starts
+    chunk_delay: float = 0.0  # between stream chunks
+    usage: bool = True  # report usage (in streams: only if stream_options asks)
+    finish_reason: str | None = "stop"
+    reset_before: bool = False  # reset the connection before any byte
+    reset_after: int | None = None  # reset after this many content chunks
+    malformed_at: int | None = None  # send invalid JSON at this chunk
+    error_event_at: int | None = None  # send an error event at this chunk
+    truncate_after: int | None = None  # end the stream cleanly, without finish or [DONE]
+    times: int = 1  # how many requests this answer serves
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Script:
+        return cls(**data)
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any = None
+
+
+@dataclass
+class StandInServer:
+    """A running stand-in server; ``url`` is its ``base_url``."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    models: list[str] = field(default_factory=lambda: [STAND_IN, "gpt-4o-mini", "gpt-4o"])
+    requests: list[Received] = field(default_factory=list)
+    scripts: deque[Script] = field(default_factory=deque)
+    open_streams: int = 0
+
+    def start(self) -> StandInServer:
+        handler = type("Handler", (_Handler,), {"stand_in": self})
+        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> StandInServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def script(self, **kwargs: Any) -> None:
+        self.scripts.append(Script(**kwargs))
+
+    @property
+    def bodies(self) -> list[Any]:
+        """The JSON bodies of the chat requests received, oldest first."""
+        return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def next_script(self) -> Script:
+        if not self.scripts:
+            return Script()
+        script = self.scripts[0]
+        script.times -= 1
+        if script.times <= 0:
+            self.scripts.popleft()
+        return script
+
+
+def reply_text(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or [{}]
+    last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+    return f"Echo: {last if isinstance(last, str) else json.dumps(last)}"
+
+
+def count_tokens(text: str) -> int:
+    return len(_TOKENS.findall(text))
+
+
+def completion_parts(body: dict[str, Any], script: Script) -> tuple[list[list[str]], list[str | None]]:
+    """Each choice's pieces after ``stop`` and ``max_tokens``, and its finish_reason."""
+    base = script.text if script.text is not None else reply_text(body)
+    n = int(body.get("n") or 1)
+    stops = body.get("stop") or []
+    stops = [stops] if isinstance(stops, str) else stops
+    choices, reasons = [], []
+    for i in range(n):
+        text = base if i == 0 else f"{base} (choice {i + 1})"
+        pieces = list(script.chunks) if script.chunks is not None and i == 0 else _TOKENS.findall(text)
+        reason: str | None = script.finish_reason
+        joined = "".join(pieces)
+        cut = min((joined.find(s) for s in stops if s and s in joined), default=-1)
+        if cut >= 0:
+            pieces, reason = _TOKENS.findall(joined[:cut]), "stop"
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if limit is not None and len(pieces) > limit:
+            pieces, reason = pieces[:limit], "length"
+        choices.append(pieces)
+        reasons.append(reason)
+    return choices, reasons
+
+
+def logprob_entry(token: str, position: int, top: int) -> dict[str, Any]:
+    logprob = -round(0.05 + 0.4 * (position % 7), 3)
+    alternatives = [token, token.upper(), token.strip() + "?"][: max(top, 0)]
+    return {
+        "token": token,
+        "logprob": logprob,
+        "bytes": list(token.encode()),
+        "top_logprobs": [
+            {"token": alt, "logprob": round(logprob - k * 1.5, 3), "bytes": list(alt.encode())}
+            for k, alt in enumerate(alternatives)
+        ],
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    stand_in: StandInServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # or each small write waits ~40 ms for an ACK
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # -- routing ------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._record(None)
+        if self.path.rstrip("/").endswith("/models"):
+            script = self.stand_in.scripts[0] if self.stand_in.scripts else None
+            if script is not None and script.status != 200:
+                self.stand_in.next_script()
+                return self._error(script)
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "nbchat stand-in (not a model)"}
+                for m in self.stand_in.models
+            ]
+            return self._json(200, {"object": "list", "data": data})
+        self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw or b"null")
+        except json.JSONDecodeError:
+            self._record(raw.decode(errors="replace"))
+            return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+        if self.path.startswith("/_standin/script"):
+            for item in body if isinstance(body, list) else [body]:
+                self.stand_in.scripts.append(Script.from_dict(item))
+            return self._json(200, {"queued": len(self.stand_in.scripts)})
+        self._record(body)
+        if not self.path.split("?")[0].endswith("/chat/completions"):
+            return self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
+            return self._json(400, {"error": {"message": "'model' and 'messages' are required", "type": "invalid_request_error", "param": "messages"}})
+        script = self.stand_in.next_script()
+        if script.delay:
+            time.sleep(script.delay)
+        if script.reset_before:
+            return self._reset()
+        if script.status != 200:
+            return self._error(script)
+        if body.get("stream"):
+            return self._stream(body, script)
+        return self._whole(body, script)
+
+    # -- answers ------------------------------------------------------------------------
+
+    def _record(self, body: Any) -> None:
+        self.stand_in.requests.append(Received(self.command, self.path, dict(self.headers), body))
+
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _error(self, script: Script) -> None:
+        error = {"message": script.error, "type": script.error_type or _error_type(script.status), "param": script.param, "code": script.code}
+        headers = {"Retry-After": script.retry_after} if script.retry_after else {}
+        self._json(script.status, {"error": error}, headers)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 makes close() send RST: the client sees "connection reset"
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _usage(self, body: dict[str, Any], choices: list[list[str]]) -> dict[str, int]:
+        prompt = 3 + sum(3 + count_tokens(str(m.get("content") or "")) for m in body["messages"] if isinstance(m, dict))
+        completion = sum(len(c) for c in choices)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def _whole(self, body: dict[str, Any], script: Script) -> None:
+        choices, reasons = completion_parts(body, script)
+        top = body.get("top_logprobs") or 0
+        data: dict[str, Any] = {
+            "id": "chatcmpl-standin",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": STAND_IN,
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": "".join(pieces)},
+                    "finish_reason": reasons[i],
+                    "logprobs": {"content": [logprob_entry(t, k, top) for k, t in enumerate(pieces)]} if body.get("logprobs") else None,
+                }
+                for i, pieces in enumerate(choices)
+            ],
+        }
+        if script.usage:
+            data["usage"] = self._usage(body, choices)
+        self._json(200, data)
+
+    def _stream(self, body: dict[str, Any], script: Script) -> None:
+        choices, reasons = completion_parts(body, script)
+        top = body.get("top_logprobs") or 0
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"], "system_fingerprint": STAND_IN}
+        self.stand_in.open_streams += 1
+        try:
+            self._send_events(body, script, choices, reasons, top, base)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            self.stand_in.open_streams -= 1
+
+    def _send_events(self, body: dict[str, Any], script: Script, choices: list[list[str]], reasons: list[str | None], top: int, base: dict[str, Any]) -> None:
+        def event(choices_: list[dict[str, Any]], **extra: Any) -> None:
+            self._chunk(b"data: " + json.dumps(base | {"choices": choices_} | extra).encode() + b"\n\n")
+
+        event([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None} for i in range(len(choices))])
+        sent = 0
+        for k in range(max(map(len, choices), default=0)):
+            if script.chunk_delay:
+                time.sleep(script.chunk_delay)
+            if k == script.reset_after:
+                return self._reset()
+            if k == script.malformed_at:
+                self._chunk(b"data: {this is not json\n\n")
+            if k == script.error_event_at:
+                self._chunk(b'data: {"error": {"message": "scripted error event", "type": "server_error"}}\n\n')
+            if k == script.truncate_after:
+                return self._chunk(b"")
+            batch = []
+            for i, pieces in enumerate(choices):
+                if k < len(pieces):
+                    choice: dict[str, Any] = {"index": i, "delta": {"content": pieces[k]}, "finish_reason": None}
+                    if body.get("logprobs"):
+                        choice["logprobs"] = {"content": [logprob_entry(pieces[k], k, top)]}
+                    batch.append(choice)
+            event(batch)
+            sent += 1
+        event([{"index": i, "delta": {}, "finish_reason": reasons[i]} for i in range(len(choices))])
+        if script.usage and (body.get("stream_options") or {}).get("include_usage"):
+            event([], usage=self._usage(body, choices))
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+
+def _error_type(status: int) -> str:
+    return {401: "invalid_request_error", 403: "permission_denied", 404: "invalid_request_error", 429: "rate_limit_exceeded"}.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    args = parser.parse_args(argv)
+    server = StandInServer(port=args.port).start()
+    print(f"nbchat stand-in server (echo, not a model) at {server.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Every nbchat setting, declared once as a trait, and how a line of text sets them."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from traitlets import (
+    All,
+    Bool,
+    Dict,
+    Enum,
+    Float,
+    Int,
+    List,
+    TraitError,
+    TraitType,
+    Unicode,
+    default,
+    observe,
+)
+from traitlets.config import Configurable
+
+from .secret import SecretTrait
+
+# Connection settings whose default comes from the environment, as in the openai SDK.
+ENV_VARS = {
+    "base_url": "OPENAI_BASE_URL",
+    "organization": "OPENAI_ORG_ID",
+    "project": "OPENAI_PROJECT_ID",
+    "api_key": "OPENAI_API_KEY",
+}
+UNSET_WORDS = {"unset", "none", "null"}
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _sampling(trait: TraitType[Any, Any]) -> TraitType[Any, Any]:
+    """A request parameter: unset (None) means "not sent, the server's default applies"."""
+    return trait.tag(config=True, request=True)
+
+
+class Settings(Configurable):
+    """The settings of §4. ``ChatMagics`` inherits them; :class:`nbchat.Chat` owns one."""
+
+    model = Unicode("gpt-4o-mini", help="Model id sent with each request.").tag(
+        config=True, request=True
+    )
+    temperature = _sampling(
+        Float(None, allow_none=True, min=0.0, max=2.0, help="Sampling temperature, 0–2.")
+    )
+    top_p = _sampling(
+        Float(None, allow_none=True, min=0.0, max=1.0, help="Nucleus sampling mass, 0–1.")
+    )
+    max_tokens = _sampling(
+        Int(None, allow_none=True, min=1, help="Most tokens the reply may have (≥ 1).")
+    )
+    frequency_penalty = _sampling(
+        Float(None, allow_none=True, min=-2.0, max=2.0, help="Frequency penalty, −2–2.")
+    )
+    presence_penalty = _sampling(
+        Float(None, allow_none=True, min=-2.0, max=2.0, help="Presence penalty, −2–2.")
+    )
+    stop = _sampling(
+        List(
+            Unicode(),
+            default_value=None,
+            allow_none=True,
+            minlen=1,
+            maxlen=4,
+            help="Up to 4 strings where the reply stops.",
+        )
+    )
+    n = _sampling(Int(None, allow_none=True, min=1, max=128, help="Choices to generate, 1–128."))
+    seed = _sampling(Int(None, allow_none=True, help="Seed for best-effort determinism."))
+    logprobs = _sampling(
+        Int(
+            None,
+            allow_none=True,
+            min=0,
+            max=20,
+            help="Ask for token log-probabilities with this many top alternatives, 0–20.",
+        )
+    )
+    stream = Bool(True, help="Stream the reply as it is generated.").tag(config=True)
+
+    system_prompt = Unicode(
+        None, allow_none=True, help="System prompt for conversations that have none of their own."
+    ).tag(config=True)
+    base_url = Unicode(
+        None, allow_none=True, help="Server URL (OpenAI-compatible), e.g. http://localhost:11434/v1."
+    ).tag(config=True)
+    api_key = SecretTrait(
+        help="API key. Prefer OPENAI_API_KEY or %chatconfig --key; never shown."
+    ).tag(config=True)
+    organization = Unicode(None, allow_none=True, help="OpenAI organization id.").tag(config=True)
+    project = Unicode(None, allow_none=True, help="OpenAI project id.").tag(config=True)
+    timeout = Float(
+        None, allow_none=True, min=0.001, help="Seconds to wait for the server (SDK default: 600)."
+    ).tag(config=True)
+    max_retries = Int(
+        2, min=0, max=20, help="Retries for connection errors, 408/409/429 and 5xx."
+    ).tag(config=True)
+
+    output = Enum(
+        ["markdown", "text", "widget"], "markdown", help="How replies are shown."
+    ).tag(config=True)
+    show_usage = Bool(True, help="Show the footer with tokens, cost and latency.").tag(config=True)
+    rerun = Enum(
+        ["replace", "append"],
+        "replace",
+        help="Re-running a %%chat cell replaces its earlier exchange, or appends a new one.",
+    ).tag(config=True)
+    keep_partial = Bool(
+        False, help="Keep the part of a reply that arrived before a kernel interrupt."
+    ).tag(config=True)
+    max_context_tokens = Int(
+        None,
+        allow_none=True,
+        min=1,
+        help="Leave the oldest turns out of a request whose estimate exceeds this.",
+    ).tag(config=True)
+    prices = Dict(
+        {},
+        help='Per-model USD per million tokens, e.g. {"my-model": [0.5, 1.5]} (input, output).',
+    ).tag(config=True)
+
+    @default("base_url")
+    def _base_url_from_env(self) -> str | None:
+        return os.environ.get("OPENAI_BASE_URL") or None
+
+    @default("organization")
+    def _organization_from_env(self) -> str | None:
+        return os.environ.get("OPENAI_ORG_ID") or None
+
+    @default("project")
+    def _project_from_env(self) -> str | None:
+        return os.environ.get("OPENAI_PROJECT_ID") or None
+
+    # Where each value came from, for `%chatconfig`. Config is applied inside
+    # Configurable.__init__, before any __init__ of ours runs, hence the lazy dicts.
+    @observe(All)
+    def _note_origin(self, change: Mapping[str, Any]) -> None:
+        origins = self.__dict__.setdefault("_origins", {})
+        origins[change["name"]] = self.__dict__.get("_source", "config")
+
+    @contextmanager
+    def setting_from(self, source: str) -> Any:
+        """Attribute the changes made in this block to ``source`` (e.g. ``%chatconfig``)."""
+        previous = self.__dict__.get("_source", "config")
+        self.__dict__["_source"] = source
+        try:
+            yield
+        finally:
+            self.__dict__["_source"] = previous
+
+    def origin(self, name: str) -> str:
+        origins = self.__dict__.get("_origins", {})
+        if name in origins:
+            return str(origins[name])
+        env = ENV_VARS.get(name)
+        if env and os.environ.get(env):
+            return f"env {env}"
+        return "default"
+
+    def setting_names(self) -> list[str]:
+        return sorted(self.class_trait_names(config=True))
+
+    def request_values(self) -> dict[str, Any]:
+        """The request parameters as set now (``None`` = unset, not sent)."""
+        return self.trait_values(request=True)
+
+    # -- validation shared by %chatconfig, per-cell options and Chat(**kw) ------------
+
+    def check(self, name: str, value: Any) -> Any:
+        """Coerce and validate one value for setting ``name``; raise ``ValueError``."""
+        trait = self.traits(config=True).get(name)
+        if trait is None:
+            raise ValueError(unknown_setting(name, self.setting_names()))
+        value = coerce(trait, value)
+        try:
+            return trait.validate(self, value) if value is not None else _none_ok(trait, name)
+        except TraitError:
+            raise ValueError(f"{name} must be {describe(trait)} (got {value!r})") from None
+
+    def checked(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate several values; the first bad one raises, naming the setting."""
+        return {name: self.check(name, value) for name, value in values.items()}
+
+    def apply(self, values: Mapping[str, Any], source: str) -> None:
+        """Set several values at once: all of them, or (on a bad one) none."""
+        checked = self.checked(values)
+        with self.setting_from(source), self.hold_trait_notifications():
+            for name, value in checked.items():
+                setattr(self, name, value)
+
+    def reset(self, keep: Iterable[str] = ("api_key",)) -> None:
+        """Restore the built-in (and environment) defaults, except the names in ``keep``."""
+        names = [name for name in self.setting_names() if name not in keep]
+        defaults = self.trait_defaults(*names)
+        with self.setting_from("default"), self.hold_trait_notifications():
+            for name in names:
+                setattr(self, name, defaults[name])
+        origins = self.__dict__.setdefault("_origins", {})
+        for name in names:
+            origins.pop(name, None)
+
+
+def _none_ok(trait: TraitType[Any, Any], name: str) -> None:
+    if not trait.allow_none:
+        raise ValueError(f"{name} cannot be unset; it must be {describe(trait)}")
+    return None
+
+
+def coerce(trait: TraitType[Any, Any], value: Any) -> Any:
+    """Turn what a user typed (already literal-parsed) into the trait's type."""
+    if isinstance(value, str) and value.strip().lower() in UNSET_WORDS:
+        return None
+    if isinstance(trait, Bool) and isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    if isinstance(trait, List) and isinstance(value, str):
+        return [value]
+    if isinstance(trait, List) and isinstance(value, tuple):
+        return list(value)
+    if isinstance(trait, Unicode) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(trait, Float) and isinstance(value, bool):
+        return "not a number"  # bool is an int; refuse it rather than send 1.0
+    if isinstance(trait, Int) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def describe(trait: TraitType[Any, Any]) -> str:
+    """The valid values of a trait, for error messages."""
+    if isinstance(trait, Enum):
+        return "one of " + ", ".join(map(str, trait.values or ()))
+    if isinstance(trait, Bool):
+        return "true or false"
+    if isinstance(trait, (Int, Float)):
+        kind = "an integer" if isinstance(trait, Int) else "a number"
+        low, high = getattr(trait, "min", None), getattr(trait, "max", None)
+        if low is not None and high is not None:
+            return f"{kind} from {_num(low)} to {_num(high)}"
+        if low is not None:
+            return f"{kind} ≥ {_num(low)}"
+        return kind
+    if isinstance(trait, List):
+        return "a string or a list of up to 4 strings"
+    if isinstance(trait, Dict):
+        return 'a dict like {"model": [input_usd, output_usd]}'
+    return "a string"
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def unknown_setting(name: str, names: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    return f"unknown setting {name!r}.{hint} Settings: {', '.join(names)}"
+
+
+# `name=value` where value is quoted, bracketed, braced or a bare word.
+_ASSIGNMENT = re.compile(
+    r"""\s*([A-Za-z_]\w*)\s*=\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\[[^\]]*\]|\{.*\}|\S+)"""
+)
+
+
+def parse_assignments(line: str) -> dict[str, Any]:
+    """``temperature=0.2 stop="###" stop=["a","b"]`` -> values (raises ``ValueError``)."""
+    values: dict[str, Any] = {}
+    pos = 0
+    line = line.strip()
+    while pos < len(line):
+        match = _ASSIGNMENT.match(line, pos)
+        if not match:
+            bad = line[pos:].split()[0]
+            raise ValueError(f"expected name=value, got {bad!r}")
+        name, raw = match.groups()
+        values[name] = _literal(raw)
+        pos = match.end()
+        while pos < len(line) and line[pos].isspace():
+            pos += 1
+    return values
+
+
+def _literal(raw: str) -> Any:
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw

@@ -1,0 +1,74 @@
+"""Prices, costs and the session's usage ledger."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+PRICES_TAKEN = "2025-08-07, from openai.com/api/pricing (standard tier)"
+# USD per million tokens: (input, output).
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "gpt-5-chat-latest": (1.25, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "chatgpt-4o-latest": (5.00, 15.00),
+    "o1": (15.00, 60.00),
+    "o1-mini": (1.10, 4.40),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-4": (30.00, 60.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def price(model: str | None, overrides: Mapping[str, Any] | None = None) -> tuple[float, float] | None:
+    """Input and output price for ``model`` (a dated snapshot uses its family's price)."""
+    if not model:
+        return None
+    table: dict[str, Any] = {**PRICES, **(overrides or {})}
+    for name in (model, _DATED.sub("", model)):
+        if name in table:
+            value = table[name]
+            if isinstance(value, Mapping):
+                return float(value["input"]), float(value["output"])
+            return float(value[0]), float(value[1])
+    return None
+
+
+def cost(model: str | None, usage: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> float | None:
+    rates = price(model, overrides)
+    if rates is None or not usage:
+        return None
+    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+    return (prompt * rates[0] + completion * rates[1]) / 1e6
+
+
+def format_cost(value: float) -> str:
+    if 0 < value < 0.000005:
+        return "<$0.00001"
+    return f"${value:.5f}" if value < 0.01 else f"${value:.4f}"
+
+
+class Ledger:
+    """Tokens per model for this session (the kernel's lifetime)."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, dict[str, int]] = {}
+
+    def add(self, model: str | None, usage: Mapping[str, Any] | None) -> None:
+        if not usage:
+            return
+        row = self.models.setdefault(model or "?", {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        row["requests"] += 1
+        row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+        row["completion_tokens"] += int(usage.get("completion_tokens") or 0)

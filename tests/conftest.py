@@ -1,0 +1,110 @@
+"""Fixtures: a real stand-in OpenAI server on 127.0.0.1 and a real InteractiveShell."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import CapturedIO, capture_output
+from traitlets.config import Config
+
+from nbchat.server import StandInServer
+
+FAKE_KEY = "sk-nbchat-test-Zq8vR2mK7pL4xW9nB3cT"
+
+
+@pytest.fixture
+def server() -> Iterator[StandInServer]:
+    with StandInServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, server: StandInServer) -> None:
+    """The environment a user would have: a key and a base_url, nothing else."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+
+
+def make_shell(config: Config | None = None) -> InteractiveShell:
+    config = config or Config()
+    config.HistoryManager.enabled = False
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance(config=config)
+    shell.extension_manager.load_extension("nbchat")
+    return shell
+
+
+@pytest.fixture
+def shell(env: None) -> Iterator[InteractiveShell]:
+    sh = make_shell()
+    yield sh
+    InteractiveShell.clear_instance()
+
+
+class Cell:
+    """Runs a cell in ``shell`` and keeps what the user would see."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        self.shell = shell
+
+    def __call__(self, code: str, cell_id: str | None = None) -> Run:
+        with capture_output() as io:
+            result = self.shell.run_cell(code, cell_id=cell_id)
+        return Run(result, io)
+
+
+class Run:
+    def __init__(self, result: object, io: CapturedIO) -> None:
+        self.result, self.io = result, io
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.result.success)  # type: ignore[attr-defined]
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.result.error_in_exec or self.result.error_before_exec  # type: ignore[attr-defined]
+
+    @property
+    def outputs(self) -> list[dict[str, object]]:
+        return [o.data for o in self.io.outputs]
+
+    @property
+    def markdown(self) -> str:
+        """The Markdown of the last display output (what the user sees last)."""
+        for data in reversed(self.outputs):
+            if "text/markdown" in data:
+                return str(data["text/markdown"])
+        return ""
+
+    @property
+    def text(self) -> str:
+        return "\n".join(str(d.get("text/plain", "")) for d in self.outputs) + self.io.stdout + self.io.stderr
+
+    @property
+    def metadata(self) -> dict[str, object]:
+        for output in reversed(self.io.outputs):
+            if output.metadata and "nbchat" in output.metadata:
+                return output.metadata["nbchat"]  # type: ignore[no-any-return]
+        return {}
+
+
+@pytest.fixture
+def cell(shell: InteractiveShell) -> Cell:
+    return Cell(shell)
+
+
+@pytest.fixture
+def magics(shell: InteractiveShell):  # type: ignore[no-untyped-def]
+    import nbchat
+
+    return nbchat._magics[shell]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
