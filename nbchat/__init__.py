@@ -7,30 +7,22 @@ engine works without IPython: ``from nbchat import Chat``.
 from __future__ import annotations
 
 import warnings
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .chat import Chat, Reply
 from .conversation import Conversation
 from .errors import NbChatError
 
-if TYPE_CHECKING:
-    from .magics import ChatMagics
-
 __version__ = "0.1.0"
 __all__ = ["Chat", "Conversation", "NbChatError", "Reply", "__version__"]
 
-# One ChatMagics per shell, kept across %reload_ext so conversations and settings survive.
-_magics: weakref.WeakKeyDictionary[Any, ChatMagics] = weakref.WeakKeyDictionary()
-
-
 def load_ipython_extension(shell: Any) -> None:
     """Build (or reuse) the magics, register them, subscribe to cell ids."""
-    from .magics import ChatMagics
+    from .magics import INSTANCES, ChatMagics
 
-    magics = _magics.get(shell)
+    magics = INSTANCES.get(shell)
     if magics is None:
-        magics = _magics[shell] = ChatMagics(shell=shell)
+        magics = INSTANCES[shell] = ChatMagics(shell=shell)
     existing = shell.magics_manager.magics["cell"].get("chat")
     owner = getattr(existing, "__self__", None)
     if existing is not None and not isinstance(owner, ChatMagics):
@@ -43,7 +35,9 @@ def load_ipython_extension(shell: Any) -> None:
 
 def unload_ipython_extension(shell: Any) -> None:
     """Remove the magics; the conversations stay for a later load in this kernel."""
-    magics = _magics.get(shell)
+    from .magics import INSTANCES
+
+    magics = INSTANCES.get(shell)
     if magics is None:
         return
     for kind, names in (("cell", ["chat"]), ("line", ["chat", "chatconfig"])):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -283,3 +284,7 @@ class ChatMagics(Magics, Settings):
             rows.append([name, shown, self.origin(name)])
         render.table(["setting", "value", "from"], rows, self.terminal)
 
+
+# One ChatMagics per shell. It lives here, not in nbchat/__init__.py, because
+# %reload_ext re-executes that module: conversations and settings must survive it.
+INSTANCES: weakref.WeakKeyDictionary[Any, ChatMagics] = weakref.WeakKeyDictionary()

@@ -52,7 +52,8 @@ class SecretTrait(TraitType[Secret | None, object]):
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """Remove every secret, every 4+ character piece of one, and key-shaped tokens."""
+    """Remove key-shaped tokens, every secret, and every 4+ character piece of one."""
+    text = _KEY_LIKE.sub("[redacted key]", text)
     for secret in secrets:
         if not secret:
             continue
@@ -61,4 +62,4 @@ def scrub(text: str, *secrets: str | None) -> str:
             pieces = {secret[i : i + 4] for i in range(len(secret) - 3)}
             pattern = "|".join(re.escape(p) for p in sorted(pieces, key=len, reverse=True))
             text = re.sub(pattern, "[redacted]", text)
-    return _KEY_LIKE.sub("[redacted key]", text)
+    return text

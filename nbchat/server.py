@@ -73,10 +73,9 @@ class StandInServer:
 
     def start(self) -> StandInServer:
         handler = type("Handler", (_Handler,), {"stand_in": self})
-        self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((self.host, self.port), handler)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -157,6 +156,17 @@ def logprob_entry(token: str, position: int, top: int) -> dict[str, Any]:
             for k, alt in enumerate(alternatives)
         ],
     }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        # clients drop idle keep-alive connections; that is not worth a traceback
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -12,7 +12,8 @@ from traitlets.config import Config
 
 from nbchat.server import StandInServer
 
-FAKE_KEY = "sk-nbchat-test-Zq8vR2mK7pL4xW9nB3cT"
+# random-looking, so any 4-character piece of it found in output is a real leak
+FAKE_KEY = "sk-Zq8vR2mK7pL4xW9nB3cTj6HyQe1"
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ class Cell:
 
     def __call__(self, code: str, cell_id: str | None = None) -> Run:
         with capture_output() as io:
-            result = self.shell.run_cell(code, cell_id=cell_id)
+            result = self.shell.run_cell(code, store_history=True, cell_id=cell_id)
         return Run(result, io)
 
 
@@ -101,9 +102,9 @@ def cell(shell: InteractiveShell) -> Cell:
 
 @pytest.fixture
 def magics(shell: InteractiveShell):  # type: ignore[no-untyped-def]
-    import nbchat
+    from nbchat.magics import INSTANCES
 
-    return nbchat._magics[shell]
+    return INSTANCES[shell]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,143 @@
+"""§1: loading, unloading, autoloading, and what loading costs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from IPython.core.magic import Magics, cell_magic, magics_class
+
+from conftest import Cell, make_shell
+
+
+def magic_names(shell) -> tuple[set[str], set[str]]:  # type: ignore[no-untyped-def]
+    table = shell.magics_manager.magics
+    return set(table["cell"]), set(table["line"])
+
+
+def test_load_ext_registers_chat_cell_and_line_magics_and_chatconfig(shell) -> None:  # type: ignore[no-untyped-def]
+    cells, lines = magic_names(shell)
+    assert "chat" in cells
+    assert {"chat", "chatconfig"} <= lines
+
+
+def test_loading_twice_is_harmless_and_reload_keeps_conversations(shell, server) -> None:  # type: ignore[no-untyped-def]
+    cell = Cell(shell)
+    assert cell("%%chat\nremember me").ok
+    shell.extension_manager.load_extension("nbchat")
+    assert cell("%reload_ext nbchat").ok
+    assert cell("%%chat\nand now?").ok
+    assert [m["content"] for m in server.bodies[-1]["messages"]] == [
+        "remember me",
+        "Echo: remember me",
+        "and now?",
+    ]
+    assert len(shell.events.callbacks["pre_run_cell"]) == len(set(map(id, shell.events.callbacks["pre_run_cell"])))
+
+
+def test_unload_ext_removes_the_magics(shell) -> None:  # type: ignore[no-untyped-def]
+    assert Cell(shell)("%unload_ext nbchat").ok
+    cells, lines = magic_names(shell)
+    assert "chat" not in cells and "chat" not in lines and "chatconfig" not in lines
+    assert not Cell(shell)("%%chat\nhello").ok
+
+
+def test_another_extensions_chat_magic_is_reported_once(env) -> None:  # type: ignore[no-untyped-def]
+    @magics_class
+    class Other(Magics):
+        @cell_magic
+        def chat(self, line: str, cell: str) -> None:
+            pass
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    InteractiveShell.clear_instance()
+    sh = InteractiveShell.instance(config=config)
+    try:
+        sh.register_magics(Other)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sh.extension_manager.load_extension("nbchat")
+            sh.extension_manager.load_extension("nbchat")
+        messages = [str(w.message) for w in caught if "nbchat" in str(w.message)]
+        assert len(messages) == 1 and "replaces the %%chat magic" in messages[0]
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def run_python(code: str, **env: str) -> str:
+    full_env = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=full_env
+    ).stdout
+
+
+def test_load_ext_imports_neither_openai_nor_ipywidgets() -> None:
+    out = run_python(
+        "import sys, json\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\n"
+        "sh.run_line_magic('load_ext', 'nbchat')\n"
+        "print(json.dumps(['openai' in sys.modules, 'ipywidgets' in sys.modules,"
+        " 'chat' in sh.magics_manager.magics['cell']]))"
+    )
+    assert json.loads(out) == [False, False, True]
+
+
+def test_core_modules_do_not_import_ipython() -> None:
+    out = run_python(
+        "import sys\n"
+        "import nbchat, nbchat.chat, nbchat.conversation, nbchat.settings, nbchat.client, nbchat.server\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('IPython', 'openai', 'ipywidgets')))"
+    )
+    assert out.strip() == "[]"
+
+
+def test_ipython_config_autoloads_and_configures_and_terminal_prints_plain_text(
+    tmp_path: Path, server
+) -> None:  # type: ignore[no-untyped-def]
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["nbchat"]\nc.ChatMagics.temperature = 0.3\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", "%%chat\nhello terminal"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IPYTHONDIR": str(tmp_path), "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-x"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Echo: hello terminal" in result.stdout
+    assert "gpt-4o-mini · " in result.stdout and "completion tokens" in result.stdout
+    assert "<sub>" not in result.stdout and "text/markdown" not in result.stdout
+    assert server.bodies[-1]["temperature"] == 0.3
+
+
+@pytest.mark.parametrize("module", ["nbchat.chat", "nbchat.conversation", "nbchat.settings", "nbchat.client"])
+def test_each_core_module_has_a_one_line_docstring(module: str) -> None:
+    import importlib
+
+    doc = importlib.import_module(module).__doc__ or ""
+    assert doc.strip() and len(doc.strip().splitlines()[0]) < 100
+
+
+def test_make_shell_gives_a_display_capable_shell(env) -> None:  # type: ignore[no-untyped-def]
+    sh = make_shell()
+    try:
+        from IPython.display import display
+
+        assert display({"text/plain": "x"}, raw=True, display_id=True) is not None
+    finally:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        InteractiveShell.clear_instance()
