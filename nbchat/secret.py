@@ -7,7 +7,7 @@ import re
 from traitlets import TraitType
 
 # OpenAI echoes a partly masked key in 401 bodies ("sk-abc***wxyz"): drop any sk- token.
-_KEY_LIKE = re.compile(r"\b(?:sk|sess|key)-[\w*.\-]{3,}")
+_KEY_LIKE = re.compile(r"\b(?:sk|sess|key)-[\w*\-]{3,}")
 
 
 class Secret:

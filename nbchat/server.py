@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answers ------------------------------------------------------------------------
 
     def _record(self, body: Any) -> None:
-        self.stand_in.requests.append(Received(self.command, self.path, dict(self.headers), body))
+        self.stand_in.requests.append(Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
 
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(data).encode()

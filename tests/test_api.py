@@ -1,0 +1,79 @@
+"""§5: the Python API works without IPython, and the magics are glue over it."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbchat import Chat, Conversation
+
+
+@pytest.fixture
+def chat(env):  # type: ignore[no-untyped-def]
+    return Chat(model="gpt-4o-mini", system="You are terse.", temperature=0.2)
+
+
+def test_send_returns_a_reply_and_records_the_exchange(chat, server) -> None:  # type: ignore[no-untyped-def]
+    reply = chat.send("Hello")
+    assert reply.text == str(reply) == "Echo: Hello"
+    assert reply.choices == [{"index": 0, "role": "assistant", "content": "Echo: Hello"}]
+    assert reply.usage["completion_tokens"] == 2 and reply.finish_reason == "stop"
+    assert reply.model == "gpt-4o-mini"
+    assert chat.messages == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Echo: Hello"},
+    ]
+    assert server.bodies[-1]["temperature"] == 0.2
+
+
+def test_stream_yields_deltas_and_records_only_when_complete(chat, server) -> None:  # type: ignore[no-untyped-def]
+    server.script(chunks=["a", "b", "c"])
+    stream = chat.stream("More")
+    deltas = []
+    for delta in stream:
+        deltas.append(delta)
+        assert len(chat.conversation.turns) == 0
+    assert deltas == ["a", "b", "c"]
+    assert chat.messages[-1] == {"role": "assistant", "content": "abc"}
+
+
+def test_an_abandoned_stream_records_nothing(chat, server) -> None:  # type: ignore[no-untyped-def]
+    server.script(chunks=["a", "b", "c"])
+    stream = iter(chat.stream("More"))
+    next(stream)
+    stream.close()
+    assert chat.conversation.turns == []
+
+
+def test_per_call_overrides_and_settings_as_keywords(env, server) -> None:  # type: ignore[no-untyped-def]
+    chat = Chat(base_url=server.url, timeout=5, max_retries=0, n=2)
+    reply = chat.send("Hi", temperature=1.0, stream=False)
+    assert len(reply.choices) == 2
+    assert server.bodies[-1]["temperature"] == 1.0 and server.bodies[-1]["n"] == 2
+    assert chat.settings.temperature is None
+
+
+def test_invalid_settings_raise_type_error_naming_the_setting(env) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match="temperature must be a number from 0 to 2"):
+        Chat(temperature=9)
+    with pytest.raises(TypeError, match="unknown setting 'temprature'"):
+        Chat(temprature=0.1)
+
+
+def test_save_and_load_round_trip(chat, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chat.send("Hello")
+    path = tmp_path / "conv.json"
+    chat.save(path)
+    again = Chat.load(path)
+    assert again.messages == chat.messages
+    assert isinstance(again.conversation, Conversation)
+
+
+def test_the_magics_use_the_same_engine(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+    assert cell("%%chat -c api\nfrom the magic").ok
+    chat = magics.chat_for("api")
+    reply = chat.send("from Python")
+    assert reply.text == "Echo: from Python"
+    assert cell("%%chat -c api\nback to the magic").ok
+    assert [m["content"] for m in server.bodies[-1]["messages"]] == [
+        "from the magic", "Echo: from the magic", "from Python", "Echo: from Python", "back to the magic"]
