@@ -1,0 +1,85 @@
+"""Execute a notebook in a real kernel and print what each cell showed.
+
+Against OpenAI when OPENAI_API_KEY is set; otherwise against nbchat's offline stand-in
+server (an echo, not a model), started here on 127.0.0.1.
+
+    python scripts/run_notebook.py notebooks/quickstart.ipynb [--out build/quickstart.ipynb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+
+from nbchat.server import STAND_IN, StandInServer
+
+
+def execute(path: Path, env: dict[str, str] | None = None, extra_arguments: list[str] | None = None,
+            timeout: int = 120) -> Any:
+    """Run every cell of ``path`` in a fresh python3 kernel; return the executed notebook."""
+    nb = nbformat.read(path, as_version=4)
+    saved = dict(os.environ)
+    os.environ.update(env or {})  # the kernel inherits this process's environment
+    try:
+        NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=timeout,
+            resources={"metadata": {"path": str(path.parent)}},
+            extra_arguments=extra_arguments or [],
+            record_timing=False,
+        ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return nb
+
+
+def text_of(output: Any) -> str:
+    if output.output_type == "stream":
+        return str(output.text)
+    if output.output_type == "error":
+        return f"{output.ename}: {output.evalue}"
+    data = output.get("data", {})
+    return str(data.get("text/markdown") or data.get("text/plain") or "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--out", type=Path, help="where to write the executed notebook")
+    args = parser.parse_args()
+    server, env, extra = None, {}, []
+    if not os.environ.get("OPENAI_API_KEY"):
+        server = StandInServer().start()
+        env = {"OPENAI_BASE_URL": server.url}
+        extra = [f"--ChatMagics.model={STAND_IN}"]
+        print(f"No OPENAI_API_KEY: using nbchat's offline stand-in server at {server.url}.")
+        print("It echoes your messages back; it is a stand-in for demos and tests, not a model.\n")
+    try:
+        nb = execute(args.notebook, env, extra)
+    finally:
+        if server:
+            server.stop()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        print("In: " + cell.source.replace("\n", "\n    "))
+        for output in cell.outputs:
+            print("  " + text_of(output).strip().replace("\n", "\n  "))
+        print()
+    out = args.out or Path("build") / args.notebook.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    print(f"Executed notebook written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

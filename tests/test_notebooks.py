@@ -1,0 +1,71 @@
+"""Every notebook in notebooks/ runs in a real kernel against the stand-in server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from run_notebook import execute, text_of  # noqa: E402
+
+pytestmark = pytest.mark.kernel
+
+
+def outputs_of(nb, source_start: str) -> list:  # type: ignore[no-untyped-def]
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
+    assert cells, f"no cell starts with {source_start!r}"
+    return cells[0].outputs
+
+
+def test_notebooks_are_committed_without_outputs() -> None:
+    import nbformat
+
+    for path in (ROOT / "notebooks").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"), path
+
+
+def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    nb = execute(ROOT / "notebooks" / "quickstart.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"})
+
+    config = text_of(outputs_of(nb, "%chatconfig")[0])
+    assert "api_key" in config and "sk-local" not in config
+    assert "System prompt of *default* set" in text_of(outputs_of(nb, "%%chat -s")[0])
+
+    reply = outputs_of(nb, "%%chat\nWhat is a p-value?")
+    assert len(reply) == 1, "the waiting indicator and stream updates share one output"
+    markdown = reply[0]["data"]["text/markdown"]
+    assert markdown.startswith("Echo: What is a p-value? One sentence.")
+    assert "gpt-4o-mini · " in markdown and " completion tokens · " in markdown
+    assert reply[0]["metadata"]["nbchat"]["usage"]["completion_tokens"] == 7
+
+    sampled = [b for b in server.bodies if b["messages"][-1]["content"] == "And a confidence interval?"][0]
+    assert (sampled["temperature"], sampled["max_tokens"], sampled["seed"]) == (0.2, 60, 1)
+    assert [m["role"] for m in sampled["messages"]] == ["system", "user", "assistant", "user"]
+
+    substituted = server.bodies[2]["messages"][-1]["content"]
+    assert substituted == "My table has 1200 rows and columns ['price', 'area']. Config: {\"dropna\": true}"
+
+    choices = text_of(outputs_of(nb, "%%chat -n 2")[0])
+    assert "**Choice 1**" in choices and "**Choice 2**" in choices
+
+    assert "ChatReply" not in text_of(outputs_of(nb, "print(type(fix)")[0])
+    assert text_of(outputs_of(nb, "print(type(fix)")[0]).startswith("Reply {'prompt_tokens'")
+
+    stopped = [b for b in server.bodies if b.get("stop") == ["###"]][0]
+    assert stopped["temperature"] == 0.3 and stopped["max_tokens"] == 200
+    assert "this part is cut" not in text_of(outputs_of(nb, "%%chat\nList three")[0])
+
+    listing = text_of(outputs_of(nb, "%chat list")[0])
+    assert "default" in listing and "coding" in listing
+
+    error = outputs_of(nb, "%%chat -t 5")
+    assert [text_of(o).strip() for o in error] == ["UsageError: temperature must be a number from 0 to 2 (got 5.0)"]
+
+    python = text_of(outputs_of(nb, "from nbchat import Chat")[0])
+    assert python == "Echo: Hello\n3 messages\n"
+    assert server.bodies[-1]["temperature"] == 0.2
