@@ -87,30 +87,53 @@ def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
 
 
 class Waiting:
-    """Shows "model · waiting 1.2 s" until the first token, refreshed from a thread."""
+    """Shows "model · waiting 1.2 s" until the first token.
+
+    One long-lived ticker thread serves every request: starting a thread per request
+    would cost more than the rest of nbchat's work on a warm request.
+    """
+
+    _lock = threading.Lock()
+    _wake = threading.Condition(_lock)
+    _current: Waiting | None = None
+    _thread: threading.Thread | None = None
 
     def __init__(self, handle: DisplayHandle, model: str) -> None:
         self.handle, self.model = handle, model
         self.start = time.perf_counter()
-        self.done = threading.Event()
-        self.lock = threading.Lock()
+        self.done = False
         # a copied context keeps the kernel's output routed to this cell
-        context = contextvars.copy_context()
-        self.thread = threading.Thread(target=context.run, args=(self._tick,), daemon=True)
-        self.thread.start()
+        self.context = contextvars.copy_context()
+        with self._wake:
+            Waiting._current = self
+            if Waiting._thread is None or not Waiting._thread.is_alive():
+                Waiting._thread = threading.Thread(target=Waiting._tick, name="nbchat-waiting", daemon=True)
+                Waiting._thread.start()
+            self._wake.notify()
 
     def text(self) -> str:
         return f"⏳ {self.model} · waiting {time.perf_counter() - self.start:.1f} s"
 
-    def _tick(self) -> None:
-        while not self.done.wait(TICK):
-            with self.lock:
-                if not self.done.is_set():
-                    self.handle.update({"text/plain": self.text()}, raw=True)
+    def _refresh(self) -> None:
+        self.handle.update({"text/plain": self.text()}, raw=True)
+
+    @classmethod
+    def _tick(cls) -> None:
+        with cls._wake:
+            while True:
+                while cls._current is None:
+                    cls._wake.wait()
+                current = cls._current
+                cls._wake.wait(TICK)
+                if cls._current is current and not current.done:
+                    current.context.run(current._refresh)
 
     def stop(self) -> None:
-        with self.lock:
-            self.done.set()
+        if not self.done:
+            with self._wake:
+                self.done = True
+                if Waiting._current is self:
+                    Waiting._current = None
 
 
 def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool) -> Reply:
@@ -123,8 +146,7 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
     throttle, size = Throttle(), 0
     try:
         for _, delta in stream.events():
-            if not waiting.done.is_set():
-                waiting.stop()
+            waiting.stop()
             size += len(delta)
             now = time.perf_counter()
             if throttle.ready(size, now):

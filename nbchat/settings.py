@@ -168,17 +168,24 @@ class Settings(Configurable):
         return "default"
 
     def setting_names(self) -> list[str]:
-        return sorted(self.class_trait_names(config=True))
+        names = type(self).__dict__.get("_setting_names")
+        if names is None:
+            names = type(self)._setting_names = sorted(self.class_trait_names(config=True))
+        return list(names)
 
     def request_values(self) -> dict[str, Any]:
         """The request parameters as set now (``None`` = unset, not sent)."""
-        return self.trait_values(request=True)
+        names = type(self).__dict__.get("_request_names")
+        if names is None:  # looking traits up by tag costs more than a warm request's rest
+            names = type(self)._request_names = tuple(self.class_trait_names(request=True))
+        return {name: getattr(self, name) for name in names}
 
     # -- validation shared by %chatconfig, per-cell options and Chat(**kw) ------------
 
     def check(self, name: str, value: Any) -> Any:
         """Coerce and validate one value for setting ``name``; raise ``ValueError``."""
-        trait = self.traits(config=True).get(name)
+        # the class attribute is the trait itself (cheaper than self.traits())
+        trait = getattr(type(self), name) if name in self.setting_names() else None
         if trait is None:
             raise ValueError(unknown_setting(name, self.setting_names()))
         value = coerce(trait, value)
