@@ -46,6 +46,7 @@ class Request:
     left_out: int
     cell_id: str | None
     record: bool
+    slot: int | None = None  # the turn this exchange replaces (re-run cell, retry)
 
     @property
     def messages(self) -> list[Message]:
@@ -112,7 +113,7 @@ class ReplyStream:
                 choices=texts if len(texts) > 1 else [],
                 finish_reason=reply.finish_reason if not interrupted else "interrupted",
             )
-            self.chat.conversation.record(turn, replace=self.chat.settings.rerun == "replace")
+            self.chat.conversation.record(turn, self.request.slot)
         self.reply = reply
         return reply
 
@@ -165,19 +166,21 @@ class Chat:
         *,
         cell_id: str | None = None,
         history: bool = True,
+        slot: int | None = None,
         **overrides: Any,
     ) -> tuple[Request, Message]:
         """Build (without sending) the request for ``text`` with per-call ``overrides``."""
         values = self.settings.request_values() | self.settings.checked(overrides)
         stream = overrides.get("stream", self.settings.stream)
-        before = cell_id if self.settings.rerun == "replace" else None
-        past = self.conversation.messages(before_cell=before, system=self.settings.system_prompt)
+        if slot is None and self.settings.rerun == "replace":
+            slot = self.conversation.slot_of(cell_id)
+        past = self.conversation.messages(upto=slot, system=self.settings.system_prompt)
         if not history:
             past = [m for m in past if m["role"] == "system"]
         user: Message = {"role": "user", "content": text}
         messages, left_out = self.conversation.window(past + [user], self.settings.max_context_tokens)
         body = request_body(values, messages, stream=bool(stream))
-        return Request(body, left_out, cell_id, record=history), user
+        return Request(body, left_out, cell_id, record=history, slot=slot), user
 
     def stream(self, text: str, **overrides: Any) -> ReplyStream:
         request, user = self.prepare(text, **overrides)
@@ -190,12 +193,18 @@ class Chat:
         assert stream.reply is not None
         return stream.reply
 
+    def retry(self, **overrides: Any) -> ReplyStream:
+        """Regenerate the last reply with the current settings; it replaces the old one."""
+        turns = self.conversation.turns
+        if not turns or turns[-1].messages[0]["role"] != "user":
+            raise NbChatError("there is no exchange to retry")
+        last = turns[-1]
+        return self.stream(last.messages[0]["content"], cell_id=last.cell_id, slot=len(turns) - 1, **overrides)
+
     def prime(self, text: str, cell_id: str | None = None) -> None:
         """Add an example assistant reply (few-shot) without a request."""
-        self.conversation.record(
-            Turn([{"role": "assistant", "content": text}], cell_id=cell_id),
-            replace=self.settings.rerun == "replace",
-        )
+        slot = self.conversation.slot_of(cell_id) if self.settings.rerun == "replace" else None
+        self.conversation.record(Turn([{"role": "assistant", "content": text}], cell_id=cell_id), slot)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         self.conversation.save(path)

@@ -49,20 +49,21 @@ class Conversation:
 
     # -- reading ----------------------------------------------------------------------
 
-    def messages(self, before_cell: str | None = None, system: str | None = None) -> list[Message]:
-        """The history in OpenAI format; with ``before_cell``, as it stood before that cell."""
+    def messages(self, upto: int | None = None, system: str | None = None) -> list[Message]:
+        """The history in OpenAI format; with ``upto``, only the turns before that index."""
         prompt = self.system if self.system is not None else system
         out: list[Message] = [{"role": "system", "content": prompt}] if prompt else []
-        for turn in self.turns[: self._index_of(before_cell, default=len(self.turns))]:
+        for turn in self.turns[:upto]:
             out.extend(turn.messages)
         return out
 
-    def _index_of(self, cell_id: str | None, default: int) -> int:
+    def slot_of(self, cell_id: str | None) -> int | None:
+        """The index of the turn a cell recorded earlier (a re-run replaces it)."""
         if cell_id is not None:
             for i, turn in enumerate(self.turns):
                 if turn.cell_id == cell_id:
                     return i
-        return default
+        return None
 
     def window(
         self, messages: list[Message], budget: int | None
@@ -87,11 +88,10 @@ class Conversation:
 
     # -- changing ---------------------------------------------------------------------
 
-    def record(self, turn: Turn, replace: bool = True) -> None:
-        """Add a completed turn; a re-run cell's turn takes its earlier turn's place."""
-        index = self._index_of(turn.cell_id, default=-1) if replace else -1
-        if index >= 0:
-            self.turns[index] = turn
+    def record(self, turn: Turn, slot: int | None = None) -> None:
+        """Add a completed turn, or put it in place of turn ``slot`` (re-run, retry)."""
+        if slot is not None and slot < len(self.turns):
+            self.turns[slot] = turn
         else:
             self.turns.append(turn)
 
@@ -164,17 +164,20 @@ class Conversation:
         return conv
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write JSON atomically: a crash mid-write never leaves a half file behind."""
-        target = Path(path).expanduser()
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, target)
-        except OSError as e:
-            raise NbChatError(f"cannot save to {str(target)!r}: {e.strerror or e}") from None
-        return target
+        return write_atomically(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
+
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """``.md``: a readable transcript; ``.jsonl``: OpenAI's chat fine-tuning format."""
+        suffix = Path(path).suffix.lower()
+        if suffix == ".md":
+            parts = [f"# {self.name}"]
+            for m in self.messages():
+                parts.append(f"**{m['role']}**\n\n{m['content']}")
+            return write_atomically(path, "\n\n".join(parts) + "\n")
+        if suffix == ".jsonl":
+            example = {"messages": self.messages()}
+            return write_atomically(path, json.dumps(example, ensure_ascii=False) + "\n")
+        raise NbChatError(f"export writes .md or .jsonl, not {suffix or 'a file without extension'!r}")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], name: str | None = None) -> Conversation:
@@ -188,3 +191,19 @@ class Conversation:
         except json.JSONDecodeError as e:
             raise NbChatError(f"{str(source)!r} is not valid JSON ({e.msg}, line {e.lineno})") from None
         return cls.from_dict(data, name)
+
+
+def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
+    """Write via a temporary file and rename: a crash never leaves half a file behind."""
+    target = Path(path).expanduser()
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as e:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise NbChatError(f"cannot write {str(target)!r}: {e.strerror or e}") from None
+    return target

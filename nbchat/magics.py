@@ -16,7 +16,7 @@ from . import render
 from .chat import Chat, Reply
 from .client import Transport
 from .conversation import Conversation
-from .errors import NbChatError
+from .errors import NbChatError, RequestFailed
 from .secret import Secret
 from .settings import Settings, parse_assignments
 from .template import substitute
@@ -37,6 +37,7 @@ CELL_OPTIONS = (
     "logprobs",
 )
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
+_EXAMPLE = {"path": "conversation.json", "choice": "2"}
 
 
 def split_line(line: str) -> list[str]:
@@ -160,7 +161,7 @@ class ChatMagics(Magics, Settings):
     # -- %chat ------------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("verb", help="history, reset, undo or list")
+    @argument("verb", help="history, reset, undo, retry, pick, list, save, load, export, usage, models or request")
     @argument("args", nargs="*", help="the verb's arguments")
     @argument("-c", "--conversation", default="default", help="Conversation name.")
     @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
@@ -171,7 +172,11 @@ class ChatMagics(Magics, Settings):
         """Manage conversations: ``%chat VERB [args] [-c NAME]``.
 
         Verbs: ``history`` (transcript with tokens), ``reset [--keep-system]``,
-        ``undo`` (remove the last exchange), ``list`` (all conversations).
+        ``undo`` (remove the last exchange), ``retry`` (regenerate the last reply),
+        ``pick K`` (keep choice K of the last ``-n`` reply), ``list`` (all conversations),
+        ``save PATH`` / ``load PATH`` (JSON), ``export PATH`` (``.md`` or ``.jsonl``),
+        ``usage`` (tokens and cost this session), ``models`` (the server's models),
+        ``request [TEXT]`` (dry run: what the next ``%%chat`` would send).
 
         Example: ``%chat history -c review``
         """
@@ -183,8 +188,15 @@ class ChatMagics(Magics, Settings):
             raise UsageError(f"unknown verb {args.verb!r}; verbs: {', '.join(self.verbs)}")
         try:
             action(self, args)
+        except RequestFailed:
+            raise
         except NbChatError as e:
             raise UsageError(str(e)) from None
+
+    def _one_arg(self, args: Any, what: str) -> str:
+        if len(args.args) != 1:
+            raise UsageError(f"%chat {args.verb} takes one {what}, e.g. %chat {args.verb} {_EXAMPLE[what]}")
+        return str(args.args[0])
 
     def _history(self, args: Any) -> None:
         chat = self.chat_for(args.conversation)
@@ -218,11 +230,56 @@ class ChatMagics(Magics, Settings):
             rows.append([name, len(messages), f"≈{tokens}", model])
         render.table(["conversation", "messages", "tokens", "model"], rows, self.terminal)
 
+    def _retry(self, args: Any) -> None:
+        stream = self.chat_for(args.conversation).retry()
+        view = "text" if self.output == "text" else "markdown"
+        render.show_stream(stream, view, args.conversation, self.terminal)
+
+    def _pick(self, args: Any) -> None:
+        choice = self._one_arg(args, "choice")
+        if not choice.isdigit():
+            raise UsageError(f"pick takes a choice number, not {choice!r}")
+        self.chat_for(args.conversation).conversation.pick(int(choice))
+        render.note(f"Choice {choice} is now the reply kept in *{args.conversation}*.", self.terminal)
+
+    def _save(self, args: Any) -> None:
+        path = self.chat_for(args.conversation).conversation.save(self._one_arg(args, "path"))
+        render.note(f"Saved *{args.conversation}* to `{path}`.", self.terminal)
+
+    def _load(self, args: Any) -> None:
+        conversation = Conversation.load(self._one_arg(args, "path"), name=args.conversation)
+        self.conversations[args.conversation] = conversation
+        render.note(f"Loaded {len(conversation.turns)} turns into *{args.conversation}*.", self.terminal)
+
+    def _export(self, args: Any) -> None:
+        path = self.chat_for(args.conversation).conversation.export(self._one_arg(args, "path"))
+        render.note(f"Exported *{args.conversation}* to `{path}`.", self.terminal)
+
+    def _usage(self, args: Any) -> None:
+        render.usage_table(self.ledger, self.prices, self.terminal)
+
+    def _models(self, args: Any) -> None:
+        models = self.transport.models(self)
+        render.table(["model"], [[m] for m in models], self.terminal)
+
+    def _request(self, args: Any) -> None:
+        text = " ".join(args.args) or "<your next message>"
+        request, _ = self.chat_for(args.conversation).prepare(text, cell_id=self.cell_id)
+        render.dry_run(request, self.terminal)
+
     verbs: dict[str, Callable[[ChatMagics, Any], None]] = {
         "history": _history,
         "reset": _reset,
         "undo": _undo,
+        "retry": _retry,
+        "pick": _pick,
         "list": _list,
+        "save": _save,
+        "load": _load,
+        "export": _export,
+        "usage": _usage,
+        "models": _models,
+        "request": _request,
     }
 
     # -- %chatconfig ------------------------------------------------------------------

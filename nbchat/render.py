@@ -11,9 +11,9 @@ from typing import Any
 
 from IPython.display import DisplayHandle, display
 
-from .chat import Reply, ReplyStream
+from .chat import Reply, ReplyStream, Request
 from .errors import NbChatError, StreamInterrupted
-from .usage import format_cost
+from .usage import Ledger, cost, format_cost
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
 
@@ -227,4 +227,34 @@ def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> 
         display({"text/markdown": "\n\n---\n\n".join(md), "text/plain": "\n\n".join(plain)}, raw=True)
 
 
-__all__ = ["NbChatError", "show_stream", "note", "table", "transcript"]
+def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = False) -> None:
+    """``%chat usage``: tokens and estimated cost per model, and the total."""
+    rows, total, known = [], 0.0, True
+    sums = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+    for model, row in sorted(ledger.models.items()):
+        price = cost(model, row, prices)
+        known = known and price is not None
+        total += price or 0.0
+        for key in sums:
+            sums[key] += row[key]
+        rows.append([model, row["requests"], row["prompt_tokens"], row["completion_tokens"],
+                     format_cost(price) if price is not None else "unknown price"])
+    total_cost = format_cost(total) + ("" if known else " (known prices only)")
+    rows.append(["total", sums["requests"], sums["prompt_tokens"], sums["completion_tokens"], total_cost])
+    table(["model", "requests", "prompt tokens", "completion tokens", "cost"], rows, terminal)
+
+
+def dry_run(request: Request, terminal: bool = False) -> None:
+    """``%chat request``: the exact body the next cell would send; nothing is sent."""
+    import json
+
+    shown = json.dumps(request.body, ensure_ascii=False, indent=2)
+    left = f" · {request.left_out} earlier messages left out (max_context_tokens)" if request.left_out else ""
+    summary = f"{len(request.messages)} messages · ≈{request.estimated_tokens} prompt tokens{left} · nothing sent"
+    if terminal:
+        print(f"{shown}\n{summary}")
+    else:
+        display({"text/markdown": f"```json\n{shown}\n```\n\n{summary}", "text/plain": f"{shown}\n{summary}"}, raw=True)
+
+
+__all__ = ["NbChatError", "dry_run", "note", "show_stream", "table", "transcript", "usage_table"]
