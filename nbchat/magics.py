@@ -165,8 +165,7 @@ class ChatMagics(Magics, Settings):
     @argument("args", nargs="*", help="the verb's arguments")
     @argument("-c", "--conversation", default="default", help="Conversation name.")
     @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
-    @no_var_expand
-    @line_magic("chat")
+    @line_magic("chat")  # with variable expansion: %chat save {folder}/c.json
     @usage_errors
     def chat_line(self, line: str) -> None:
         """Manage conversations: ``%chat VERB [args] [-c NAME]``.
@@ -207,7 +206,7 @@ class ChatMagics(Magics, Settings):
         for turn in chat.conversation.turns:
             for message in turn.messages:
                 tokens: Any = f"≈{estimate_text(message['content'])}"
-                if message["role"] == "assistant" and turn.usage:
+                if message["role"] == "assistant" and turn.usage and not turn.choices:
                     tokens = turn.usage.get("completion_tokens")
                 entries.append(message | {"tokens": tokens})
         render.transcript(entries, self.terminal)
@@ -316,7 +315,8 @@ class ChatMagics(Magics, Settings):
                 "history. Set OPENAI_API_KEY before starting Jupyter, or run %chatconfig --key."
             )
         self.apply(values, source="%chatconfig")
-        render.note("Set " + ", ".join(f"{k}={getattr(self, k)!r}" for k in values), self.terminal)
+        shown = (f"{k}={'unset' if getattr(self, k) is None else repr(getattr(self, k))}" for k in values)
+        render.note("Set " + ", ".join(shown), self.terminal)
 
     def ask_key(self) -> None:
         import getpass

@@ -229,17 +229,18 @@ def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> 
 
 def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = False) -> None:
     """``%chat usage``: tokens and estimated cost per model, and the total."""
-    rows, total, known = [], 0.0, True
+    rows, total, known, any_known = [], 0.0, True, False
     sums = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
     for model, row in sorted(ledger.models.items()):
         price = cost(model, row, prices)
         known = known and price is not None
+        any_known = any_known or price is not None
         total += price or 0.0
         for key in sums:
             sums[key] += row[key]
         rows.append([model, row["requests"], row["prompt_tokens"], row["completion_tokens"],
                      format_cost(price) if price is not None else "unknown price"])
-    total_cost = format_cost(total) + ("" if known else " (known prices only)")
+    total_cost = format_cost(total) + ("" if known else " (known prices only)") if any_known else "unknown price"
     rows.append(["total", sums["requests"], sums["prompt_tokens"], sums["completion_tokens"], total_cost])
     table(["model", "requests", "prompt tokens", "completion tokens", "cost"], rows, terminal)
 

@@ -64,9 +64,42 @@ QUICKSTART = [
 ]
 
 
+CONVERSATIONS = [
+    ("md", "# Conversations in a notebook\n\nRe-runs, named conversations, retry and pick, "
+           "save/load, export, usage and the dry run. Offline, the stand-in server echoes messages."),
+    ("code", "%load_ext nbchat"),
+    ("md", "## Re-running a cell replaces its exchange\n\nJupyterLab, Notebook 7 and VS Code send each "
+           "cell's id. Re-running a `%%chat` cell then replaces that cell's exchange instead of adding a "
+           "duplicate. Here we do what the frontend does, passing `cell_id` ourselves:"),
+    ("code", "ip = get_ipython()\nip.run_cell('%%chat\\nName a colour.', cell_id='colour-cell')\n"
+             "ip.run_cell('%%chat\\nName a fruit.', cell_id='fruit-cell')\n"
+             "ip.run_cell('%%chat\\nName a dark colour.', cell_id='colour-cell');  # the re-run"),
+    ("code", "%chat history"),
+    ("md", "## Named conversations"),
+    ("code", "%%chat -c sql -s\nYou write PostgreSQL."),
+    ("code", "%%chat -c sql\nCount rows per day in table events."),
+    ("code", "%chat list"),
+    ("md", "## Retry and pick"),
+    ("code", "%chatconfig temperature=0.9"),
+    ("code", "%chat retry -c sql"),
+    ("code", "%%chat -n 3\nSuggest a name for a cat."),
+    ("code", "%chat pick 2"),
+    ("code", "%chatconfig temperature=unset"),
+    ("md", "## Save, load, export"),
+    ("code", "import tempfile\nfolder = tempfile.mkdtemp()\n%chat save {folder}/colours.json"),
+    ("code", "%chat load {folder}/colours.json -c restored\n%chat history -c restored"),
+    ("code", "%chat export {folder}/colours.md\n%chat export {folder}/colours.jsonl\nprint(open(f'{folder}/colours.jsonl').read())"),
+    ("md", "## Usage, context budget and the dry run"),
+    ("code", "%chat usage"),
+    ("code", "%chatconfig max_context_tokens=60\n%chat request And a vegetable"),
+    ("code", "%%chat\nAnd a vegetable"),
+]
+
+
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     nbformat.write(build(QUICKSTART), HERE / "quickstart.ipynb")
+    nbformat.write(build(CONVERSATIONS), HERE / "conversations.ipynb")
 
 
 if __name__ == "__main__":

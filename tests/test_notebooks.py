@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -69,3 +70,35 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
     python = text_of(outputs_of(nb, "from nbchat import Chat")[0])
     assert python == "Echo: Hello\n3 messages\n"
     assert server.bodies[-1]["temperature"] == 0.2
+
+
+def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server) -> None:  # type: ignore[no-untyped-def]
+    nb = execute(ROOT / "notebooks" / "conversations.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"})
+
+    history = text_of(outputs_of(nb, "%chat history")[0])
+    assert history.index("Name a dark colour.") < history.index("Name a fruit.")
+    assert "Name a colour." not in history  # the re-run replaced it
+    rerun = [b for b in server.bodies if b["messages"][-1]["content"] == "Name a dark colour."][0]
+    assert [m["content"] for m in rerun["messages"]] == ["Name a dark colour."]
+
+    assert "| sql | 3 |" in text_of(outputs_of(nb, "%chat list")[0])
+    retried = [b for b in server.bodies if b.get("temperature") == 0.9]
+    assert [m["role"] for m in retried[0]["messages"]] == ["system", "user"]
+    assert "Choice 2 is now the reply kept" in text_of(outputs_of(nb, "%chat pick 2")[0])
+
+    restored = outputs_of(nb, "%chat load")
+    assert "Loaded 3 turns into *restored*" in text_of(restored[0])
+    assert "Echo: Suggest a name for a cat. (choice 2)" in text_of(restored[1])
+
+    exported = outputs_of(nb, "%chat export")
+    jsonl = json.loads(text_of(exported[-1]))
+    assert jsonl["messages"][0] == {"role": "user", "content": "Name a dark colour."}
+
+    usage = text_of(outputs_of(nb, "%chat usage")[0])
+    assert "| total | 6 |" in usage
+
+    dry = outputs_of(nb, "%chatconfig max_context_tokens=60")
+    assert "earlier messages left out" in text_of(dry[-1]) and "nothing sent" in text_of(dry[-1])
+    last = outputs_of(nb, "%%chat\nAnd a vegetable")[0]
+    assert last["metadata"]["nbchat"]["left_out"] > 0
+    assert server.bodies[-1]["messages"][-1]["content"] == "And a vegetable"
