@@ -22,7 +22,13 @@ command=${1:-}
 shift || true
 case "$command" in
   quickstart) exec python scripts/run_notebook.py notebooks/quickstart.ipynb "$@" ;;
-  test) exec python -m pytest "$@" ;;
-  bench) exec python benchmarks/bench.py "$@" ;;
+  test)
+    ruff check nbchat tests scripts benchmarks
+    ruff format --check --quiet nbchat tests scripts benchmarks
+    exec python -m pytest "$@" ;;
+  bench)
+    python -m pip install --quiet --disable-pip-version-check -e ".[bench]"
+    python benchmarks/bench.py "$@"
+    exec python benchmarks/tokens.py ;;
   *) echo "usage: ./run.sh quickstart | test | bench" >&2; exit 2 ;;
 esac

@@ -31,9 +31,19 @@ class CountingPublisher(DisplayPublisher):
     messages = 0
     bytes = 0
 
-    def publish(self, data: Any, metadata: Any = None, source: Any = None, *, transient: Any = None, update: bool = False) -> None:
+    def publish(
+        self,
+        data: Any,
+        metadata: Any = None,
+        source: Any = None,
+        *,
+        transient: Any = None,
+        update: bool = False,
+    ) -> None:
         self.messages += 1
-        self.bytes += len(json.dumps({"data": data, "metadata": metadata or {}, "transient": transient or {}}))
+        self.bytes += len(
+            json.dumps({"data": data, "metadata": metadata or {}, "transient": transient or {}})
+        )
 
 
 def best(fn: Callable[[], Any], repeat: int) -> float:
@@ -111,7 +121,12 @@ def main() -> None:
     import nbchat
 
     compileall.compile_dir(os.path.dirname(nbchat.__file__), quiet=1)
-    row("%load_ext nbchat vs import openai", in_fresh_python(LOAD_EXT, runs), in_fresh_python(IMPORT_OPENAI, runs), target="load_ext <= 20 ms")
+    row(
+        "%load_ext nbchat vs import openai",
+        in_fresh_python(LOAD_EXT, runs),
+        in_fresh_python(IMPORT_OPENAI, runs),
+        target="load_ext <= 20 ms",
+    )
 
     hello = [{"role": "user", "content": "hello"}]
     chat = Chat(transport=magics.transport)
@@ -132,7 +147,10 @@ def main() -> None:
 
     long = []
     for i in range(500):
-        long += [{"role": "user", "content": f"question {i} about the data"}, {"role": "assistant", "content": f"answer {i} with some detail"}]
+        long += [
+            {"role": "user", "content": f"question {i} about the data"},
+            {"role": "assistant", "content": f"answer {i} with some detail"},
+        ]
     history_chat = Chat(transport=magics.transport)
     for i in range(0, len(long), 2):
         history_chat.conversation.turns.append(Turn(long[i : i + 2]))
@@ -141,7 +159,12 @@ def main() -> None:
         history_chat.send("and now?", stream=False)
         history_chat.conversation.undo()
 
-    raw_long = best(lambda: raw.chat.completions.create(model="gpt-4o-mini", messages=[*long, {"role": "user", "content": "and now?"}]), reps // 4)
+    raw_long = best(
+        lambda: raw.chat.completions.create(
+            model="gpt-4o-mini", messages=[*long, {"role": "user", "content": "and now?"}]
+        ),
+        reps // 4,
+    )
     row("1,000-message history request", best(ours_long, reps // 4), raw_long, target="<= 1.00x")
 
     chunks = [f"tok{i} " for i in range(4000)]
@@ -149,7 +172,9 @@ def main() -> None:
     def raw_stream() -> None:
         server.script(chunks=chunks)
         out = []
-        for chunk in raw.chat.completions.create(model="gpt-4o-mini", messages=hello, stream=True, stream_options={"include_usage": True}):
+        for chunk in raw.chat.completions.create(
+            model="gpt-4o-mini", messages=hello, stream=True, stream_options={"include_usage": True}
+        ):
             if chunk.choices and chunk.choices[0].delta.content:
                 out.append(chunk.choices[0].delta.content)
 
@@ -165,8 +190,10 @@ def main() -> None:
     per_run_bytes = publisher.bytes / (stream_reps + 1)
     row("4,000-chunk stream, %%chat cell", ours_s, raw_s, target="<= 1.20x")
     naive = sum(len("".join(chunks[: k + 1])) * 2 for k in range(len(chunks)))
-    print(f"{'  display messages per stream':<42} {per_run_messages:>10.0f} {len(chunks):>10} (one per token, naive)")
-    print(f"{'  bytes sent to the frontend':<42} {per_run_bytes / 1e6:>10.3f} {naive / 1e6:>10.1f} MB  (target <= 0.5 MB)")
+    label = "  display messages per stream"
+    print(f"{label:<42} {per_run_messages:>10.0f} {len(chunks):>10} (one per token, naive)")
+    label = "  bytes sent to the frontend"
+    print(f"{label:<42} {per_run_bytes / 1e6:>10.3f} {naive / 1e6:>10.1f} MB  (target <= 0.5 MB)")
     server.stop()
 
 

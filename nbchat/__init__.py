@@ -16,6 +16,7 @@ from .errors import NbChatError
 __version__ = "0.1.0"
 __all__ = ["Chat", "Conversation", "NbChatError", "Reply", "__version__"]
 
+
 def load_ipython_extension(shell: Any) -> None:
     """Build (or reuse) the magics, register them, subscribe to cell ids."""
     from .magics import INSTANCES, ChatMagics

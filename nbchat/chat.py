@@ -178,7 +178,7 @@ class Chat:
         if not history:
             past = [m for m in past if m["role"] == "system"]
         user: Message = {"role": "user", "content": text}
-        messages, left_out = self.conversation.window(past + [user], self.settings.max_context_tokens)
+        messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
         body = request_body(values, messages, stream=bool(stream))
         return Request(body, left_out, cell_id, record=history, slot=slot), user
 
@@ -199,7 +199,9 @@ class Chat:
         if not turns or turns[-1].messages[0]["role"] != "user":
             raise NbChatError("there is no exchange to retry")
         last = turns[-1]
-        return self.stream(last.messages[0]["content"], cell_id=last.cell_id, slot=len(turns) - 1, **overrides)
+        return self.stream(
+            last.messages[0]["content"], cell_id=last.cell_id, slot=len(turns) - 1, **overrides
+        )
 
     def prime(self, text: str, cell_id: str | None = None) -> None:
         """Add an example assistant reply (few-shot) without a request."""
@@ -212,4 +214,3 @@ class Chat:
     @classmethod
     def load(cls, path: str | os.PathLike[str], **options: Any) -> Chat:
         return cls(conversation=Conversation.load(path), **options)
-

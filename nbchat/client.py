@@ -28,14 +28,11 @@ SIMPLE_PARAMS = (
     "seed",
 )
 KEY_HELP = (
-    "set OPENAI_API_KEY in the environment Jupyter starts from, "
-    "or run %chatconfig --key (a hidden prompt)"
+    "set OPENAI_API_KEY in the environment Jupyter starts from, or run %chatconfig --key (a hidden prompt)"
 )
 
 
-def request_body(
-    values: Mapping[str, Any], messages: list[dict[str, Any]], stream: bool
-) -> dict[str, Any]:
+def request_body(values: Mapping[str, Any], messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
     """The one place settings become request parameters; unset ones are not sent."""
     body: dict[str, Any] = {"model": values["model"], "messages": messages}
     for name in SIMPLE_PARAMS:
@@ -131,9 +128,7 @@ class Transport:
             self._identity = identity
         return self._client
 
-    def run(
-        self, settings: Any, body: dict[str, Any], completion: Completion
-    ) -> Iterator[tuple[int, str]]:
+    def run(self, settings: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
         """Send ``body``; yield ``(choice index, text)`` as the reply arrives."""
         client = self.client(settings)
         try:
@@ -157,9 +152,7 @@ class Transport:
         finally:
             completion.ended = time.perf_counter()
 
-    def _stream(
-        self, client: Any, body: dict[str, Any], completion: Completion
-    ) -> Iterator[tuple[int, str]]:
+    def _stream(self, client: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
         from openai import Stream
 
         stream = client.post(
@@ -199,7 +192,9 @@ class Transport:
         try:
             data = client.get("/models", cast_to=object)
         except Exception as exc:
-            raise RequestFailed(scrub(explain(exc, settings, None), getattr(client, "api_key", None))) from None
+            raise RequestFailed(
+                scrub(explain(exc, settings, None), getattr(client, "api_key", None))
+            ) from None
         return sorted(m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m)
 
 

@@ -65,9 +65,7 @@ class Conversation:
                     return i
         return None
 
-    def window(
-        self, messages: list[Message], budget: int | None
-    ) -> tuple[list[Message], int]:
+    def window(self, messages: list[Message], budget: int | None) -> tuple[list[Message], int]:
         """Leave out the oldest turns until the estimate fits ``budget``.
 
         The system prompt and the new (last) message always stay. Returns the messages to
@@ -140,11 +138,7 @@ class Conversation:
         if not isinstance(messages, list) or not isinstance(turns, list):
             raise NbChatError("conversation file is missing its messages or turns")
         for m in messages:
-            if not (
-                isinstance(m, dict)
-                and m.get("role") in ROLES
-                and isinstance(m.get("content"), str)
-            ):
+            if not (isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str)):
                 raise NbChatError(f"conversation file has a malformed message: {str(m)[:80]}")
         conv = cls(name or str(data.get("name") or "default"))
         if messages and messages[0]["role"] == "system":

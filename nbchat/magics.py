@@ -6,7 +6,7 @@ import re
 import shlex
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
@@ -97,8 +97,14 @@ class ChatMagics(Magics, Settings):
     # -- %%chat -----------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("-s", "--system", action="store_true", help="Make the cell the system prompt (nothing is sent).")
-    @argument("--role", choices=["user", "system", "assistant"], help="Add the cell with this role; assistant adds an example reply without a request.")
+    @argument(
+        "-s", "--system", action="store_true", help="Make the cell the system prompt (nothing is sent)."
+    )
+    @argument(
+        "--role",
+        choices=["user", "system", "assistant"],
+        help="Add the cell with this role; assistant adds an example reply without a request.",
+    )
     @argument("-m", "--model", help="Model for this cell.")
     @argument("-t", "--temperature", type=float, help="Sampling temperature, 0–2.")
     @argument("--top-p", type=float, help="Nucleus sampling mass, 0–1.")
@@ -108,12 +114,21 @@ class ChatMagics(Magics, Settings):
     @argument("--stop", action="append", help="Stop sequence (repeatable).")
     @argument("-n", type=int, help="Number of choices; choice 1 continues the conversation.")
     @argument("--seed", type=int, help="Seed for best-effort determinism.")
-    @argument("--logprobs", type=int, metavar="K", help="Token log-probabilities with the top K alternatives.")
+    @argument(
+        "--logprobs", type=int, metavar="K", help="Token log-probabilities with the top K alternatives."
+    )
     @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
     @argument("-c", "--conversation", default="default", help="Conversation name (default: default).")
     @argument("--new", action="store_true", help="Start the conversation over (keeps its system prompt).")
-    @argument("--no-history", action="store_true", help="Send only the system prompt and this cell; record nothing.")
-    @argument("-f", "--format", choices=["markdown", "text", "code"], help="Reply view; code also puts the first code block in the next cell.")
+    @argument(
+        "--no-history", action="store_true", help="Send only the system prompt and this cell; record nothing."
+    )
+    @argument(
+        "-f",
+        "--format",
+        choices=["markdown", "text", "code"],
+        help="Reply view; code also puts the first code block in the next cell.",
+    )
     @argument("-o", "--out", metavar="NAME", help="Also store the reply in the variable NAME.")
     @argument("--raw", action="store_true", help="Send {name} fields as written (no substitution).")
     @no_var_expand
@@ -135,7 +150,9 @@ class ChatMagics(Magics, Settings):
         chat = self.chat_for(args.conversation)
         if args.system or args.role == "system":
             chat.conversation.system = text
-            return render.note(f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal)
+            return render.note(
+                f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal
+            )
         if args.role == "assistant":
             chat.prime(text, cell_id=self.cell_id)
             return render.note(f"Example reply added to *{args.conversation}*.", self.terminal)
@@ -161,7 +178,9 @@ class ChatMagics(Magics, Settings):
     # -- %chat ------------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("verb", help="history, reset, undo, retry, pick, list, save, load, export, usage, models or request")
+    @argument(
+        "verb", help="history, reset, undo, retry, pick, list, save, load, export, usage, models or request"
+    )
     @argument("args", nargs="*", help="the verb's arguments")
     @argument("-c", "--conversation", default="default", help="Conversation name.")
     @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
@@ -218,7 +237,10 @@ class ChatMagics(Magics, Settings):
 
     def _undo(self, args: Any) -> None:
         turn = self.chat_for(args.conversation).conversation.undo()
-        render.note(f"Removed the last exchange of *{args.conversation}* ({len(turn.messages)} messages).", self.terminal)
+        render.note(
+            f"Removed the last exchange of *{args.conversation}* ({len(turn.messages)} messages).",
+            self.terminal,
+        )
 
     def _list(self, args: Any) -> None:
         rows = []
@@ -266,7 +288,7 @@ class ChatMagics(Magics, Settings):
         request, _ = self.chat_for(args.conversation).prepare(text, cell_id=self.cell_id)
         render.dry_run(request, self.terminal)
 
-    verbs: dict[str, Callable[[ChatMagics, Any], None]] = {
+    verbs: ClassVar[dict[str, Callable[[ChatMagics, Any], None]]] = {
         "history": _history,
         "reset": _reset,
         "undo": _undo,
@@ -286,7 +308,7 @@ class ChatMagics(Magics, Settings):
     @magic_arguments()
     @argument("--reset", action="store_true", help="Restore the defaults (the API key stays).")
     @argument("--key", action="store_true", help="Ask for the API key with a hidden prompt.")
-    @argument("assignments", nargs="*", help="name=value pairs, e.g. temperature=0.2 stop=\"###\"")
+    @argument("assignments", nargs="*", help='name=value pairs, e.g. temperature=0.2 stop="###"')
     @no_var_expand
     @line_magic("chatconfig")
     @usage_errors

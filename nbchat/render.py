@@ -155,8 +155,14 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
     except KeyboardInterrupt:
         waiting.stop()
         reply = stream.finish(interrupted=True)
-        handle.update(bundle(reply_texts(reply), fmt, footer(reply)), raw=True, metadata=metadata(reply, conversation))
-        kept = "kept in history" if stream.chat.settings.keep_partial and stream.request.record else "not kept in history (keep_partial is off)"
+        handle.update(
+            bundle(reply_texts(reply), fmt, footer(reply)), raw=True, metadata=metadata(reply, conversation)
+        )
+        kept = (
+            "kept in history"
+            if stream.chat.settings.keep_partial and stream.request.record
+            else "not kept in history (keep_partial is off)"
+        )
         raise StreamInterrupted(f"interrupted: the partial reply is shown above, {kept}") from None
     except BaseException:
         waiting.stop()
@@ -238,9 +244,18 @@ def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = Fals
         total += price or 0.0
         for key in sums:
             sums[key] += row[key]
-        rows.append([model, row["requests"], row["prompt_tokens"], row["completion_tokens"],
-                     format_cost(price) if price is not None else "unknown price"])
-    total_cost = format_cost(total) + ("" if known else " (known prices only)") if any_known else "unknown price"
+        rows.append(
+            [
+                model,
+                row["requests"],
+                row["prompt_tokens"],
+                row["completion_tokens"],
+                format_cost(price) if price is not None else "unknown price",
+            ]
+        )
+    total_cost = (
+        format_cost(total) + ("" if known else " (known prices only)") if any_known else "unknown price"
+    )
     rows.append(["total", sums["requests"], sums["prompt_tokens"], sums["completion_tokens"], total_cost])
     table(["model", "requests", "prompt tokens", "completion tokens", "cost"], rows, terminal)
 
@@ -251,11 +266,16 @@ def dry_run(request: Request, terminal: bool = False) -> None:
 
     shown = json.dumps(request.body, ensure_ascii=False, indent=2)
     left = f" · {request.left_out} earlier messages left out (max_context_tokens)" if request.left_out else ""
-    summary = f"{len(request.messages)} messages · ≈{request.estimated_tokens} prompt tokens{left} · nothing sent"
+    summary = (
+        f"{len(request.messages)} messages · ≈{request.estimated_tokens} prompt tokens{left} · nothing sent"
+    )
     if terminal:
         print(f"{shown}\n{summary}")
     else:
-        display({"text/markdown": f"```json\n{shown}\n```\n\n{summary}", "text/plain": f"{shown}\n{summary}"}, raw=True)
+        display(
+            {"text/markdown": f"```json\n{shown}\n```\n\n{summary}", "text/plain": f"{shown}\n{summary}"},
+            raw=True,
+        )
 
 
 __all__ = ["NbChatError", "dry_run", "note", "show_stream", "table", "transcript", "usage_table"]

@@ -200,16 +200,29 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"null")
         except json.JSONDecodeError:
             self._record(raw.decode(errors="replace"))
-            return self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+            return self._json(
+                400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}
+            )
         if self.path.startswith("/_standin/script"):
             for item in body if isinstance(body, list) else [body]:
                 self.stand_in.scripts.append(Script.from_dict(item))
             return self._json(200, {"queued": len(self.stand_in.scripts)})
         self._record(body)
         if not self.path.split("?")[0].endswith("/chat/completions"):
-            return self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+            return self._json(
+                404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}}
+            )
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
-            return self._json(400, {"error": {"message": "'model' and 'messages' are required", "type": "invalid_request_error", "param": "messages"}})
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": "'model' and 'messages' are required",
+                        "type": "invalid_request_error",
+                        "param": "messages",
+                    }
+                },
+            )
         script = self.stand_in.next_script()
         if script.delay:
             time.sleep(script.delay)
@@ -224,7 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answers ------------------------------------------------------------------------
 
     def _record(self, body: Any) -> None:
-        self.stand_in.requests.append(Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        self.stand_in.requests.append(
+            Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        )
 
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(data).encode()
@@ -237,7 +252,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _error(self, script: Script) -> None:
-        error = {"message": script.error, "type": script.error_type or _error_type(script.status), "param": script.param, "code": script.code}
+        error = {
+            "message": script.error,
+            "type": script.error_type or _error_type(script.status),
+            "param": script.param,
+            "code": script.code,
+        }
         headers = {"Retry-After": script.retry_after} if script.retry_after else {}
         self._json(script.status, {"error": error}, headers)
 
@@ -248,7 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _usage(self, body: dict[str, Any], choices: list[list[str]]) -> dict[str, int]:
-        prompt = 3 + sum(3 + count_tokens(str(m.get("content") or "")) for m in body["messages"] if isinstance(m, dict))
+        prompt = 3 + sum(
+            3 + count_tokens(str(m.get("content") or "")) for m in body["messages"] if isinstance(m, dict)
+        )
         completion = sum(len(c) for c in choices)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -266,7 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "index": i,
                     "message": {"role": "assistant", "content": "".join(pieces)},
                     "finish_reason": reasons[i],
-                    "logprobs": {"content": [logprob_entry(t, k, top) for k, t in enumerate(pieces)]} if body.get("logprobs") else None,
+                    "logprobs": {"content": [logprob_entry(t, k, top) for k, t in enumerate(pieces)]}
+                    if body.get("logprobs")
+                    else None,
                 }
                 for i, pieces in enumerate(choices)
             ],
@@ -282,7 +306,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        base = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"], "system_fingerprint": STAND_IN}
+        base = {
+            "id": "chatcmpl-standin",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": STAND_IN,
+        }
         self.stand_in.open_streams += 1
         try:
             self._send_events(body, script, choices, reasons, top, base)
@@ -291,11 +321,24 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.stand_in.open_streams -= 1
 
-    def _send_events(self, body: dict[str, Any], script: Script, choices: list[list[str]], reasons: list[str | None], top: int, base: dict[str, Any]) -> None:
+    def _send_events(
+        self,
+        body: dict[str, Any],
+        script: Script,
+        choices: list[list[str]],
+        reasons: list[str | None],
+        top: int,
+        base: dict[str, Any],
+    ) -> None:
         def event(choices_: list[dict[str, Any]], **extra: Any) -> None:
             self._chunk(b"data: " + json.dumps(base | {"choices": choices_} | extra).encode() + b"\n\n")
 
-        event([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None} for i in range(len(choices))])
+        event(
+            [
+                {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                for i in range(len(choices))
+            ]
+        )
         sent = 0
         for k in range(max(map(len, choices), default=0)):
             if script.chunk_delay:
@@ -305,13 +348,19 @@ class _Handler(BaseHTTPRequestHandler):
             if k == script.malformed_at:
                 self._chunk(b"data: {this is not json\n\n")
             if k == script.error_event_at:
-                self._chunk(b'data: {"error": {"message": "scripted error event", "type": "server_error"}}\n\n')
+                self._chunk(
+                    b'data: {"error": {"message": "scripted error event", "type": "server_error"}}\n\n'
+                )
             if k == script.truncate_after:
                 return self._chunk(b"")
             batch = []
             for i, pieces in enumerate(choices):
                 if k < len(pieces):
-                    choice: dict[str, Any] = {"index": i, "delta": {"content": pieces[k]}, "finish_reason": None}
+                    choice: dict[str, Any] = {
+                        "index": i,
+                        "delta": {"content": pieces[k]},
+                        "finish_reason": None,
+                    }
                     if body.get("logprobs"):
                         choice["logprobs"] = {"content": [logprob_entry(pieces[k], k, top)]}
                     batch.append(choice)
@@ -329,7 +378,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _error_type(status: int) -> str:
-    return {401: "invalid_request_error", 403: "permission_denied", 404: "invalid_request_error", 429: "rate_limit_exceeded"}.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {
+        401: "invalid_request_error",
+        403: "permission_denied",
+        404: "invalid_request_error",
+        429: "rate_limit_exceeded",
+    }.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 
 def main(argv: list[str] | None = None) -> None:

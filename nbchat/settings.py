@@ -47,18 +47,10 @@ def _sampling(trait: TraitType[Any, Any]) -> TraitType[Any, Any]:
 class Settings(Configurable):
     """The settings of §4. ``ChatMagics`` inherits them; :class:`nbchat.Chat` owns one."""
 
-    model = Unicode("gpt-4o-mini", help="Model id sent with each request.").tag(
-        config=True, request=True
-    )
-    temperature = _sampling(
-        Float(None, allow_none=True, min=0.0, max=2.0, help="Sampling temperature, 0–2.")
-    )
-    top_p = _sampling(
-        Float(None, allow_none=True, min=0.0, max=1.0, help="Nucleus sampling mass, 0–1.")
-    )
-    max_tokens = _sampling(
-        Int(None, allow_none=True, min=1, help="Most tokens the reply may have (≥ 1).")
-    )
+    model = Unicode("gpt-4o-mini", help="Model id sent with each request.").tag(config=True, request=True)
+    temperature = _sampling(Float(None, allow_none=True, min=0.0, max=2.0, help="Sampling temperature, 0–2."))
+    top_p = _sampling(Float(None, allow_none=True, min=0.0, max=1.0, help="Nucleus sampling mass, 0–1."))
+    max_tokens = _sampling(Int(None, allow_none=True, min=1, help="Most tokens the reply may have (≥ 1)."))
     frequency_penalty = _sampling(
         Float(None, allow_none=True, min=-2.0, max=2.0, help="Frequency penalty, −2–2.")
     )
@@ -94,30 +86,28 @@ class Settings(Configurable):
     base_url = Unicode(
         None, allow_none=True, help="Server URL (OpenAI-compatible), e.g. http://localhost:11434/v1."
     ).tag(config=True)
-    api_key = SecretTrait(
-        help="API key. Prefer OPENAI_API_KEY or %chatconfig --key; never shown."
-    ).tag(config=True)
+    api_key = SecretTrait(help="API key. Prefer OPENAI_API_KEY or %chatconfig --key; never shown.").tag(
+        config=True
+    )
     organization = Unicode(None, allow_none=True, help="OpenAI organization id.").tag(config=True)
     project = Unicode(None, allow_none=True, help="OpenAI project id.").tag(config=True)
     timeout = Float(
         None, allow_none=True, min=0.001, help="Seconds to wait for the server (SDK default: 600)."
     ).tag(config=True)
-    max_retries = Int(
-        2, min=0, max=20, help="Retries for connection errors, 408/409/429 and 5xx."
-    ).tag(config=True)
+    max_retries = Int(2, min=0, max=20, help="Retries for connection errors, 408/409/429 and 5xx.").tag(
+        config=True
+    )
 
-    output = Enum(
-        ["markdown", "text", "widget"], "markdown", help="How replies are shown."
-    ).tag(config=True)
+    output = Enum(["markdown", "text", "widget"], "markdown", help="How replies are shown.").tag(config=True)
     show_usage = Bool(True, help="Show the footer with tokens, cost and latency.").tag(config=True)
     rerun = Enum(
         ["replace", "append"],
         "replace",
         help="Re-running a %%chat cell replaces its earlier exchange, or appends a new one.",
     ).tag(config=True)
-    keep_partial = Bool(
-        False, help="Keep the part of a reply that arrived before a kernel interrupt."
-    ).tag(config=True)
+    keep_partial = Bool(False, help="Keep the part of a reply that arrived before a kernel interrupt.").tag(
+        config=True
+    )
     max_context_tokens = Int(
         None,
         allow_none=True,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
-# Words, numbers and punctuation runs roughly as o200k/cl100k split them; long words
-# cost about one token per 4 characters, as in OpenAI's own rule of thumb.
-_PIECES = re.compile(r"[A-Za-z]+|\d{1,3}|[^\sA-Za-z\d]|\s+")
+# The pre-tokenizer pattern of OpenAI's cl100k/o200k encodings, in plain `re`: a word with
+# its leading space, up to 3 digits, a punctuation run, or whitespace. Each piece is
+# usually one token; long or non-English words split into several.
+_PIECES = re.compile(
+    r"'(?i:[sdmt]|ll|ve|re)|(?:[^\r\n\w]|_)?[^\W\d_]+|\d{1,3}| ?(?:[^\s\w]|_)+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s"
+)
 MESSAGE_OVERHEAD = 3  # <|start|>role ... <|end|> per message
 REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
 
@@ -14,11 +17,13 @@ REPLY_PRIMING = 3  # every reply is primed with <|start|>assistant<|message|>
 def estimate_text(text: str) -> int:
     count = 0
     for piece in _PIECES.findall(text):
-        if piece[0].isspace():
-            # a single space is folded into the next word; longer runs cost a token
-            count += 0 if len(piece) == 1 or piece == "\n" else 1
-        elif piece[0].isalpha():
-            count += (len(piece) + 5) // 6 if piece.isascii() else len(piece)
+        word = piece.lstrip()
+        if word[:1].isalpha() or word[1:2].isalpha():
+            letters = len(word)
+            per_token = 8 if word.isascii() else 3
+            count += 1 + (letters - 1) // per_token
+        elif word and not word[0].isdigit() and len(word) > 2:
+            count += (len(word) + 1) // 2  # punctuation runs merge less often
         else:
             count += 1
     return count

@@ -45,7 +45,9 @@ def price(model: str | None, overrides: Mapping[str, Any] | None = None) -> tupl
     return None
 
 
-def cost(model: str | None, usage: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> float | None:
+def cost(
+    model: str | None, usage: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None
+) -> float | None:
     rates = price(model, overrides)
     if rates is None or not usage:
         return None
@@ -68,7 +70,9 @@ class Ledger:
     def add(self, model: str | None, usage: Mapping[str, Any] | None) -> None:
         if not usage:
             return
-        row = self.models.setdefault(model or "?", {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0})
+        row = self.models.setdefault(
+            model or "?", {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        )
         row["requests"] += 1
         row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
         row["completion_tokens"] += int(usage.get("completion_tokens") or 0)

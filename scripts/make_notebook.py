@@ -1,6 +1,6 @@
 """Write a notebook from a list of cells (kept as code so notebooks diff cleanly).
 
-    python scripts/make_notebook.py   # regenerates notebooks/*.ipynb, without outputs
+python scripts/make_notebook.py   # regenerates notebooks/*.ipynb, without outputs
 """
 
 from __future__ import annotations
@@ -27,13 +27,19 @@ def build(cells: list[tuple[str, str] | tuple[str, str, list[str]]]) -> nbformat
 
 
 QUICKSTART = [
-    ("md", "# nbchat quick start\n\nChat with OpenAI-compatible models from notebook cells. "
-           "Run with `./run.sh quickstart`: against OpenAI when `OPENAI_API_KEY` is set, otherwise "
-           "against nbchat's offline stand-in server, which **echoes** messages (it is not a model)."),
+    (
+        "md",
+        "# nbchat quick start\n\nChat with OpenAI-compatible models from notebook cells. "
+        "Run with `./run.sh quickstart`: against OpenAI when `OPENAI_API_KEY` is set, otherwise "
+        "against nbchat's offline stand-in server, which **echoes** messages (it is not a model).",
+    ),
     ("code", "%load_ext nbchat"),
     ("md", "Settings, where each came from (the key only as *set* / *not set*):"),
     ("code", "%chatconfig"),
-    ("md", "A system prompt (nothing is sent), then a question. The reply streams in; the footer shows tokens, cost and latency."),
+    (
+        "md",
+        "A system prompt (nothing is sent), then a question. The reply streams in; the footer shows tokens, cost and latency.",
+    ),
     ("code", "%%chat -s\nYou are a concise data-science assistant."),
     ("code", "%%chat\nWhat is a p-value? One sentence."),
     ("md", "Per-cell sampling options apply to this cell only; the whole history goes with every request."),
@@ -60,20 +66,32 @@ QUICKSTART = [
     ("md", "A mistake is a one-line usage error and nothing is sent:"),
     ("code", "%%chat -t 5\nToo hot", ["raises-exception"]),
     ("md", "The same engine from Python:"),
-    ("code", "from nbchat import Chat\n\nchat = Chat(system='You are terse.', temperature=0.2)\nreply = chat.send('Hello')\nprint(reply.text)\nprint(len(chat.messages), 'messages')"),
+    (
+        "code",
+        "from nbchat import Chat\n\nchat = Chat(system='You are terse.', temperature=0.2)\nreply = chat.send('Hello')\nprint(reply.text)\nprint(len(chat.messages), 'messages')",
+    ),
 ]
 
 
 CONVERSATIONS = [
-    ("md", "# Conversations in a notebook\n\nRe-runs, named conversations, retry and pick, "
-           "save/load, export, usage and the dry run. Offline, the stand-in server echoes messages."),
+    (
+        "md",
+        "# Conversations in a notebook\n\nRe-runs, named conversations, retry and pick, "
+        "save/load, export, usage and the dry run. Offline, the stand-in server echoes messages.",
+    ),
     ("code", "%load_ext nbchat"),
-    ("md", "## Re-running a cell replaces its exchange\n\nJupyterLab, Notebook 7 and VS Code send each "
-           "cell's id. Re-running a `%%chat` cell then replaces that cell's exchange instead of adding a "
-           "duplicate. Here we do what the frontend does, passing `cell_id` ourselves:"),
-    ("code", "ip = get_ipython()\nip.run_cell('%%chat\\nName a colour.', cell_id='colour-cell')\n"
-             "ip.run_cell('%%chat\\nName a fruit.', cell_id='fruit-cell')\n"
-             "ip.run_cell('%%chat\\nName a dark colour.', cell_id='colour-cell');  # the re-run"),
+    (
+        "md",
+        "## Re-running a cell replaces its exchange\n\nJupyterLab, Notebook 7 and VS Code send each "
+        "cell's id. Re-running a `%%chat` cell then replaces that cell's exchange instead of adding a "
+        "duplicate. Here we do what the frontend does, passing `cell_id` ourselves:",
+    ),
+    (
+        "code",
+        "ip = get_ipython()\nip.run_cell('%%chat\\nName a colour.', cell_id='colour-cell')\n"
+        "ip.run_cell('%%chat\\nName a fruit.', cell_id='fruit-cell')\n"
+        "ip.run_cell('%%chat\\nName a dark colour.', cell_id='colour-cell');  # the re-run",
+    ),
     ("code", "%chat history"),
     ("md", "## Named conversations"),
     ("code", "%%chat -c sql -s\nYou write PostgreSQL."),
@@ -88,7 +106,10 @@ CONVERSATIONS = [
     ("md", "## Save, load, export"),
     ("code", "import tempfile\nfolder = tempfile.mkdtemp()\n%chat save {folder}/colours.json"),
     ("code", "%chat load {folder}/colours.json -c restored\n%chat history -c restored"),
-    ("code", "%chat export {folder}/colours.md\n%chat export {folder}/colours.jsonl\nprint(open(f'{folder}/colours.jsonl').read())"),
+    (
+        "code",
+        "%chat export {folder}/colours.md\n%chat export {folder}/colours.jsonl\nprint(open(f'{folder}/colours.jsonl').read())",
+    ),
     ("md", "## Usage, context budget and the dry run"),
     ("code", "%chat usage"),
     ("code", "%chatconfig max_context_tokens=60\n%chat request And a vegetable"),

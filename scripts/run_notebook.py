@@ -20,8 +20,12 @@ from nbclient import NotebookClient
 from nbchat.server import STAND_IN, StandInServer
 
 
-def execute(path: Path, env: dict[str, str] | None = None, extra_arguments: list[str] | None = None,
-            timeout: int = 120) -> Any:
+def execute(
+    path: Path,
+    env: dict[str, str] | None = None,
+    extra_arguments: list[str] | None = None,
+    timeout: int = 120,
+) -> Any:
     """Run every cell of ``path`` in a fresh python3 kernel; return the executed notebook."""
     nb = nbformat.read(path, as_version=4)
     saved = dict(os.environ)

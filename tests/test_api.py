@@ -76,4 +76,9 @@ def test_the_magics_use_the_same_engine(cell, magics, server) -> None:  # type: 
     assert reply.text == "Echo: from Python"
     assert cell("%%chat -c api\nback to the magic").ok
     assert [m["content"] for m in server.bodies[-1]["messages"]] == [
-        "from the magic", "Echo: from the magic", "from Python", "Echo: from Python", "back to the magic"]
+        "from the magic",
+        "Echo: from the magic",
+        "from Python",
+        "Echo: from Python",
+        "back to the magic",
+    ]

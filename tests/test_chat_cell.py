@@ -54,7 +54,9 @@ def test_each_per_cell_option_becomes_exactly_its_parameter(cell, server, option
     run = cell(f"%%chat {options}\nhello world")
     assert run.ok, run.error
     body = server.bodies[-1]
-    assert {k: v for k, v in body.items() if k not in BASE_KEYS or k == "model" and "model" in expected} == expected
+    assert {
+        k: v for k, v in body.items() if k not in BASE_KEYS or (k == "model" and "model" in expected)
+    } == expected
 
 
 def test_no_stream_sends_no_stream_parameter_and_still_shows_the_reply(cell, server) -> None:  # type: ignore[no-untyped-def]
@@ -126,7 +128,9 @@ def test_format_text_shows_plain_text_only(cell) -> None:  # type: ignore[no-unt
 
 
 def test_format_code_puts_the_first_code_block_in_the_next_cell(cell, server, shell) -> None:  # type: ignore[no-untyped-def]
-    server.script(text="Here:\n```python\nimport pandas as pd\ndf = pd.DataFrame()\n```\nand\n```\nother\n```")
+    server.script(
+        text="Here:\n```python\nimport pandas as pd\ndf = pd.DataFrame()\n```\nand\n```\nother\n```"
+    )
     assert cell("%%chat -f code\nwrite code").ok
     assert shell.rl_next_input == "import pandas as pd\ndf = pd.DataFrame()"
 
@@ -138,17 +142,21 @@ def test_out_stores_the_reply_object_in_the_namespace(cell, shell) -> None:  # t
     assert answer.usage["completion_tokens"] == 2 and answer.finish_reason == "stop"
 
 
-def test_resolvable_fields_are_substituted_and_everything_else_is_left_as_written(cell, server, shell) -> None:  # type: ignore[no-untyped-def]
+def test_resolvable_fields_are_substituted_and_everything_else_is_left_as_written(
+    cell, server, shell
+) -> None:  # type: ignore[no-untyped-def]
     assert cell("x = 41\nclass P: name = 'Ada'\np = P()").ok
     assert cell("x + 1").ok
     body = (
         "x={x} name={p.name} in={In[1]} out={Out[2]} missing={nope} attr={p.nope}\n"
         'json={"a": {"b": 1}} code=def f(): return {k: v for k, v in d.items()}\n'
-        "fstring=f\"{x!r:>10}\" doubled={{x}} empty={} index={In[99]}"
+        'fstring=f"{x!r:>10}" doubled={{x}} empty={} index={In[99]}'
     )
     assert cell("%%chat\n" + body).ok
     sent = server.bodies[-1]["messages"][-1]["content"]
-    assert sent.startswith("x=41 name=Ada in=x = 41\nclass P: name = 'Ada'\np = P() out=42 missing={nope} attr={p.nope}\n")
+    assert sent.startswith(
+        "x=41 name=Ada in=x = 41\nclass P: name = 'Ada'\np = P() out=42 missing={nope} attr={p.nope}\n"
+    )
     assert 'json={"a": {"b": 1}} code=def f(): return {k: v for k, v in d.items()}\n' in sent
     assert sent.endswith('fstring=f"{x!r:>10}" doubled={{x}} empty={} index={In[99]}')
 
@@ -182,11 +190,15 @@ def test_an_empty_cell_is_a_usage_error_and_sends_nothing(cell, server, body) ->
         ('--stop "unclosed', "cannot parse options"),
     ],
 )
-def test_bad_options_are_one_line_usage_errors_and_nothing_is_sent(cell, server, magics, options, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_options_are_one_line_usage_errors_and_nothing_is_sent(
+    cell, server, magics, options, message
+) -> None:  # type: ignore[no-untyped-def]
     run = cell(f"%%chat {options}\nhello")
     assert type(run.error) is UsageError
     assert message in str(run.error) and "\n" not in str(run.error)
-    assert server.requests == [] and magics.conversations.get("default") is None or not magics.conversations["default"].turns
+    assert (
+        server.requests == [] and magics.conversations.get("default") is None
+    ) or not magics.conversations["default"].turns
 
 
 def test_the_reply_carries_metadata_but_no_key(cell) -> None:  # type: ignore[no-untyped-def]

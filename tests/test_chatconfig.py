@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import FAKE_KEY, Cell, make_shell
 from IPython.core.error import UsageError
 from traitlets.config import Config
-
-from conftest import FAKE_KEY, Cell, make_shell
 
 
 def rows(run) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -23,10 +22,32 @@ def test_show_lists_every_setting_with_its_origin_and_the_key_only_as_set(cell, 
     assert cell("%chatconfig temperature=0.2").ok
     table = rows(cell("%chatconfig"))
     assert set(table) == set(magics.setting_names())
-    assert {"model", "temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty", "stop", "n",
-            "seed", "logprobs", "stream", "system_prompt", "base_url", "api_key", "organization", "project",
-            "timeout", "max_retries", "output", "show_usage", "rerun", "keep_partial", "max_context_tokens",
-            "prices"} <= set(table)
+    assert {
+        "model",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "stop",
+        "n",
+        "seed",
+        "logprobs",
+        "stream",
+        "system_prompt",
+        "base_url",
+        "api_key",
+        "organization",
+        "project",
+        "timeout",
+        "max_retries",
+        "output",
+        "show_usage",
+        "rerun",
+        "keep_partial",
+        "max_context_tokens",
+        "prices",
+    } <= set(table)
     assert table["temperature"] == ("0.2", "%chatconfig")
     assert table["api_key"] == ("set", "env OPENAI_API_KEY")
     assert table["base_url"][1] == "env OPENAI_BASE_URL"
@@ -40,7 +61,13 @@ def test_several_settings_at_once_reach_the_request(cell, server) -> None:  # ty
     assert cell("%%chat\nhi").ok
     body = server.bodies[-1]
     assert {k: body[k] for k in ("temperature", "max_tokens", "model", "stop", "seed", "n")} == {
-        "temperature": 0.2, "max_tokens": 512, "model": "gpt-4o", "stop": ["###"], "seed": 7, "n": 1}
+        "temperature": 0.2,
+        "max_tokens": 512,
+        "model": "gpt-4o",
+        "stop": ["###"],
+        "seed": 7,
+        "n": 1,
+    }
 
 
 def test_stop_accepts_a_string_or_a_list(magics, cell) -> None:  # type: ignore[no-untyped-def]

@@ -24,7 +24,12 @@ def test_retry_regenerates_the_last_reply_with_current_settings(cell, server, ma
     assert run.ok and run.markdown.startswith("a better answer")
     assert said(server.bodies[-1]) == ["one", "Echo: one", "two"]
     assert server.bodies[-1]["temperature"] == 1.2
-    assert [m["content"] for m in magics.conversations["default"].messages()] == ["one", "Echo: one", "two", "a better answer"]
+    assert [m["content"] for m in magics.conversations["default"].messages()] == [
+        "one",
+        "Echo: one",
+        "two",
+        "a better answer",
+    ]
 
 
 def test_retry_with_nothing_to_retry_is_a_usage_error(cell, server) -> None:  # type: ignore[no-untyped-def]
@@ -70,15 +75,29 @@ def test_save_is_atomic_and_leaves_no_temporary_files(cell, tmp_path) -> None:  
     ("content", "message"),
     [
         ("{not json", "is not valid JSON"),
-        ('{"format": "nbchat.conversation", "version": 1, "messages": [{"role": "user", "content": "x"}], "turns": [{"size": 1}]', "is not valid JSON"),
+        (
+            '{"format": "nbchat.conversation", "version": 1, "messages": [{"role": "user", "content": "x"}], "turns": [{"size": 1}]',
+            "is not valid JSON",
+        ),
         ('{"messages": []}', "not an nbchat conversation file"),
         ("[1, 2, 3]", "not an nbchat conversation file"),
-        ('{"format": "nbchat.conversation", "version": 99, "messages": [], "turns": []}', "unsupported conversation file version"),
-        ('{"format": "nbchat.conversation", "version": 1, "messages": [{"role": "wizard", "content": "x"}], "turns": []}', "malformed message"),
-        ('{"format": "nbchat.conversation", "version": 1, "messages": [{"role": "user", "content": "x"}], "turns": [{"size": 5}]}', "do not match"),
+        (
+            '{"format": "nbchat.conversation", "version": 99, "messages": [], "turns": []}',
+            "unsupported conversation file version",
+        ),
+        (
+            '{"format": "nbchat.conversation", "version": 1, "messages": [{"role": "wizard", "content": "x"}], "turns": []}',
+            "malformed message",
+        ),
+        (
+            '{"format": "nbchat.conversation", "version": 1, "messages": [{"role": "user", "content": "x"}], "turns": [{"size": 5}]}',
+            "do not match",
+        ),
     ],
 )
-def test_a_corrupt_truncated_or_foreign_file_is_rejected_and_nothing_changes(cell, magics, tmp_path, content, message) -> None:  # type: ignore[no-untyped-def]
+def test_a_corrupt_truncated_or_foreign_file_is_rejected_and_nothing_changes(
+    cell, magics, tmp_path, content, message
+) -> None:  # type: ignore[no-untyped-def]
     assert cell("%%chat\nkeep me").ok
     before = magics.conversations["default"].messages()
     path = tmp_path / "bad.json"
@@ -101,9 +120,15 @@ def test_export_markdown_and_fine_tuning_jsonl(cell, tmp_path) -> None:  # type:
     assert md.startswith("# default") and "**user**\n\none" in md and "**assistant**\n\nEcho: one" in md
     assert cell(f"%chat export {tmp_path / 't.jsonl'}").ok
     lines = (tmp_path / "t.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in lines] == [{"messages": [
-        {"role": "system", "content": "Be brief."}, {"role": "user", "content": "one"},
-        {"role": "assistant", "content": "Echo: one"}]}]
+    assert [json.loads(line) for line in lines] == [
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "one"},
+                {"role": "assistant", "content": "Echo: one"},
+            ]
+        }
+    ]
     assert "writes .md or .jsonl" in str(cell(f"%chat export {tmp_path / 't.txt'}").error)
 
 

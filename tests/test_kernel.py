@@ -25,8 +25,14 @@ def kernel(server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
 
 def execute(kc, code: str, cell_id: str | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Send an execute_request the way JupyterLab does, with the cell's id in metadata."""
-    content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-               "allow_stdin": False, "stop_on_error": True}
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
     msg = kc.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
     kc.shell_channel.send(msg)
     while True:
@@ -43,7 +49,12 @@ def test_a_kernel_rerun_with_the_same_cell_id_replaces_the_exchange(kernel, serv
     assert [m["content"] for m in server.bodies[-1]["messages"]] == ["first", "Echo: first", "second, edited"]
     assert execute(kernel, "%%chat\nthird")["status"] == "ok"  # no cell id: appended
     assert [m["content"] for m in server.bodies[-1]["messages"]] == [
-        "first", "Echo: first", "second, edited", "Echo: second, edited", "third"]
+        "first",
+        "Echo: first",
+        "second, edited",
+        "Echo: second, edited",
+        "third",
+    ]
 
 
 def test_a_failed_request_fails_the_cell_in_a_kernel(kernel, server) -> None:  # type: ignore[no-untyped-def]
@@ -51,5 +62,7 @@ def test_a_failed_request_fails_the_cell_in_a_kernel(kernel, server) -> None:  #
     server.script(status=404, error="no such model")
     reply = execute(kernel, "%%chat\nhello", "c")
     assert reply["status"] == "error"
-    assert reply["traceback"] == ["nbchat: 404 Not Found: no such model. Check the model name (%chat models) "
-                                  f"and base_url ({server.url})."]
+    assert reply["traceback"] == [
+        "nbchat: 404 Not Found: no such model. Check the model name (%chat models) "
+        f"and base_url ({server.url})."
+    ]

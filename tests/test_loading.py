@@ -10,9 +10,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-from IPython.core.magic import Magics, cell_magic, magics_class
-
 from conftest import Cell, make_shell
+from IPython.core.magic import Magics, cell_magic, magics_class
 
 
 def magic_names(shell) -> tuple[set[str], set[str]]:  # type: ignore[no-untyped-def]
@@ -37,7 +36,9 @@ def test_loading_twice_is_harmless_and_reload_keeps_conversations(shell, server)
         "Echo: remember me",
         "and now?",
     ]
-    assert len(shell.events.callbacks["pre_run_cell"]) == len(set(map(id, shell.events.callbacks["pre_run_cell"])))
+    assert len(shell.events.callbacks["pre_run_cell"]) == len(
+        set(map(id, shell.events.callbacks["pre_run_cell"]))
+    )
 
 
 def test_unload_ext_removes_the_magics(shell) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +114,12 @@ def test_ipython_config_autoloads_and_configures_and_terminal_prints_plain_text(
         [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", "%%chat\nhello terminal"],
         capture_output=True,
         text=True,
-        env={**os.environ, "IPYTHONDIR": str(tmp_path), "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-x"},
+        env={
+            **os.environ,
+            "IPYTHONDIR": str(tmp_path),
+            "OPENAI_BASE_URL": server.url,
+            "OPENAI_API_KEY": "sk-x",
+        },
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
@@ -132,7 +138,7 @@ def test_each_core_module_has_a_one_line_docstring(module: str) -> None:
 
 
 def test_make_shell_gives_a_display_capable_shell(env) -> None:  # type: ignore[no-untyped-def]
-    sh = make_shell()
+    make_shell()
     try:
         from IPython.display import display
 

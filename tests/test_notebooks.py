@@ -27,11 +27,15 @@ def test_notebooks_are_committed_without_outputs() -> None:
 
     for path in (ROOT / "notebooks").glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
-        assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"), path
+        assert all(
+            not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"
+        ), path
 
 
 def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    nb = execute(ROOT / "notebooks" / "quickstart.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"})
+    nb = execute(
+        ROOT / "notebooks" / "quickstart.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
+    )
 
     config = text_of(outputs_of(nb, "%chatconfig")[0])
     assert "api_key" in config and "sk-local" not in config
@@ -44,7 +48,7 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
     assert "gpt-4o-mini · " in markdown and " completion tokens · " in markdown
     assert reply[0]["metadata"]["nbchat"]["usage"]["completion_tokens"] == 7
 
-    sampled = [b for b in server.bodies if b["messages"][-1]["content"] == "And a confidence interval?"][0]
+    sampled = next(b for b in server.bodies if b["messages"][-1]["content"] == "And a confidence interval?")
     assert (sampled["temperature"], sampled["max_tokens"], sampled["seed"]) == (0.2, 60, 1)
     assert [m["role"] for m in sampled["messages"]] == ["system", "user", "assistant", "user"]
 
@@ -57,7 +61,7 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
     assert "ChatReply" not in text_of(outputs_of(nb, "print(type(fix)")[0])
     assert text_of(outputs_of(nb, "print(type(fix)")[0]).startswith("Reply {'prompt_tokens'")
 
-    stopped = [b for b in server.bodies if b.get("stop") == ["###"]][0]
+    stopped = next(b for b in server.bodies if b.get("stop") == ["###"])
     assert stopped["temperature"] == 0.3 and stopped["max_tokens"] == 200
     assert "this part is cut" not in text_of(outputs_of(nb, "%%chat\nList three")[0])
 
@@ -65,7 +69,9 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
     assert "default" in listing and "coding" in listing
 
     error = outputs_of(nb, "%%chat -t 5")
-    assert [text_of(o).strip() for o in error] == ["UsageError: temperature must be a number from 0 to 2 (got 5.0)"]
+    assert [text_of(o).strip() for o in error] == [
+        "UsageError: temperature must be a number from 0 to 2 (got 5.0)"
+    ]
 
     python = text_of(outputs_of(nb, "from nbchat import Chat")[0])
     assert python == "Echo: Hello\n3 messages\n"
@@ -73,12 +79,15 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
 
 
 def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server) -> None:  # type: ignore[no-untyped-def]
-    nb = execute(ROOT / "notebooks" / "conversations.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"})
+    nb = execute(
+        ROOT / "notebooks" / "conversations.ipynb",
+        {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"},
+    )
 
     history = text_of(outputs_of(nb, "%chat history")[0])
     assert history.index("Name a dark colour.") < history.index("Name a fruit.")
     assert "Name a colour." not in history  # the re-run replaced it
-    rerun = [b for b in server.bodies if b["messages"][-1]["content"] == "Name a dark colour."][0]
+    rerun = next(b for b in server.bodies if b["messages"][-1]["content"] == "Name a dark colour.")
     assert [m["content"] for m in rerun["messages"]] == ["Name a dark colour."]
 
     assert "| sql | 3 |" in text_of(outputs_of(nb, "%chat list")[0])

@@ -13,16 +13,28 @@ def test_rerunning_the_last_cell_replaces_its_exchange(cell, server, magics) -> 
     assert cell("%%chat\nsecond, edited", cell_id="b").ok
     assert said(server.bodies[-1]) == ["first", "Echo: first", "second, edited"]
     assert [m["content"] for m in magics.conversations["default"].messages()] == [
-        "first", "Echo: first", "second, edited", "Echo: second, edited"]
+        "first",
+        "Echo: first",
+        "second, edited",
+        "Echo: second, edited",
+    ]
 
 
-def test_rerunning_a_middle_cell_sends_the_history_before_it_and_keeps_later_exchanges(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_rerunning_a_middle_cell_sends_the_history_before_it_and_keeps_later_exchanges(
+    cell, server, magics
+) -> None:  # type: ignore[no-untyped-def]
     for cid, text in (("a", "one"), ("b", "two"), ("c", "three")):
         assert cell(f"%%chat\n{text}", cell_id=cid).ok
     assert cell("%%chat\ntwo again", cell_id="b").ok
     assert said(server.bodies[-1]) == ["one", "Echo: one", "two again"]
     assert [m["content"] for m in magics.conversations["default"].messages()] == [
-        "one", "Echo: one", "two again", "Echo: two again", "three", "Echo: three"]
+        "one",
+        "Echo: one",
+        "two again",
+        "Echo: two again",
+        "three",
+        "Echo: three",
+    ]
 
 
 def test_without_a_cell_id_exchanges_are_appended(cell, server) -> None:  # type: ignore[no-untyped-def]
