@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -60,6 +61,7 @@ class Completion:
         self.started = time.perf_counter()
         self.first_token: float | None = None
         self.ended: float | None = None
+        self.done = False  # the stream's closing [DONE] arrived
 
     @property
     def texts(self) -> list[str]:
@@ -153,10 +155,8 @@ class Transport:
             completion.ended = time.perf_counter()
 
     def _stream(self, client: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
-        from openai import Stream
-
         stream = client.post(
-            "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=Stream[object]
+            "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=_stream_class()
         )
         try:
             for chunk in stream:
@@ -172,7 +172,8 @@ class Transport:
         finally:
             # also on KeyboardInterrupt: never leave the connection open
             stream.response.close()
-        if not completion.finish and completion.usage is None:
+        completion.done = stream.done
+        if not stream.done and not completion.finish:
             raise RequestFailed(
                 "the stream ended before the reply was complete (no finish_reason); "
                 "nothing was recorded — re-run the cell"
@@ -214,6 +215,12 @@ def explain(exc: Exception, settings: Any, completion: Completion | None) -> str
         if status == 404:
             return f"404 Not Found: {said}. Check the model name (%chat models) and base_url ({where})."
         if status == 429:
+            wait = _retry_after(exc)
+            if wait is not None and wait > 120:
+                return (
+                    f"429 Too Many Requests: {said}. The server asks to wait {wait:g} s (Retry-After), "
+                    "longer than nbchat waits in a cell; re-run the cell later."
+                )
             return f"429 Too Many Requests{retried}: {said}. Wait a moment and re-run the cell."
         if status >= 500:
             return f"{status} server error{retried}: {said}. The server at {where} failed; try again later."
@@ -237,6 +244,31 @@ def explain(exc: Exception, settings: Any, completion: Completion | None) -> str
     if isinstance(exc, openai.OpenAIError):
         return f"the OpenAI client failed: {exc}"
     return f"the request failed: {type(exc).__name__}: {exc}"
+
+
+@functools.cache
+def _stream_class() -> Any:
+    """The SDK's stream of plain dicts, noting whether the closing ``[DONE]`` arrived:
+    a connection that just closes mid-reply otherwise looks like a normal end."""
+    from openai import Stream
+
+    class DoneStream(Stream[object]):
+        done = False
+
+        def _iter_events(self) -> Iterator[Any]:
+            for sse in super()._iter_events():
+                if sse.data.startswith("[DONE]"):
+                    self.done = True
+                yield sse
+
+    return DoneStream
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        return float(exc.response.headers.get("retry-after"))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _server_message(exc: Any) -> str:
