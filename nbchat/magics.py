@@ -145,20 +145,15 @@ class ChatMagics(Magics, Settings):
         ``{name}``, ``{name.attr}``, ``{In[3]}`` and ``{Out[5]}`` are replaced when they
         exist in your namespace; other braces (code, JSON) are sent as written.
         """
-        args = self.chat_cell.parser.parse_args(split_line(line))
+        args, overrides = self.parse_cell_line(line)
         text = self.cell_text(cell, args.raw)
         chat = self.chat_for(args.conversation)
         if args.system or args.role == "system":
             chat.conversation.system = text
-            return render.note(
-                f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal
-            )
+            return render.note(f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal)
         if args.role == "assistant":
             chat.prime(text, cell_id=self.cell_id)
             return render.note(f"Example reply added to *{args.conversation}*.", self.terminal)
-        overrides = {name: getattr(args, name) for name in CELL_OPTIONS if getattr(args, name) is not None}
-        if args.no_stream:
-            overrides["stream"] = False
         if args.new:
             chat.conversation.clear(keep_system=True)
         stream = chat.stream(text, cell_id=self.cell_id, history=not args.no_history, **overrides)
@@ -166,6 +161,21 @@ class ChatMagics(Magics, Settings):
         view = "text" if fmt == "text" else "markdown"
         reply = render.show_stream(stream, view, args.conversation, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
+
+    def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
+        """``%%chat`` options -> (arguments, validated per-cell overrides); only ``UsageError``."""
+        args = self.chat_cell.parser.parse_args(split_line(line))
+        overrides = {name: getattr(args, name) for name in CELL_OPTIONS if getattr(args, name) is not None}
+        if args.no_stream:
+            overrides["stream"] = False
+        if not args.conversation.strip():
+            raise UsageError("-c needs a conversation name")
+        if args.out is not None and not args.out.isidentifier():
+            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        try:
+            return args, self.checked(overrides)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
 
     def deliver(self, reply: Reply, out: str | None, code: bool) -> None:
         if out:
@@ -320,25 +330,35 @@ class ChatMagics(Magics, Settings):
         (all or none); ``name=unset`` stops sending a parameter; ``--reset`` restores the
         defaults; ``--key`` asks for the API key without echoing it.
         """
-        flag = line.split()[0] if line.strip().startswith("--") else None
+        flag, values = self.parse_config_line(line)
         if flag == "--reset":
             self.reset()
             return render.note("Settings restored to their defaults (the API key is kept).", self.terminal)
         if flag == "--key":
             return self.ask_key()
-        if flag:
-            raise UsageError(f"unknown option {flag}; use --reset, --key or name=value pairs")
-        if not line.strip():
+        if not values:
             return self.show_settings()
-        values = parse_assignments(line)
-        if "api_key" in values:
-            raise UsageError(
-                "refusing api_key in a cell: it would be saved in the notebook and IPython's "
-                "history. Set OPENAI_API_KEY before starting Jupyter, or run %chatconfig --key."
-            )
         self.apply(values, source="%chatconfig")
         shown = (f"{k}={'unset' if getattr(self, k) is None else repr(getattr(self, k))}" for k in values)
         render.note("Set " + ", ".join(shown), self.terminal)
+
+    def parse_config_line(self, line: str) -> tuple[str | None, dict[str, Any]]:
+        """``%chatconfig`` line -> (flag, validated values); raises only ``UsageError``."""
+        words = line.split()
+        if words and words[0].startswith("--"):
+            if words[0] not in ("--reset", "--key") or len(words) > 1:
+                raise UsageError(f"unknown option {line.strip()}; use --reset, --key or name=value pairs")
+            return words[0], {}
+        try:
+            values = parse_assignments(line)
+            if "api_key" in values:
+                raise UsageError(
+                    "refusing api_key in a cell: it would be saved in the notebook and IPython's "
+                    "history. Set OPENAI_API_KEY before starting Jupyter, or run %chatconfig --key."
+                )
+            return None, self.checked(values)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
 
     def ask_key(self) -> None:
         import getpass

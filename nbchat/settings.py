@@ -229,8 +229,8 @@ def coerce(trait: TraitType[Any, Any], value: Any) -> Any:
         return list(value)
     if isinstance(trait, Unicode) and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    if isinstance(trait, Float) and isinstance(value, bool):
-        return "not a number"  # bool is an int; refuse it rather than send 1.0
+    if isinstance(trait, (Float, Int)) and isinstance(value, bool):
+        return "not a number"  # bool is an int; refuse it rather than send 1
     if isinstance(trait, Int) and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
