@@ -233,7 +233,7 @@ def explain(exc: Exception, settings: Any, completion: Completion | None) -> str
         return f"timed out {phase} after {limit} (setting: timeout); the server at {where} is slow or stuck"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+        detail = f" ({type(cause).__name__}: {cause})" if cause and str(cause) else ""
         if midway:
             return f"the connection to {where} dropped in the middle of the reply{detail}"
         return f"cannot reach {where}{detail}. Is the server running, and is base_url right?"

@@ -150,7 +150,9 @@ class ChatMagics(Magics, Settings):
         chat = self.chat_for(args.conversation)
         if args.system or args.role == "system":
             chat.conversation.system = text
-            return render.note(f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal)
+            return render.note(
+                f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal
+            )
         if args.role == "assistant":
             chat.prime(text, cell_id=self.cell_id)
             return render.note(f"Example reply added to *{args.conversation}*.", self.terminal)

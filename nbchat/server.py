@@ -45,6 +45,8 @@ class Script:
     malformed_at: int | None = None  # send invalid JSON at this chunk
     error_event_at: int | None = None  # send an error event at this chunk
     truncate_after: int | None = None  # end the stream cleanly, without finish or [DONE]
+    stall_at: int | None = None  # pause for ``stall`` seconds before this content chunk
+    stall: float = 0.0
     times: int = 1  # how many requests this answer serves
 
     @classmethod
@@ -343,6 +345,8 @@ class _Handler(BaseHTTPRequestHandler):
         for k in range(max(map(len, choices), default=0)):
             if script.chunk_delay:
                 time.sleep(script.chunk_delay)
+            if k == script.stall_at:
+                time.sleep(script.stall)
             if k == script.reset_after:
                 return self._reset()
             if k == script.malformed_at:
