@@ -155,9 +155,9 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
     except KeyboardInterrupt:
         waiting.stop()
         reply = stream.finish(interrupted=True)
-        handle.update(
-            bundle(reply_texts(reply), fmt, footer(reply)), raw=True, metadata=metadata(reply, conversation)
-        )
+        texts = reply_texts(reply)
+        texts[0] += "\n\n(interrupted)" if fmt == "text" else "\n\n*(interrupted)*"
+        handle.update(bundle(texts, fmt, footer(reply)), raw=True, metadata=metadata(reply, conversation))
         kept = (
             "kept in history"
             if stream.chat.settings.keep_partial and stream.request.record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,17 +14,22 @@ pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture
-def kernel(server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def kernel_manager(server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
-        yield kc
+        yield km, kc
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
 
 
-def execute(kc, code: str, cell_id: str | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def kernel(kernel_manager) -> Any:  # type: ignore[no-untyped-def]
+    return kernel_manager[1]
+
+
+def send(kc, code: str, cell_id: str | None = None) -> str:  # type: ignore[no-untyped-def]
     """Send an execute_request the way JupyterLab does, with the cell's id in metadata."""
     content = {
         "code": code,
@@ -35,10 +41,32 @@ def execute(kc, code: str, cell_id: str | None = None) -> dict[str, Any]:  # typ
     }
     msg = kc.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
     kc.shell_channel.send(msg)
+    return str(msg["header"]["msg_id"])
+
+
+def reply_to(kc, msg_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     while True:
         reply = kc.get_shell_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+        if reply["parent_header"].get("msg_id") == msg_id:
             return reply["content"]  # type: ignore[no-any-return]
+
+
+def execute(kc, code: str, cell_id: str | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return reply_to(kc, send(kc, code, cell_id))
+
+
+def shown_markdown(kc, msg_id: str, until: Any, seconds: float = 20) -> list[str]:  # type: ignore[no-untyped-def]
+    """The Markdown the frontend received for ``msg_id`` until ``until(texts)`` holds."""
+    texts: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not until(texts):
+        try:
+            msg = kc.get_iopub_msg(timeout=0.5)
+        except Exception:
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id and "data" in msg["content"]:
+            texts.append(msg["content"]["data"].get("text/markdown", ""))
+    return texts
 
 
 def test_a_kernel_rerun_with_the_same_cell_id_replaces_the_exchange(kernel, server) -> None:  # type: ignore[no-untyped-def]
@@ -66,3 +94,33 @@ def test_a_failed_request_fails_the_cell_in_a_kernel(kernel, server) -> None:  #
         "nbchat: 404 Not Found: no such model. Check the model name (%chat models) "
         f"and base_url ({server.url})."
     ]
+
+
+@pytest.mark.parametrize("keep_partial", [False, True])
+def test_an_interrupt_mid_stream_shows_what_arrived_closes_the_stream_and_keeps_the_kernel(
+    kernel_manager, server, keep_partial
+) -> None:  # type: ignore[no-untyped-def]
+    km, kc = kernel_manager
+    assert execute(kc, f"%load_ext nbchat\n%chatconfig keep_partial={keep_partial}")["status"] == "ok"
+    server.script(chunks=[f"word{i} " for i in range(200)], chunk_delay=0.05)
+    msg_id = send(kc, "%%chat\ntell me a long story", "story")
+    partial = shown_markdown(kc, msg_id, lambda texts: any("word3 " in t for t in texts))
+    assert partial, "the reply should be streaming before the interrupt"
+    km.interrupt_kernel()
+    reply = reply_to(kc, msg_id)
+    assert reply["status"] == "error"
+    assert reply["traceback"][0].startswith("nbchat: interrupted: the partial reply is shown above")
+    final = shown_markdown(kc, msg_id, lambda texts: any("(interrupted)" in t for t in texts), seconds=5)
+    assert any(t.startswith("word0 word1 word2 word3 ") and "*(interrupted)*" in t for t in final), final[-3:]
+    deadline = time.monotonic() + 3
+    while server.open_streams and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.open_streams == 0, "the stream's connection was closed"
+    assert execute(kc, "%%chat\nstill working?")["status"] == "ok"
+    sent = server.bodies[-1]["messages"]
+    if keep_partial:  # the partial reply was kept as the assistant's turn
+        assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+        assert sent[1]["content"].startswith("word0 word1 word2 word3 ")
+        assert "word199" not in sent[1]["content"]
+    else:
+        assert sent == [{"role": "user", "content": "still working?"}]
