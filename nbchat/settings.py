@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -231,6 +232,8 @@ def coerce(trait: TraitType[Any, Any], value: Any) -> Any:
         return str(value)
     if isinstance(trait, (Float, Int)) and isinstance(value, bool):
         return "not a number"  # bool is an int; refuse it rather than send 1
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a finite number"  # nan slips past min/max checks and breaks JSON
     if isinstance(trait, Int) and isinstance(value, float) and value.is_integer():
         return int(value)
     return value

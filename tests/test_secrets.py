@@ -69,9 +69,16 @@ def test_no_piece_of_the_key_appears_in_any_output_file_error_repr_or_log(
     from nbchat import Chat
 
     chat = magics.chat_for("default")
-    seen += [repr(magics), repr(chat), repr(chat.settings.api_key), str(chat.settings.api_key),
-             repr(shell.user_ns["out"]), repr(Chat(api_key=FAKE_KEY).settings.api_key),
-             repr(magics.trait_values()), repr(magics.config)]
+    seen += [
+        repr(magics),
+        repr(chat),
+        repr(chat.settings.api_key),
+        str(chat.settings.api_key),
+        repr(shell.user_ns["out"]),
+        repr(Chat(api_key=FAKE_KEY).settings.api_key),
+        repr(magics.trait_values()),
+        repr(magics.config),
+    ]
     seen += [record.getMessage() for record in caplog.records]
     everything = "\n".join(seen)
     assert "Echo: hello" in everything and "401 Unauthorized" in everything  # the session really ran
