@@ -54,12 +54,15 @@ def main() -> None:
                 chat.conversation.turns.append(Turn(past[i : i + 2]))
             ask = [*past, {"role": "user", "content": "next"}]
 
-            def ours() -> None:
+            def ours(chat: Chat = chat) -> None:
                 chat.send("next", stream=False)
                 chat.conversation.undo()
 
+            def theirs_(ask: list[dict[str, str]] = ask) -> None:
+                raw.chat.completions.create(model="gpt-4o-mini", messages=ask)
+
             mine = median_seconds(ours)
-            theirs = median_seconds(lambda: raw.chat.completions.create(model="gpt-4o-mini", messages=ask))
+            theirs = median_seconds(theirs_)
             size = len(json.dumps({"model": "gpt-4o-mini", "messages": ask})) / 1024
             per = mine / max(n, 1) * 1e6
             print(
