@@ -11,7 +11,7 @@ from .client import Completion, Transport, request_body
 from .conversation import Conversation, Message, Turn
 from .errors import NbChatError
 from .settings import Settings
-from .tokens import estimate_messages
+from .tokens import estimate_messages, estimate_text
 from .usage import Ledger, cost
 
 
@@ -30,6 +30,8 @@ class Reply:
     logprobs: list[dict[str, Any]] | None = None
     cost: float | None = None
     interrupted: bool = False
+    estimated: bool = False  # the server reported no usage: ``usage`` is nbchat's estimate
+    notes: list[str] = field(default_factory=list)  # what the server did not do as asked
 
     def __str__(self) -> str:
         return self.text
@@ -47,6 +49,7 @@ class Request:
     cell_id: str | None
     record: bool
     slot: int | None = None  # the turn this exchange replaces (re-run cell, retry)
+    dropped: list[str] = field(default_factory=list)  # set, but rejected by this model
 
     @property
     def messages(self) -> list[Message]:
@@ -90,20 +93,23 @@ class ReplyStream:
         done = self.completion
         texts = done.texts
         model = done.model or self.request.body["model"]
+        usage = done.usage or estimate_usage(self.request.messages, texts)
         reply = Reply(
             text=texts[0],
             choices=[{"index": i, "role": "assistant", "content": t} for i, t in enumerate(texts)],
-            usage=done.usage,
+            usage=usage,
             finish_reason=done.finish.get(0),
             model=model,
             latency=done.latency,
             params=self.request.params,
             left_out=self.request.left_out,
             logprobs=done.logprobs.get(0),
-            cost=cost(model, done.usage, self.chat.settings.prices),
+            cost=cost(model, usage, self.chat.settings.prices),
             interrupted=interrupted,
+            estimated=done.usage is None,
+            notes=notes(self.request, done),
         )
-        self.chat.ledger.add(model, done.usage)
+        self.chat.ledger.add(model, usage)
         if self.request.record and (not interrupted or self.chat.settings.keep_partial):
             turn = Turn(
                 [self.user, {"role": "assistant", "content": reply.text}],
@@ -116,6 +122,27 @@ class ReplyStream:
             self.chat.conversation.record(turn, self.request.slot)
         self.reply = reply
         return reply
+
+
+def estimate_usage(messages: list[Message], texts: list[str]) -> dict[str, int]:
+    """Offline token counts for servers that report none (llama.cpp's ignores stream_options)."""
+    prompt = estimate_messages(messages)
+    completion = sum(estimate_text(t) for t in texts)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def notes(request: Request, done: Completion) -> list[str]:
+    """What the server (or the model) did not do as asked, in a few words each."""
+    out = []
+    if request.dropped:
+        out.append(f"not sent to {request.body['model']}: {', '.join(request.dropped)}")
+    asked = int(request.body.get("n") or 1)
+    got = len([t for t in done.texts if t]) or 1
+    if asked > 1 and got < asked:
+        out.append(f"asked for {asked} choices, the server sent {got}")
+    if request.body.get("logprobs") and not done.logprobs:
+        out.append("the server sent no log-probabilities")
+    return out
 
 
 class Chat:
@@ -179,8 +206,8 @@ class Chat:
             past = [m for m in past if m["role"] == "system"]
         user: Message = {"role": "user", "content": text}
         messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
-        body = request_body(values, messages, stream=bool(stream))
-        return Request(body, left_out, cell_id, record=history, slot=slot), user
+        body, dropped = request_body(values, messages, stream=bool(stream))
+        return Request(body, left_out, cell_id, record=history, slot=slot, dropped=dropped), user
 
     def stream(self, text: str, **overrides: Any) -> ReplyStream:
         request, user = self.prepare(text, **overrides)

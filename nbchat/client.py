@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .compat import adapt, mentions_stream_options
 from .errors import NbChatError, RequestFailed
 from .secret import scrub
 
@@ -46,7 +47,7 @@ def request_body(values: Mapping[str, Any], messages: list[dict[str, Any]], stre
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    return body
+    return body, adapt(body)
 
 
 class Completion:
@@ -98,13 +99,17 @@ class Transport:
     def __init__(self) -> None:
         self._client: Any = None
         self._identity: tuple[Any, ...] | None = None
+        self.no_stream_options = False  # this server rejected them once
 
     def client(self, settings: Any) -> Any:
-        key = settings.api_key.reveal() if settings.api_key else os.environ.get("OPENAI_API_KEY")
+        key = settings.api_key.reveal() if settings.api_key else None
+        key = key or os.environ.get("AZURE_OPENAI_API_KEY" if settings.azure_endpoint else "OPENAI_API_KEY")
         base_url = settings.base_url
         if not key:
-            if base_url is None or "api.openai.com" in base_url:
-                raise NbChatError(f"no API key for OpenAI: {KEY_HELP}")
+            if settings.azure_endpoint or base_url is None or "api.openai.com" in base_url:
+                raise NbChatError(
+                    f"no API key for {'Azure OpenAI' if settings.azure_endpoint else 'OpenAI'}: {KEY_HELP}"
+                )
             key = NO_KEY
         identity = (
             key,
@@ -113,20 +118,36 @@ class Transport:
             settings.project,
             settings.timeout,
             settings.max_retries,
+            settings.azure_endpoint,
+            settings.azure_deployment,
+            settings.api_version,
+            tuple(sorted(settings.default_headers.items())),
         )
         if identity != self._identity:
             import openai
 
-            options: dict[str, Any] = {"max_retries": settings.max_retries}
+            options: dict[str, Any] = {
+                "max_retries": settings.max_retries,
+                "default_headers": dict(settings.default_headers) or None,
+                "organization": settings.organization,
+                "project": settings.project,
+            }
             if settings.timeout is not None:
                 options["timeout"] = settings.timeout
-            self._client = openai.OpenAI(
-                api_key=key,
-                base_url=base_url,
-                organization=settings.organization,
-                project=settings.project,
-                **options,
-            )
+            if settings.azure_endpoint:
+                if not settings.api_version:
+                    raise NbChatError(
+                        "Azure OpenAI needs api_version (or OPENAI_API_VERSION), e.g. 2024-10-21"
+                    )
+                self._client = openai.AzureOpenAI(
+                    api_key=key,
+                    azure_endpoint=settings.azure_endpoint,
+                    azure_deployment=settings.azure_deployment,
+                    api_version=settings.api_version,
+                    **options,
+                )
+            else:
+                self._client = openai.OpenAI(api_key=key, base_url=base_url, **options)
             self._identity = identity
         return self._client
 
@@ -135,7 +156,9 @@ class Transport:
         client = self.client(settings)
         try:
             if body.get("stream"):
-                yield from self._stream(client, body, completion)
+                if self.no_stream_options:
+                    body.pop("stream_options", None)
+                yield from self._stream_once_more_without_stream_options(client, body, completion)
             else:
                 # client.post skips the SDK's per-message transform (~0.15 ms a message)
                 # and its model parsing: the body is already in wire format.
@@ -153,6 +176,21 @@ class Transport:
             ) from None
         finally:
             completion.ended = time.perf_counter()
+
+    def _stream_once_more_without_stream_options(
+        self, client: Any, body: dict[str, Any], completion: Completion
+    ) -> Iterator[tuple[int, str]]:
+        """Servers that reject ``stream_options`` get the request again without it."""
+        import openai
+
+        try:
+            yield from self._stream(client, body, completion)
+        except openai.BadRequestError as exc:
+            if "stream_options" not in body or not mentions_stream_options(exc):
+                raise
+            self.no_stream_options = True  # and for the rest of the session
+            del body["stream_options"]
+            yield from self._stream(client, body, completion)
 
     def _stream(self, client: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
         stream = client.post(
@@ -189,14 +227,24 @@ class Transport:
             completion.take_choice(choice, "message")
 
     def models(self, settings: Any) -> list[str]:
+        import openai
+
         client = self.client(settings)
         try:
             data = client.get("/models", cast_to=object)
+        except openai.NotFoundError:
+            where = settings.base_url or OPENAI_URL
+            raise RequestFailed(
+                f"the server at {where} does not list its models (GET /models: 404 Not Found); "
+                "name the model yourself: %chatconfig model=NAME",
+                status=404,
+            ) from None
         except Exception as exc:
             raise RequestFailed(
                 scrub(explain(exc, settings, None), getattr(client, "api_key", None))
             ) from None
-        return sorted(m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m)
+        entries = data.get("data", []) if isinstance(data, dict) else []
+        return sorted(str(m["id"]) for m in entries if isinstance(m, dict) and "id" in m)
 
 
 def explain(exc: Exception, settings: Any, completion: Completion | None) -> str:

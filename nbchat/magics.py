@@ -18,7 +18,7 @@ from .client import Transport
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .secret import Secret
-from .settings import Settings, parse_assignments
+from .settings import Settings, parse_assignments, read_ini
 from .template import substitute
 from .tokens import estimate_text
 from .usage import Ledger
@@ -320,6 +320,11 @@ class ChatMagics(Magics, Settings):
     @magic_arguments()
     @argument("--reset", action="store_true", help="Restore the defaults (the API key stays).")
     @argument("--key", action="store_true", help="Ask for the API key with a hidden prompt.")
+    @argument(
+        "--ini",
+        metavar="PATH",
+        help="Read the [OpenAI] section of a config.ini (API_SECRET_KEY, MODEL, any setting).",
+    )
     @argument("assignments", nargs="*", help='name=value pairs, e.g. temperature=0.2 stop="###"')
     @no_var_expand
     @line_magic("chatconfig")
@@ -330,7 +335,8 @@ class ChatMagics(Magics, Settings):
         ``%chatconfig`` shows every setting and where its value came from;
         ``%chatconfig temperature=0.2 max_tokens=512 stop="###"`` sets several at once
         (all or none); ``name=unset`` stops sending a parameter; ``--reset`` restores the
-        defaults; ``--key`` asks for the API key without echoing it.
+        defaults; ``--key`` asks for the API key without echoing it; ``--ini config.ini``
+        reads the ``[OpenAI]`` section of an INI file (``API_SECRET_KEY``, ``MODEL``, …).
         """
         flag, values = self.parse_config_line(line)
         if flag == "--reset":
@@ -338,6 +344,12 @@ class ChatMagics(Magics, Settings):
             return render.note("Settings restored to their defaults (the API key is kept).", self.terminal)
         if flag == "--key":
             return self.ask_key()
+        if flag == "--ini":
+            with self.setting_from(f"ini {values.pop('_path')}"), self.hold_trait_notifications():
+                for name, value in values.items():
+                    setattr(self, name, value)
+            names = ", ".join(sorted(values)).replace("api_key", "api_key (not shown)")
+            return render.note(f"Read {len(values)} settings from the INI file: {names}.", self.terminal)
         if not values:
             return self.show_settings()
         self.apply(values, source="%chatconfig")
@@ -346,10 +358,19 @@ class ChatMagics(Magics, Settings):
 
     def parse_config_line(self, line: str) -> tuple[str | None, dict[str, Any]]:
         """``%chatconfig`` line -> (flag, validated values); raises only ``UsageError``."""
-        words = line.split()
+        words = split_line(line)
+        if words and words[0] == "--ini":
+            if len(words) != 2:
+                raise UsageError("--ini takes one path, e.g. %chatconfig --ini config.ini")
+            try:
+                return "--ini", self.checked(read_ini(words[1])) | {"_path": words[1]}
+            except ValueError as e:
+                raise UsageError(str(e)) from None
         if words and words[0].startswith("--"):
             if words[0] not in ("--reset", "--key") or len(words) > 1:
-                raise UsageError(f"unknown option {line.strip()}; use --reset, --key or name=value pairs")
+                raise UsageError(
+                    f"unknown option {line.strip()}; use --reset, --key, --ini PATH or name=value pairs"
+                )
             return words[0], {}
         try:
             values = parse_assignments(line)

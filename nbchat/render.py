@@ -37,15 +37,14 @@ class Throttle:
 
 def footer(reply: Reply) -> str:
     parts = [reply.model or "?"]
-    if reply.usage:
-        parts.append(
-            f"{reply.usage.get('prompt_tokens', 0)} prompt + "
-            f"{reply.usage.get('completion_tokens', 0)} completion tokens"
-        )
-    else:
+    usage = reply.usage or {}
+    mark = "≈" if reply.estimated else ""
+    if reply.estimated:
         parts.append("usage not reported")
+    prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    parts.append(f"{mark}{prompt} prompt + {mark}{completion} completion tokens")
     if reply.cost is not None:
-        parts.append(format_cost(reply.cost))
+        parts.append(mark + format_cost(reply.cost))
     parts.append(f"{reply.latency:.2f} s")
     if reply.left_out:
         parts.append(f"{reply.left_out} earlier messages left out (max_context_tokens)")
@@ -53,6 +52,7 @@ def footer(reply: Reply) -> str:
         parts.append("cut off at max_tokens")
     if reply.interrupted:
         parts.append("interrupted")
+    parts.extend(reply.notes)
     return " · ".join(parts)
 
 
@@ -82,6 +82,8 @@ def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
             "latency": round(reply.latency, 4),
             "left_out": reply.left_out,
             "interrupted": reply.interrupted,
+            "usage_estimated": reply.estimated,
+            "notes": reply.notes,
         }
     }
 

@@ -55,6 +55,19 @@ class Script:
 
 
 @dataclass
+class Quirks:
+    """Ways real OpenAI-compatible servers differ, to test that nbchat copes with each."""
+
+    no_stream_usage: bool = False  # ignore stream_options (llama.cpp's server)
+    reject_stream_options: bool = False  # answer 400 to a request carrying stream_options
+    ignore_n: bool = False  # always one choice
+    no_models: bool = False  # no GET /models endpoint
+    no_logprobs: bool = False  # ignore logprobs
+    no_finish_reason: bool = False  # finish_reason always null
+    extra_fields: dict[str, Any] = field(default_factory=dict)  # added to every chunk and reply
+
+
+@dataclass
 class Received:
     method: str
     path: str
@@ -71,6 +84,7 @@ class StandInServer:
     models: list[str] = field(default_factory=lambda: [STAND_IN, "gpt-4o-mini", "gpt-4o"])
     requests: list[Received] = field(default_factory=list)
     scripts: deque[Script] = field(default_factory=deque)
+    quirks: Quirks = field(default_factory=Quirks)
     open_streams: int = 0
 
     def start(self) -> StandInServer:
@@ -123,24 +137,26 @@ def count_tokens(text: str) -> int:
     return len(_TOKENS.findall(text))
 
 
-def completion_parts(body: dict[str, Any], script: Script) -> tuple[list[list[str]], list[str | None]]:
+def completion_parts(
+    body: dict[str, Any], script: Script, quirks: Quirks
+) -> tuple[list[list[str]], list[str | None]]:
     """Each choice's pieces after ``stop`` and ``max_tokens``, and its finish_reason."""
     base = script.text if script.text is not None else reply_text(body)
-    n = int(body.get("n") or 1)
+    n = 1 if quirks.ignore_n else int(body.get("n") or 1)
     stops = body.get("stop") or []
     stops = [stops] if isinstance(stops, str) else stops
     choices, reasons = [], []
     for i in range(n):
         text = base if i == 0 else f"{base} (choice {i + 1})"
         pieces = list(script.chunks) if script.chunks is not None and i == 0 else _TOKENS.findall(text)
-        reason: str | None = script.finish_reason
+        reason: str | None = None if quirks.no_finish_reason else script.finish_reason
         joined = "".join(pieces)
         cut = min((joined.find(s) for s in stops if s and s in joined), default=-1)
         if cut >= 0:
-            pieces, reason = _TOKENS.findall(joined[:cut]), "stop"
+            pieces, reason = _TOKENS.findall(joined[:cut]), reason and "stop"
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         if limit is not None and len(pieces) > limit:
-            pieces, reason = pieces[:limit], "length"
+            pieces, reason = pieces[:limit], reason and "length"
         choices.append(pieces)
         reasons.append(reason)
     return choices, reasons
@@ -183,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._record(None)
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/models") and not self.stand_in.quirks.no_models:
             script = self.stand_in.scripts[0] if self.stand_in.scripts else None
             if script is not None and script.status != 200:
                 self.stand_in.next_script()
@@ -222,6 +238,30 @@ class _Handler(BaseHTTPRequestHandler):
                         "message": "'model' and 'messages' are required",
                         "type": "invalid_request_error",
                         "param": "messages",
+                    }
+                },
+            )
+        if "/openai/deployments/" in self.path and (
+            "api-version=" not in self.path or "api-key" not in self.headers
+        ):
+            return self._json(
+                401,
+                {
+                    "error": {
+                        "message": "Azure requests need ?api-version= and an api-key header",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
+        quirks = self.stand_in.quirks
+        if quirks.reject_stream_options and "stream_options" in body:
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": "Unrecognized request argument supplied: stream_options",
+                        "type": "invalid_request_error",
+                        "param": "stream_options",
                     }
                 },
             )
@@ -277,8 +317,9 @@ class _Handler(BaseHTTPRequestHandler):
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def _whole(self, body: dict[str, Any], script: Script) -> None:
-        choices, reasons = completion_parts(body, script)
+        choices, reasons = completion_parts(body, script, self.stand_in.quirks)
         top = body.get("top_logprobs") or 0
+        logprobs = body.get("logprobs") and not self.stand_in.quirks.no_logprobs
         data: dict[str, Any] = {
             "id": "chatcmpl-standin",
             "object": "chat.completion",
@@ -291,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "message": {"role": "assistant", "content": "".join(pieces)},
                     "finish_reason": reasons[i],
                     "logprobs": {"content": [logprob_entry(t, k, top) for k, t in enumerate(pieces)]}
-                    if body.get("logprobs")
+                    if logprobs
                     else None,
                 }
                 for i, pieces in enumerate(choices)
@@ -299,10 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if script.usage:
             data["usage"] = self._usage(body, choices)
-        self._json(200, data)
+        self._json(200, data | self.stand_in.quirks.extra_fields)
 
     def _stream(self, body: dict[str, Any], script: Script) -> None:
-        choices, reasons = completion_parts(body, script)
+        choices, reasons = completion_parts(body, script, self.stand_in.quirks)
         top = body.get("top_logprobs") or 0
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -365,13 +406,14 @@ class _Handler(BaseHTTPRequestHandler):
                         "delta": {"content": pieces[k]},
                         "finish_reason": None,
                     }
-                    if body.get("logprobs"):
+                    if body.get("logprobs") and not self.stand_in.quirks.no_logprobs:
                         choice["logprobs"] = {"content": [logprob_entry(pieces[k], k, top)]}
                     batch.append(choice)
             event(batch)
             sent += 1
         event([{"index": i, "delta": {}, "finish_reason": reasons[i]} for i in range(len(choices))])
-        if script.usage and (body.get("stream_options") or {}).get("include_usage"):
+        wants_usage = (body.get("stream_options") or {}).get("include_usage")
+        if script.usage and wants_usage and not self.stand_in.quirks.no_stream_usage:
             event([], usage=self._usage(body, choices))
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")

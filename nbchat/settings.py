@@ -34,6 +34,8 @@ ENV_VARS = {
     "organization": "OPENAI_ORG_ID",
     "project": "OPENAI_PROJECT_ID",
     "api_key": "OPENAI_API_KEY",
+    "azure_endpoint": "AZURE_OPENAI_ENDPOINT",
+    "api_version": "OPENAI_API_VERSION",
 }
 UNSET_WORDS = {"unset", "none", "null"}
 _TRUE = {"true", "yes", "on", "1"}
@@ -92,6 +94,20 @@ class Settings(Configurable):
     )
     organization = Unicode(None, allow_none=True, help="OpenAI organization id.").tag(config=True)
     project = Unicode(None, allow_none=True, help="OpenAI project id.").tag(config=True)
+    azure_endpoint = Unicode(
+        None,
+        allow_none=True,
+        help="Azure OpenAI endpoint, e.g. https://myres.openai.azure.com (selects Azure).",
+    ).tag(config=True)
+    azure_deployment = Unicode(
+        None, allow_none=True, help="Azure OpenAI deployment name (default: the model setting)."
+    ).tag(config=True)
+    api_version = Unicode(None, allow_none=True, help="Azure OpenAI api-version, e.g. 2024-10-21.").tag(
+        config=True
+    )
+    default_headers = Dict(
+        {}, help='Extra HTTP headers sent with every request, e.g. {"X-Team": "data"}.'
+    ).tag(config=True)
     timeout = Float(
         None, allow_none=True, min=0.001, help="Seconds to wait for the server (SDK default: 600)."
     ).tag(config=True)
@@ -123,6 +139,14 @@ class Settings(Configurable):
     @default("base_url")
     def _base_url_from_env(self) -> str | None:
         return os.environ.get("OPENAI_BASE_URL") or None
+
+    @default("azure_endpoint")
+    def _azure_endpoint_from_env(self) -> str | None:
+        return os.environ.get("AZURE_OPENAI_ENDPOINT") or None
+
+    @default("api_version")
+    def _api_version_from_env(self) -> str | None:
+        return os.environ.get("OPENAI_API_VERSION") or None
 
     @default("organization")
     def _organization_from_env(self) -> str | None:
@@ -301,3 +325,29 @@ def _literal(raw: str) -> Any:
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         return raw
+
+
+INI_ALIASES = {"api_secret_key": "api_key", "openai_api_key": "api_key"}
+
+
+def read_ini(path: str) -> dict[str, Any]:
+    """The ``[OpenAI]`` section of a classic ``config.ini``: ``API_SECRET_KEY``, ``MODEL``
+    and any setting by its name (raises ``ValueError``)."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as f:
+            parser.read_file(f)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {path!r}") from None
+    except (OSError, UnicodeDecodeError, configparser.Error) as e:
+        raise ValueError(f"cannot read {path!r} as an INI file: {type(e).__name__}") from None
+    section = next((name for name in parser.sections() if name.lower() == "openai"), None)
+    if section is None:
+        raise ValueError(f"{path!r} has no [OpenAI] section")
+    values: dict[str, Any] = {}
+    for key, raw in parser.items(section):
+        name = INI_ALIASES.get(key.lower(), key.lower())
+        values[name] = raw.strip() if name == "api_key" else _literal(raw.strip())
+    return values
