@@ -126,8 +126,8 @@ class ChatMagics(Magics, Settings):
     @argument(
         "-f",
         "--format",
-        choices=["markdown", "text", "code"],
-        help="Reply view; code also puts the first code block in the next cell.",
+        choices=["markdown", "text", "code", "widget"],
+        help="Reply view: code also puts the first code block in the next cell; widget is the chat view.",
     )
     @argument("-o", "--out", metavar="NAME", help="Also store the reply in the variable NAME.")
     @argument("--raw", action="store_true", help="Send {name} fields as written (no substitution).")
@@ -159,9 +159,17 @@ class ChatMagics(Magics, Settings):
         if args.new:
             chat.conversation.clear(keep_system=True)
         stream = chat.stream(text, cell_id=self.cell_id, history=not args.no_history, **overrides)
-        fmt = args.format or ("markdown" if self.output == "widget" else self.output)
+        fmt = args.format or self.output
+        if fmt == "widget" and self.terminal:
+            fmt = "markdown"  # no widgets in a terminal
         view = "text" if fmt == "text" else "markdown"
-        reply = render.show_stream(stream, view, args.conversation, self.terminal)
+        if fmt == "widget":
+            from .widgets import ChatView
+
+            reply = ChatView.for_magics(self, args.conversation).show(stream)
+        else:
+            reply = render.show_stream(stream, view, args.conversation, self.terminal)
+            render.show_logprobs(reply, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
 
     def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
@@ -320,6 +328,7 @@ class ChatMagics(Magics, Settings):
     @magic_arguments()
     @argument("--reset", action="store_true", help="Restore the defaults (the API key stays).")
     @argument("--key", action="store_true", help="Ask for the API key with a hidden prompt.")
+    @argument("--sliders", action="store_true", help="Show the parameter panel, linked to these settings.")
     @argument(
         "--ini",
         metavar="PATH",
@@ -333,6 +342,7 @@ class ChatMagics(Magics, Settings):
         """Show or change settings.
 
         ``%chatconfig`` shows every setting and where its value came from;
+        ``%chatconfig --sliders`` shows a panel of controls linked to the settings;
         ``%chatconfig temperature=0.2 max_tokens=512 stop="###"`` sets several at once
         (all or none); ``name=unset`` stops sending a parameter; ``--reset`` restores the
         defaults; ``--key`` asks for the API key without echoing it; ``--ini config.ini``
@@ -344,6 +354,8 @@ class ChatMagics(Magics, Settings):
             return render.note("Settings restored to their defaults (the API key is kept).", self.terminal)
         if flag == "--key":
             return self.ask_key()
+        if flag == "--sliders":
+            return self.show_sliders()
         if flag == "--ini":
             with self.setting_from(f"ini {values.pop('_path')}"), self.hold_trait_notifications():
                 for name, value in values.items():
@@ -367,9 +379,9 @@ class ChatMagics(Magics, Settings):
             except ValueError as e:
                 raise UsageError(str(e)) from None
         if words and words[0].startswith("--"):
-            if words[0] not in ("--reset", "--key") or len(words) > 1:
+            if words[0] not in ("--reset", "--key", "--sliders") or len(words) > 1:
                 raise UsageError(
-                    f"unknown option {line.strip()}; use --reset, --key, --ini PATH or name=value pairs"
+                    f"unknown option {line.strip()}; use --reset, --key, --sliders, --ini PATH or name=value pairs"
                 )
             return words[0], {}
         try:
@@ -382,6 +394,15 @@ class ChatMagics(Magics, Settings):
             return None, self.checked(values)
         except ValueError as e:
             raise UsageError(str(e)) from None
+
+    def show_sliders(self) -> None:
+        from .widgets import Panel
+
+        try:
+            models = self.transport.models(self)
+        except NbChatError:
+            models = []  # no model list: the panel offers free text
+        Panel(self, models).show()
 
     def ask_key(self) -> None:
         import getpass

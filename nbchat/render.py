@@ -71,6 +71,40 @@ def bundle(texts: list[str], fmt: str, foot: str | None = None) -> dict[str, str
     return {"text/markdown": markdown, "text/plain": plain}
 
 
+def logprob_html(entries: list[dict[str, Any]]) -> str:
+    """Each token shaded by how unsure the model was; hovering shows the alternatives."""
+    import html
+    import math
+
+    spans = []
+    for entry in entries:
+        p = math.exp(float(entry.get("logprob", 0.0)))
+        alternatives = ", ".join(
+            f"{alt.get('token', '')!r} {math.exp(float(alt.get('logprob', 0.0))):.0%}"
+            for alt in entry.get("top_logprobs") or []
+        )
+        title = f"p = {p:.1%}" + (f" · top: {alternatives}" if alternatives else "")
+        shade = f"rgba(255, 140, 0, {0.8 * (1 - p):.2f})"
+        spans.append(
+            f'<span class="nbchat-token" style="background-color: {shade}" title="{html.escape(title)}">'
+            f"{html.escape(str(entry.get('token', '')))}</span>"
+        )
+    return (
+        '<div class="nbchat-logprobs" style="white-space: pre-wrap; line-height: 1.6">'
+        + "".join(spans)
+        + '</div><div style="font-size: smaller; opacity: 0.7">shade = uncertainty · hover a token for its '
+        "probability and the top alternatives</div>"
+    )
+
+
+def show_logprobs(reply: Reply, terminal: bool) -> None:
+    """``--logprobs K``: the reply again, token by token, below it."""
+    if not reply.logprobs or terminal:
+        return
+    plain = " ".join(f"{e.get('token', '')!r}:{e.get('logprob', 0):.2f}" for e in reply.logprobs)
+    display({"text/html": logprob_html(reply.logprobs), "text/plain": plain}, raw=True)
+
+
 def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
     return {
         "nbchat": {

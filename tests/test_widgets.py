@@ -1,0 +1,157 @@
+"""§6 in Python: the panel's controls are built from the traits and linked both ways;
+the chat view shows choices, log-probs, usage, and re-asks with the panel's values."""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import pytest
+
+from nbchat.widgets import VIEWS, ChatView, Panel
+
+
+@pytest.fixture
+def panel(magics, server) -> Panel:  # type: ignore[no-untyped-def]
+    return Panel(magics, magics.transport.models(magics))
+
+
+def test_controls_are_built_from_each_traits_bounds_and_help(panel, magics) -> None:  # type: ignore[no-untyped-def]
+    c = panel.controls
+    assert set(c) == {
+        "model",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "n",
+        "seed",
+        "stop",
+        "stream",
+    }
+    t = c["temperature"].widget
+    assert isinstance(t, W.FloatSlider) and (t.min, t.max) == (0.0, 2.0)
+    assert t.tooltip == type(magics).temperature.help
+    assert (c["top_p"].widget.min, c["top_p"].widget.max) == (0.0, 1.0)
+    assert (c["frequency_penalty"].widget.min, c["frequency_penalty"].widget.max) == (-2.0, 2.0)
+    assert (c["n"].widget.min, c["n"].widget.max) == (1, 128)
+    assert c["max_tokens"].widget.min == 1
+    assert isinstance(c["seed"].widget, W.IntText) and isinstance(c["stop"].widget, W.TagsInput)
+    assert isinstance(c["stream"].widget, W.Checkbox) and c["stream"].widget.value is True
+    model = c["model"].widget
+    assert (
+        isinstance(model, W.Dropdown) and "nbchat-stand-in" in model.options and model.value == "gpt-4o-mini"
+    )
+
+
+def test_without_a_model_list_the_model_is_free_text(magics, server) -> None:  # type: ignore[no-untyped-def]
+    server.quirks.no_models = True
+    assert isinstance(Panel(magics, []).controls["model"].widget, W.Text)
+
+
+def test_unset_settings_show_the_api_default_marked_unset_and_are_not_sent(panel, cell, server) -> None:  # type: ignore[no-untyped-def]
+    t = panel.controls["temperature"]
+    assert t.widget.value == 1.0 and "unset" in t.status.value
+    assert cell("%%chat\nhi").ok
+    assert "temperature" not in server.bodies[-1]
+
+
+def test_moving_a_slider_changes_the_next_request(panel, magics, cell, server) -> None:  # type: ignore[no-untyped-def]
+    panel.controls["temperature"].widget.value = 0.7
+    panel.controls["n"].widget.value = 2
+    panel.controls["stop"].widget.value = ["###"]
+    panel.controls["model"].widget.value = "gpt-4o"
+    assert magics.temperature == 0.7 and magics.origin("temperature") == "sliders"
+    assert panel.controls["temperature"].status.value == ""
+    assert cell("%%chat\nhi").ok
+    body = server.bodies[-1]
+    assert (body["temperature"], body["n"], body["stop"], body["model"]) == (0.7, 2, ["###"], "gpt-4o")
+
+
+def test_chatconfig_and_config_move_the_controls(panel, cell) -> None:  # type: ignore[no-untyped-def]
+    assert cell("%chatconfig temperature=0.3 max_tokens=256").ok
+    assert panel.controls["temperature"].widget.value == 0.3
+    assert panel.controls["max_tokens"].widget.value == 256
+    assert cell("%config ChatMagics.top_p = 0.4").ok
+    assert panel.controls["top_p"].widget.value == 0.4 and panel.controls["top_p"].status.value == ""
+    assert cell("%chatconfig temperature=unset").ok
+    assert panel.controls["temperature"].widget.value == 1.0
+    assert "unset" in panel.controls["temperature"].status.value
+
+
+def test_the_reset_button_unsets_them_again(panel, magics, cell, server) -> None:  # type: ignore[no-untyped-def]
+    panel.controls["temperature"].widget.value = 0.5
+    panel.controls["seed"].widget.value = 9
+    panel.controls["stop"].widget.value = ["x"]
+    panel.reset_button.click()
+    assert (magics.temperature, magics.seed, magics.stop) == (None, None, None)
+    assert all("unset" in panel.controls[n].status.value for n in ("temperature", "seed", "stop"))
+    assert cell("%%chat\nhi").ok
+    assert not {"temperature", "seed", "stop"} & set(server.bodies[-1])
+
+
+def test_an_emptied_stop_list_unsets_stop(panel, magics) -> None:  # type: ignore[no-untyped-def]
+    panel.controls["stop"].widget.value = ["a"]
+    panel.controls["stop"].widget.value = []
+    assert magics.stop is None
+
+
+def test_sliders_magic_shows_the_panel(cell) -> None:  # type: ignore[no-untyped-def]
+    run = cell("%chatconfig --sliders")
+    assert run.ok and "application/vnd.jupyter.widget-view+json" in run.outputs[-1]
+
+
+def views(cell, code: str) -> ChatView:  # type: ignore[no-untyped-def]
+    """Run a widget-output cell; return its view (the last ChatView displayed)."""
+    run = cell(code)
+    assert run.ok, run.error
+    model_id = run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    return VIEWS[model_id]
+
+
+def test_widget_output_shows_transcript_choices_as_tabs_logprobs_and_usage(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+    assert cell("%%chat\nfirst").ok
+    view = views(cell, "%%chat -f widget -n 2 --logprobs 2\nname a colour")
+    assert "first" in view.transcript.value and "Echo: first" in view.transcript.value
+    assert isinstance(view.tabs, W.Tab) and view.tabs.titles == ("Choice 1", "Choice 2")
+    assert "Echo: name a colour (choice 2)" in view.tabs.children[1].children[0].value
+    assert view.logprobs.value.count('class="nbchat-token"') == 4 and "title=" in view.logprobs.value
+    assert "gpt-4o-mini · " in view.usage.value and "completion tokens" in view.usage.value
+    view.tabs.children[1].children[1].click()  # keep choice 2
+    assert magics.conversations["default"].messages()[-1]["content"] == "Echo: name a colour (choice 2)"
+    assert view.tabs.children[1].children[1].description == "Kept ✓"
+
+
+def test_reask_regenerates_the_last_reply_with_the_panels_values(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+    view = views(cell, "%%chat -f widget\nhello")
+    panel = Panel(magics, [])
+    panel.controls["temperature"].widget.value = 1.4
+    server.script(text="a fresh answer")
+    view.reask.click()
+    assert server.bodies[-1]["temperature"] == 1.4
+    assert [m["content"] for m in server.bodies[-1]["messages"]] == ["hello"]
+    assert "a fresh answer" in view.reply.children[0].value
+    assert magics.conversations["default"].messages()[-1]["content"] == "a fresh answer"
+
+
+def test_errors_in_button_callbacks_are_shown_not_lost(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+    view = views(cell, "%%chat -f widget\nhello")
+    magics.max_retries = 0
+    server.script(status=500, error="exploded")
+    view.reask.click()
+    shown = "".join(o.get("text", "") for o in view.errors.outputs)
+    assert "nbchat: 500 server error" in shown and "exploded" in shown
+    assert magics.conversations["default"].messages()[-1]["content"] == "Echo: hello"
+
+
+def test_output_widget_setting_uses_the_chat_view(cell) -> None:  # type: ignore[no-untyped-def]
+    assert cell("%chatconfig output=widget").ok
+    view = views(cell, "%%chat\nhello")
+    assert "Echo: hello" in view.reply.children[0].value
+
+
+def test_logprobs_in_markdown_output_are_shown_as_shaded_tokens(cell) -> None:  # type: ignore[no-untyped-def]
+    run = cell("%%chat --logprobs 3\nhello world")
+    html = run.outputs[-1]["text/html"]
+    assert html.count('class="nbchat-token"') == 3
+    assert "p = " in html and "top: " in html and "background-color: rgba(255, 140, 0," in html
+    assert run.markdown.startswith("Echo: hello world")
