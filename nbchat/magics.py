@@ -380,9 +380,8 @@ class ChatMagics(Magics, Settings):
                 raise UsageError(str(e)) from None
         if words and words[0].startswith("--"):
             if words[0] not in ("--reset", "--key", "--sliders") or len(words) > 1:
-                raise UsageError(
-                    f"unknown option {line.strip()}; use --reset, --key, --sliders, --ini PATH or name=value pairs"
-                )
+                choices = "--reset, --key, --sliders, --ini PATH or name=value pairs"
+                raise UsageError(f"unknown option {line.strip()}; use {choices}")
             return words[0], {}
         try:
             values = parse_assignments(line)
