@@ -91,11 +91,13 @@ class Control:
 def control_widget(settings: Any, name: str) -> W.ValueWidget:
     """A widget built from the trait's type, bounds and help."""
     trait = getattr(type(settings), name)
-    common = {"description": name, "tooltip": trait.help, "style": {"description_width": "9em"}}
+    common = {"description": name, "tooltip": trait.help, "style": {"description_width": "11em"}}
     if isinstance(trait, Bool):
         return W.Checkbox(value=bool(getattr(settings, name)), indent=False, **common)
     if isinstance(trait, List):
-        return W.TagsInput(value=[], allow_duplicates=False, tooltip=trait.help)
+        return W.TagsInput(
+            value=[], allow_duplicates=False, tooltip=trait.help, layout=W.Layout(width="20em")
+        )
     low, high = getattr(trait, "min", None), getattr(trait, "max", None)
     if isinstance(trait, Float):
         return W.FloatSlider(
@@ -110,7 +112,7 @@ def control_widget(settings: Any, name: str) -> W.ValueWidget:
 def model_widget(settings: Any, models: list[str]) -> W.ValueWidget:
     """A dropdown of the server's models when it lists them; free text otherwise."""
     trait = type(settings).model
-    common = {"description": "model", "tooltip": trait.help, "style": {"description_width": "9em"}}
+    common = {"description": "model", "tooltip": trait.help, "style": {"description_width": "11em"}}
     if models:
         options = models if settings.model in models else [settings.model, *models]
         return W.Dropdown(options=options, value=settings.model, **common)
@@ -126,7 +128,7 @@ class Panel:
         for name in PANEL:
             self.controls[name] = Control(settings, name, control_widget(settings, name))
         self.controls["stop"].box.children = (
-            W.Label("stop", layout=W.Layout(width="9em")),
+            W.Label("stop", layout=W.Layout(width="11em")),
             *self.controls["stop"].box.children,
         )
         self.reset_button = W.Button(
@@ -165,7 +167,9 @@ class ChatView:
         self.logprobs = W.HTML()
         self.usage = W.HTML()
         self.errors = W.Output()
-        self.reask = W.Button(description="Re-ask with these settings", icon="refresh")
+        self.reask = W.Button(
+            description="Re-ask with these settings", icon="refresh", layout=W.Layout(width="auto")
+        )
         self.reask.on_click(self._guarded(self._reask))
         self.box = W.VBox(
             [

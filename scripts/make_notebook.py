@@ -117,10 +117,27 @@ CONVERSATIONS = [
 ]
 
 
+WIDGETS = [
+    ("md", "# Widgets\n\nA panel of controls linked to the settings, and the chat view. "
+           "Offline, the stand-in server echoes messages (it is not a model)."),
+    ("code", "%load_ext nbchat"),
+    ("md", "Move a slider: the next request uses it. `%chatconfig` moves the sliders too. "
+           "Unset settings show the API default and read *unset*."),
+    ("code", "%chatconfig --sliders"),
+    ("code", "%chatconfig max_tokens=300"),
+    ("code", "%%chat\nSay hello in three languages."),
+    ("md", "The chat view: choices as tabs with *Keep this one*, log-probabilities, usage, and *Re-ask*."),
+    ("code", "%%chat -f widget -n 2 --logprobs 2\nSuggest a name for a cat."),
+    ("md", "Log-probabilities in Markdown output: hover a token."),
+    ("code", "%%chat --logprobs 3\nIs this certain?"),
+]
+
+
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     nbformat.write(build(QUICKSTART), HERE / "quickstart.ipynb")
     nbformat.write(build(CONVERSATIONS), HERE / "conversations.ipynb")
+    nbformat.write(build(WIDGETS), HERE / "widgets.ipynb")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ def execute(
             resources={"metadata": {"path": str(path.parent)}},
             extra_arguments=extra_arguments or [],
             record_timing=False,
+            store_widget_state=True,
         ).execute()
     finally:
         os.environ.clear()

@@ -111,3 +111,38 @@ def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server)
     last = outputs_of(nb, "%%chat\nAnd a vegetable")[0]
     assert last["metadata"]["nbchat"]["left_out"] > 0
     assert server.bodies[-1]["messages"][-1]["content"] == "And a vegetable"
+
+
+def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) -> None:  # type: ignore[no-untyped-def]
+    nb = execute(
+        ROOT / "notebooks" / "widgets.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
+    )
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    models = {k: v for k, v in state.items()}
+
+    def find(model_name: str, **attrs: object) -> list[dict]:  # type: ignore[type-arg]
+        return [
+            m["state"]
+            for m in models.values()
+            if m["model_name"] == model_name and all(m["state"].get(a) == v for a, v in attrs.items())
+        ]
+
+    temperature = find("FloatSliderModel", description="temperature")
+    assert (
+        temperature
+        and temperature[0]["min"] == 0
+        and temperature[0]["max"] == 2
+        and temperature[0]["value"] == 1
+    )
+    assert find("IntSliderModel", description="max_tokens")[0]["value"] == 300  # moved by %chatconfig
+    assert "nbchat-stand-in" in find("DropdownModel", description="model")[0]["_options_labels"]
+    tabs = find("TabModel")
+    assert tabs and tabs[0]["titles"] == ["Choice 1", "Choice 2"]
+    assert any("Keep this one" == b["description"] for b in find("ButtonModel"))
+    assert any('class="nbchat-token"' in h["value"] for h in find("HTMLModel"))
+    assert server.bodies[0]["max_tokens"] == 300 and "temperature" not in server.bodies[0]
+    view = outputs_of(nb, "%%chat -f widget")[0]
+    model_id = view["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert model_id in state
+    shaded = outputs_of(nb, "%%chat --logprobs 3")
+    assert 'class="nbchat-token"' in shaded[-1]["data"]["text/html"]

@@ -1,0 +1,203 @@
+"""§6 in a real JupyterLab, driven in headless Chromium: move the temperature slider, run a
+%%chat cell, and check the request the server received and the reply on the page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+TOKEN = "nbchat-browser-test"
+
+pytestmark = pytest.mark.browser
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return "Debian's chromium is not installed (.ci/run installs it)"
+    try:
+        import jupyterlab  # noqa: F401
+        import playwright  # noqa: F401
+    except ImportError as e:
+        return f"{e.name} is not installed"
+    return None
+
+
+if (reason := _missing()) is not None:
+    if os.environ.get("CI"):
+        raise RuntimeError(f"the browser test cannot run in CI: {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(server, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """JupyterLab on 127.0.0.1 with token auth; its kernels reach the stand-in server."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(s)
+        for s in (
+            "%load_ext nbchat",
+            "%chatconfig --sliders",
+            "%%chat\nWhich temperature did you get?",
+            "%%chat -f widget -n 2\nPick a colour",
+        )
+    ]
+    nbformat.write(nb, tmp_path / "lab.ipynb")
+    port = free_port()
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": server.url,
+        "OPENAI_API_KEY": "sk-lab",
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    log = open(tmp_path / "lab.log", "w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--allow-root",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(
+                    "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:]
+                ) from None
+            time.sleep(0.3)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def wait_for(predicate, seconds: float = 60, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(lab, server) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{lab}/lab/tree/lab.ipynb?token={TOKEN}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+            cells = page.locator(".jp-Notebook .jp-Cell")
+
+            def run_cell(index: int) -> None:
+                """Click into the cell and run it in place, as a user would (Ctrl+Enter)."""
+                prompt = cells.nth(index).locator(".jp-InputPrompt")
+                before = prompt.inner_text()
+                cells.nth(index).locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Control+Enter")
+                wait_for(lambda: prompt.inner_text() not in (before, "[*]:"), 60, f"cell {index} to run")
+
+            run_cell(0)  # %load_ext nbchat
+            run_cell(1)  # %chatconfig --sliders
+            slider = page.locator(".widget-slider", has=page.locator("label", has_text="temperature"))
+            slider.wait_for(timeout=60_000)
+            readout = slider.locator(".widget-readout")
+            assert readout.inner_text() == "1.00"  # unset: the API default is shown
+            page.screenshot(path=str(ARTIFACTS / "1-panel.png"), full_page=True)
+
+            track = slider.locator(".noUi-target")
+            box = track.bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + box["width"] * 0.35, box["y"] + box["height"] / 2)
+            wait_for(lambda: readout.inner_text() != "1.00", 10, "the slider to move")
+            moved = float(readout.inner_text())
+            assert 0.5 <= moved <= 0.9
+            page.screenshot(path=str(ARTIFACTS / "2-slider-moved.png"), full_page=True)
+
+            before = len(server.bodies)
+            run_cell(2)  # %%chat
+            wait_for(lambda: len(server.bodies) > before, 30, "the chat request")
+            assert server.bodies[-1]["temperature"] == pytest.approx(moved)
+            reply = cells.nth(2).locator(
+                ".jp-RenderedMarkdown", has_text="Echo: Which temperature did you get?"
+            )
+            reply.wait_for(timeout=30_000)
+            assert "completion tokens" in reply.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "3-reply.png"), full_page=True)
+
+            run_cell(3)  # %%chat -f widget -n 2: the chat view, choices as tabs
+            view = cells.nth(3).locator(".nbchat-view")
+            view.locator(".lm-TabBar-tab", has_text="Choice 2").click()
+            view.locator("button", has_text="Keep this one").locator("visible=true").click()
+            view.locator("button", has_text="Kept ✓").wait_for(timeout=30_000)  # the kernel ran the callback
+            assert "Echo: Pick a colour (choice 2)" in view.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "4-chat-view.png"), full_page=True)
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "last.png"), full_page=True)
+            browser.close()
+    assert sorted(p.name for p in ARTIFACTS.iterdir()) == [
+        "1-panel.png",
+        "2-slider-moved.png",
+        "3-reply.png",
+        "4-chat-view.png",
+        "last.png",
+    ]
