@@ -160,17 +160,20 @@ class ChatMagics(Magics, Settings):
             chat.conversation.clear(keep_system=True)
         stream = chat.stream(text, cell_id=self.cell_id, history=not args.no_history, **overrides)
         fmt = args.format or self.output
-        if fmt == "widget" and self.terminal:
-            fmt = "markdown"  # no widgets in a terminal
-        view = "text" if fmt == "text" else "markdown"
-        if fmt == "widget":
+        reply = self.show_reply(stream, fmt, args.conversation)
+        self.deliver(reply, args.out, fmt == "code")
+
+    def show_reply(self, stream: Any, fmt: str, conversation: str) -> Reply:
+        """Stream the reply into the chosen view (a terminal has no widgets)."""
+        if fmt == "widget" and not self.terminal:
             from .widgets import ChatView
 
-            reply = ChatView.for_magics(self, args.conversation).show(stream)
-        else:
-            reply = render.show_stream(stream, view, args.conversation, self.terminal)
-            render.show_logprobs(reply, self.terminal)
-        self.deliver(reply, args.out, fmt == "code")
+            return ChatView(self, conversation).show(stream)
+        reply = render.show_stream(
+            stream, "text" if fmt == "text" else "markdown", conversation, self.terminal
+        )
+        render.show_logprobs(reply, self.terminal)
+        return reply
 
     def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
         """``%%chat`` options -> (arguments, validated per-cell overrides); only ``UsageError``."""
@@ -272,9 +275,7 @@ class ChatMagics(Magics, Settings):
         render.table(["conversation", "messages", "tokens", "model"], rows, self.terminal)
 
     def _retry(self, args: Any) -> None:
-        stream = self.chat_for(args.conversation).retry()
-        view = "text" if self.output == "text" else "markdown"
-        render.show_stream(stream, view, args.conversation, self.terminal)
+        self.show_reply(self.chat_for(args.conversation).retry(), self.output, args.conversation)
 
     def _pick(self, args: Any) -> None:
         choice = self._one_arg(args, "choice")

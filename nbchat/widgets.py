@@ -184,10 +184,6 @@ class ChatView:
         self.box.add_class("nbchat-view")
         VIEWS[self.box.model_id] = self
 
-    @classmethod
-    def for_magics(cls, magics: Any, conversation: str) -> ChatView:
-        return cls(magics, conversation)
-
     def _guarded(self, action: Callable[[], None]) -> Callable[[Any], None]:
         """Button callbacks run when the kernel is idle; show their errors, never lose them."""
 

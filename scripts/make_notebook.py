@@ -118,11 +118,17 @@ CONVERSATIONS = [
 
 
 WIDGETS = [
-    ("md", "# Widgets\n\nA panel of controls linked to the settings, and the chat view. "
-           "Offline, the stand-in server echoes messages (it is not a model)."),
+    (
+        "md",
+        "# Widgets\n\nA panel of controls linked to the settings, and the chat view. "
+        "Offline, the stand-in server echoes messages (it is not a model).",
+    ),
     ("code", "%load_ext nbchat"),
-    ("md", "Move a slider: the next request uses it. `%chatconfig` moves the sliders too. "
-           "Unset settings show the API default and read *unset*."),
+    (
+        "md",
+        "Move a slider: the next request uses it. `%chatconfig` moves the sliders too. "
+        "Unset settings show the API default and read *unset*.",
+    ),
     ("code", "%chatconfig --sliders"),
     ("code", "%chatconfig max_tokens=300"),
     ("code", "%%chat\nSay hello in three languages."),
