@@ -16,19 +16,12 @@ from typing import Any
 from .compat import adapt, mentions_stream_options
 from .errors import NbChatError, RequestFailed
 from .secret import scrub
+from .settings import Settings
 
 OPENAI_URL = "https://api.openai.com/v1"
 NO_KEY = "nbchat-no-key"  # local servers (Ollama, llama.cpp, vLLM) want some key, any key
-SIMPLE_PARAMS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "frequency_penalty",
-    "presence_penalty",
-    "stop",
-    "n",
-    "seed",
-)
+# sent under their own names; model and logprobs get special treatment below
+SIMPLE_PARAMS = tuple(n for n in Settings.class_trait_names(request=True) if n not in ("model", "logprobs"))
 KEY_HELP = (
     "set OPENAI_API_KEY in the environment Jupyter starts from, or run %chatconfig --key (a hidden prompt)"
 )

@@ -23,19 +23,8 @@ from .template import substitute
 from .tokens import estimate_text
 from .usage import Ledger
 
-# per-cell option -> setting name
-CELL_OPTIONS = (
-    "model",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "frequency_penalty",
-    "presence_penalty",
-    "stop",
-    "n",
-    "seed",
-    "logprobs",
-)
+# each per-cell option is named after the request setting it overrides for that cell
+CELL_OPTIONS = tuple(Settings.class_trait_names(request=True))
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _EXAMPLE = {"path": "conversation.json", "choice": "2"}
 
@@ -46,21 +35,6 @@ def split_line(line: str) -> list[str]:
         return shlex.split(line)
     except ValueError as e:
         raise UsageError(f"cannot parse options {line!r}: {e}") from None
-
-
-def usage_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Our own one-line errors for user mistakes raise ``UsageError`` (shown without a
-    traceback only when the type is exactly ``UsageError``)."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-
-    return wrapper
 
 
 @magics_class
@@ -133,7 +107,6 @@ class ChatMagics(Magics, Settings):
     @argument("--raw", action="store_true", help="Send {name} fields as written (no substitution).")
     @no_var_expand
     @cell_magic("chat")
-    @usage_errors
     def chat_cell(self, line: str, cell: str) -> None:
         """Send the cell to the model, with the conversation so far.
 
@@ -208,7 +181,6 @@ class ChatMagics(Magics, Settings):
     @argument("-c", "--conversation", default="default", help="Conversation name.")
     @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
     @line_magic("chat")  # with variable expansion: %chat save {folder}/c.json
-    @usage_errors
     def chat_line(self, line: str) -> None:
         """Manage conversations: ``%chat VERB [args] [-c NAME]``.
 
@@ -338,7 +310,6 @@ class ChatMagics(Magics, Settings):
     @argument("assignments", nargs="*", help='name=value pairs, e.g. temperature=0.2 stop="###"')
     @no_var_expand
     @line_magic("chatconfig")
-    @usage_errors
     def chatconfig(self, line: str) -> None:
         """Show or change settings.
 

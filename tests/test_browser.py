@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -149,12 +150,20 @@ def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(la
             cells = page.locator(".jp-Notebook .jp-Cell")
 
             def run_cell(index: int) -> None:
-                """Click into the cell and run it in place, as a user would (Ctrl+Enter)."""
+                """Click into the cell and run it in place, as a user would (Ctrl+Enter),
+                until it shows a new execution count."""
                 prompt = cells.nth(index).locator(".jp-InputPrompt")
                 before = prompt.inner_text()
-                cells.nth(index).locator(".jp-InputArea-editor").click()
-                page.keyboard.press("Control+Enter")
-                wait_for(lambda: prompt.inner_text() not in (before, "[*]:"), 60, f"cell {index} to run")
+                for _attempt in range(3):  # a keypress sent while the kernel connects can be lost
+                    cells.nth(index).locator(".jp-InputArea-editor").click()
+                    page.keyboard.press("Control+Enter")
+                    deadline = time.monotonic() + 20
+                    while time.monotonic() < deadline:
+                        now = prompt.inner_text()
+                        if re.search(r"\[\d+\]", now) and now != before:
+                            return
+                        time.sleep(0.2)
+                raise AssertionError(f"cell {index} did not run")
 
             run_cell(0)  # %load_ext nbchat
             run_cell(1)  # %chatconfig --sliders
