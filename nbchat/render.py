@@ -12,7 +12,7 @@ from typing import Any
 from IPython.display import DisplayHandle, display
 
 from .chat import Reply, ReplyStream, Request
-from .errors import NbChatError, StreamInterrupted
+from .errors import StreamInterrupted
 from .usage import Ledger, cost, format_cost
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
@@ -314,4 +314,13 @@ def dry_run(request: Request, terminal: bool = False) -> None:
         )
 
 
-__all__ = ["NbChatError", "dry_run", "note", "show_stream", "table", "transcript", "usage_table"]
+__all__ = [
+    "dry_run",
+    "logprob_html",
+    "note",
+    "show_logprobs",
+    "show_stream",
+    "table",
+    "transcript",
+    "usage_table",
+]
