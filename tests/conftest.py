@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Iterator
 
@@ -36,6 +37,9 @@ def make_shell(config: Config | None = None) -> InteractiveShell:
     config.HistoryManager.enabled = False
     InteractiveShell.clear_instance()
     shell = InteractiveShell.instance(config=config)
+    # each shell's exit hook runs gc.collect(); hundreds of test shells would stall the
+    # interpreter's exit for minutes, and with history off there is nothing to save
+    atexit.unregister(shell.atexit_operations)
     shell.extension_manager.load_extension("nbchat")
     return shell
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -62,6 +63,7 @@ def test_another_extensions_chat_magic_is_reported_once(env) -> None:  # type: i
     config.HistoryManager.enabled = False
     InteractiveShell.clear_instance()
     sh = InteractiveShell.instance(config=config)
+    atexit.unregister(sh.atexit_operations)  # as in make_shell
     try:
         sh.register_magics(Other)
         with warnings.catch_warnings(record=True) as caught:
