@@ -7,25 +7,14 @@ messages. nbchat's cost should grow no faster than the request body does.
 from __future__ import annotations
 
 import json
-import statistics
-import time
 import tracemalloc
 
 import openai
+from bench import best  # the same median-of-warm-runs timer as the main benchmark
 
 from nbchat import Chat
 from nbchat.conversation import Conversation, Turn
 from nbchat.server import StandInServer
-
-
-def median_seconds(fn, repeat: int = 7) -> float:  # type: ignore[no-untyped-def]
-    fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def history(n: int) -> list[dict[str, str]]:
@@ -61,8 +50,8 @@ def main() -> None:
             def theirs_(ask: list[dict[str, str]] = ask) -> None:
                 raw.chat.completions.create(model="gpt-4o-mini", messages=ask)
 
-            mine = median_seconds(ours)
-            theirs = median_seconds(theirs_)
+            mine = best(ours, 7)
+            theirs = best(theirs_, 7)
             size = len(json.dumps({"model": "gpt-4o-mini", "messages": ask})) / 1024
             per = mine / max(n, 1) * 1e6
             print(
