@@ -22,7 +22,7 @@ from traitlets.config import Config
 
 from nbchat import Chat
 from nbchat.conversation import Turn
-from nbchat.server import StandInServer
+from nbchat.testing.server import StandInServer
 
 
 class CountingPublisher(DisplayPublisher):

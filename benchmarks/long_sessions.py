@@ -14,7 +14,7 @@ from bench import best  # the same median-of-warm-runs timer as the main benchma
 
 from nbchat import Chat
 from nbchat.conversation import Conversation, Turn
-from nbchat.server import StandInServer
+from nbchat.testing.server import StandInServer
 
 
 def history(n: int) -> list[dict[str, str]]:

@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from nbchat.server import STAND_IN, StandInServer
+from nbchat.testing.server import STAND_IN, StandInServer
 
 
 def execute(

@@ -11,7 +11,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
 from traitlets.config import Config
 
-from nbchat.server import StandInServer
+from nbchat.testing.server import StandInServer
 
 # random-looking, so any 4-character piece of it found in output is a real leak
 FAKE_KEY = "sk-Zq8vR2mK7pL4xW9nB3cTj6HyQe1"

@@ -1,0 +1,5 @@
+"""Test and demo helpers that ship with nbchat: the offline stand-in server."""
+
+from nbchat.testing.server import STAND_IN, StandInServer
+
+__all__ = ["STAND_IN", "StandInServer"]
