@@ -18,9 +18,34 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 STAND_IN = "nbchat-stand-in"
+
+# Endpoints beyond chat completions register here, each from its own module under
+# nbchat/testing/, so the server grows one handler per endpoint without a routing ladder.
+# A route is (method, path suffix) -> handler(request_handler, raw_body_bytes).
+Route = Callable[["_Handler", bytes], None]
+ROUTES: dict[tuple[str, str], Route] = {}
+
+
+def route(method: str, suffix: str) -> Callable[[Route], Route]:
+    """Register ``handler`` for requests whose path (without query) ends with ``suffix``."""
+
+    def register(handler: Route) -> Route:
+        ROUTES[(method, suffix)] = handler
+        return handler
+
+    return register
+
+
+def _find_route(method: str, path: str) -> Route | None:
+    bare = path.split("?")[0].rstrip("/")
+    for (m, suffix), handler in ROUTES.items():
+        if m == method and bare.endswith(suffix):
+            return handler
+    return None
 _TOKENS = re.compile(r"\s*\S+|\s+")
 
 
@@ -198,6 +223,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routing ------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        handler = _find_route("GET", self.path)
+        if handler is not None:
+            return handler(self, b"")
         self._record(None)
         if self.path.rstrip("/").endswith("/models") and not self.stand_in.quirks.no_models:
             script = self.stand_in.scripts[0] if self.stand_in.scripts else None
@@ -211,9 +239,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"object": "list", "data": data})
         self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
 
+    def do_DELETE(self) -> None:
+        handler = _find_route("DELETE", self.path)
+        if handler is not None:
+            return handler(self, b"")
+        self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        handler = _find_route(self.command, self.path)
+        if handler is not None:
+            return handler(self, raw)
         try:
             body = json.loads(raw or b"null")
         except json.JSONDecodeError:
