@@ -91,6 +91,12 @@ class ChatMagics(Magics, Settings):
     @argument(
         "--logprobs", type=int, metavar="K", help="Token log-probabilities with the top K alternatives."
     )
+    @argument(
+        "--reasoning-effort",
+        choices=["none", "minimal", "low", "medium", "high", "xhigh"],
+        help="How much a reasoning model thinks.",
+    )
+    @argument("--verbosity", choices=["low", "medium", "high"], help="How long the answer is (GPT-5).")
     @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
     @argument("-c", "--conversation", default="default", help="Conversation name (default: default).")
     @argument("--new", action="store_true", help="Start the conversation over (keeps its system prompt).")

@@ -13,7 +13,7 @@ from IPython.display import DisplayHandle, display
 
 from .chat import Reply, ReplyStream, Request
 from .errors import StreamInterrupted
-from .usage import Ledger, cost, format_cost
+from .usage import Ledger, cost, format_cost, reasoning_tokens
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
 
@@ -42,7 +42,11 @@ def footer(reply: Reply) -> str:
     if reply.estimated:
         parts.append("usage not reported")
     prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-    parts.append(f"{mark}{prompt} prompt + {mark}{completion} completion tokens")
+    reasoning = reasoning_tokens(usage)
+    # OpenAI reports 0 for every non-reasoning model: say it only when it means something
+    shown = reasoning is not None and (reasoning > 0 or "reasoning_effort" in reply.params)
+    thought = f" ({reasoning} reasoning)" if shown else ""
+    parts.append(f"{mark}{prompt} prompt + {mark}{completion} completion tokens{thought}")
     if reply.cost is not None:
         parts.append(mark + format_cost(reply.cost))
     parts.append(f"{reply.latency:.2f} s")

@@ -81,6 +81,17 @@ class Settings(Configurable):
             help="Ask for token log-probabilities with this many top alternatives, 0–20.",
         )
     )
+    reasoning_effort = _sampling(
+        Enum(
+            ["none", "minimal", "low", "medium", "high", "xhigh"],
+            None,
+            allow_none=True,
+            help="How much a reasoning model thinks before it answers (reasoning models only).",
+        )
+    )
+    verbosity = _sampling(
+        Enum(["low", "medium", "high"], None, allow_none=True, help="How long the answer is (GPT-5 models).")
+    )
     stream = Bool(True, help="Stream the reply as it is generated.").tag(config=True)
 
     system_prompt = Unicode(

@@ -55,6 +55,13 @@ def cost(
     return (prompt * rates[0] + completion * rates[1]) / 1e6
 
 
+def reasoning_tokens(usage: Mapping[str, Any]) -> int | None:
+    """The reasoning tokens a server reported (part of the completion tokens), if any."""
+    details = usage.get("completion_tokens_details") or usage.get("output_tokens_details")
+    value = details.get("reasoning_tokens") if isinstance(details, Mapping) else None
+    return int(value) if isinstance(value, int) else None
+
+
 def format_cost(value: float) -> str:
     if 0 < value < 0.000005:
         return "<$0.00001"

@@ -11,7 +11,7 @@ from typing import Any
 
 import ipywidgets as W
 from IPython.display import display
-from traitlets import Bool, Float, Int, List
+from traitlets import Bool, Enum, Float, Int, List
 
 from .chat import Reply, ReplyStream
 from .errors import NbChatError
@@ -27,6 +27,8 @@ API_DEFAULTS: dict[str, Any] = {
     "max_tokens": 4096,
     "seed": 0,
     "stop": [],
+    "reasoning_effort": "medium",
+    "verbosity": "medium",
 }
 PANEL = (
     "temperature",
@@ -37,6 +39,8 @@ PANEL = (
     "n",
     "seed",
     "stop",
+    "reasoning_effort",
+    "verbosity",
     "stream",
 )
 MAX_TOKENS_SLIDER = 32768  # the trait has no upper bound; a slider needs one
@@ -98,6 +102,8 @@ def control_widget(settings: Any, name: str) -> W.ValueWidget:
         return W.TagsInput(
             value=[], allow_duplicates=False, tooltip=trait.help, layout=W.Layout(width="20em")
         )
+    if isinstance(trait, Enum):
+        return W.Dropdown(options=list(trait.values or ()), **common)
     low, high = getattr(trait, "min", None), getattr(trait, "max", None)
     if isinstance(trait, Float):
         return W.FloatSlider(

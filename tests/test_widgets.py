@@ -26,6 +26,8 @@ def test_controls_are_built_from_each_traits_bounds_and_help(panel, magics) -> N
         "n",
         "seed",
         "stop",
+        "reasoning_effort",
+        "verbosity",
         "stream",
     }
     t = c["temperature"].widget

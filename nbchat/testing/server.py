@@ -16,9 +16,9 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Callable
 from typing import Any
 
 STAND_IN = "nbchat-stand-in"
@@ -46,7 +46,11 @@ def _find_route(method: str, path: str) -> Route | None:
         if m == method and bare.endswith(suffix):
             return handler
     return None
+
+
 _TOKENS = re.compile(r"\s*\S+|\s+")
+# the stand-in "thinks" a fixed number of tokens per reasoning_effort
+REASONING_TOKENS = {"low": 16, "medium": 64, "high": 256, "xhigh": 512}
 
 
 @dataclass
@@ -350,8 +354,15 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = 3 + sum(
             3 + count_tokens(str(m.get("content") or "")) for m in body["messages"] if isinstance(m, dict)
         )
-        completion = sum(len(c) for c in choices)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        # like OpenAI: reasoning tokens are part of the completion tokens, reported apart
+        reasoning = REASONING_TOKENS.get(str(body.get("reasoning_effort")), 0)
+        completion = sum(len(c) for c in choices) + reasoning
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
+        }
 
     def _whole(self, body: dict[str, Any], script: Script) -> None:
         choices, reasons = completion_parts(body, script, self.stand_in.quirks)
