@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import Completion, Transport, request_body
+from .content import Content
 from .conversation import Conversation, Message, Turn
 from .errors import NbChatError
 from .settings import Settings
@@ -189,7 +190,7 @@ class Chat:
 
     def prepare(
         self,
-        text: str,
+        text: Content,
         *,
         cell_id: str | None = None,
         history: bool = True,
@@ -209,11 +210,11 @@ class Chat:
         body, dropped = request_body(values, messages, stream=bool(stream))
         return Request(body, left_out, cell_id, record=history, slot=slot, dropped=dropped), user
 
-    def stream(self, text: str, **overrides: Any) -> ReplyStream:
+    def stream(self, text: Content, **overrides: Any) -> ReplyStream:
         request, user = self.prepare(text, **overrides)
         return ReplyStream(self, request, user)
 
-    def send(self, text: str, **overrides: Any) -> Reply:
+    def send(self, text: Content, **overrides: Any) -> Reply:
         stream = self.stream(text, **overrides)
         for _ in stream.events():
             pass

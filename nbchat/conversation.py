@@ -10,18 +10,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .content import is_valid, text_of
 from .errors import NbChatError
 from .tokens import estimate_messages
 
 Message = dict[str, Any]
 FORMAT = "nbchat.conversation"
-VERSION = 1
-ROLES = ("system", "user", "assistant")
+# 2: content may be a list of parts (images, files) and a turn any number of messages
+VERSION = 2
+READS = (1, 2)
+ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass
 class Turn:
-    """One exchange (a user message and its reply) or a primed assistant message."""
+    """One exchange or a primed assistant message.
+
+    An exchange starts with the user's message and ends with the reply; in between it may
+    hold any number of messages (a tool call and its result), so a turn is recorded,
+    replaced, undone and left out of a request as a whole.
+    """
 
     messages: list[Message]
     cell_id: str | None = None
@@ -33,7 +41,7 @@ class Turn:
     @property
     def reply(self) -> str | None:
         last = self.messages[-1] if self.messages else None
-        return last["content"] if last and last["role"] == "assistant" else None
+        return text_of(last["content"]) if last and last["role"] == "assistant" else None
 
 
 class Conversation:
@@ -77,9 +85,10 @@ class Conversation:
         body, last = messages[len(head) : -1], messages[-1:]
         dropped = 0
         while body and estimate_messages(head + body + last) > budget:
-            # drop whole exchanges, so a reply is never sent without its question
+            # drop whole exchanges (up to the next user message), so a reply or a tool
+            # result is never sent without the question it belongs to
             cut = 1
-            while cut < len(body) and body[cut]["role"] == "assistant":
+            while cut < len(body) and body[cut]["role"] != "user":
                 cut += 1
             body, dropped = body[cut:], dropped + cut
         return head + body + last, dropped
@@ -132,17 +141,17 @@ class Conversation:
         """Rebuild a saved conversation; anything malformed raises ``NbChatError``."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise NbChatError("not an nbchat conversation file (no 'format': 'nbchat.conversation')")
-        if data.get("version") != VERSION:
+        if data.get("version") not in READS:
             raise NbChatError(f"unsupported conversation file version {data.get('version')!r}")
         messages, turns = data.get("messages"), data.get("turns")
         if not isinstance(messages, list) or not isinstance(turns, list):
             raise NbChatError("conversation file is missing its messages or turns")
         for m in messages:
-            if not (isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str)):
+            if not valid_message(m):
                 raise NbChatError(f"conversation file has a malformed message: {str(m)[:80]}")
         conv = cls(name or str(data.get("name") or "default"))
         if messages and messages[0]["role"] == "system":
-            conv.system = messages.pop(0)["content"]
+            conv.system = text_of(messages.pop(0)["content"])
         pos = 0
         for meta in turns:
             size = meta.get("size") if isinstance(meta, dict) else None
@@ -166,7 +175,7 @@ class Conversation:
         if suffix == ".md":
             parts = [f"# {self.name}"]
             for m in self.messages():
-                parts.append(f"**{m['role']}**\n\n{m['content']}")
+                parts.append(f"**{m['role']}**\n\n{text_of(m.get('content'))}")
             return write_atomically(path, "\n\n".join(parts) + "\n")
         if suffix == ".jsonl":
             example = {"messages": self.messages()}
@@ -185,6 +194,15 @@ class Conversation:
         except json.JSONDecodeError as e:
             raise NbChatError(f"{str(source)!r} is not valid JSON ({e.msg}, line {e.lineno})") from None
         return cls.from_dict(data, name)
+
+
+def valid_message(m: Any) -> bool:
+    """A message a conversation file may hold (OpenAI's format)."""
+    if not isinstance(m, dict) or m.get("role") not in ROLES:
+        return False
+    if m.get("content") is None:  # an assistant message that only calls tools
+        return m["role"] == "assistant" and bool(m.get("tool_calls"))
+    return is_valid(m["content"])
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> Path:

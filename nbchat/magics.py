@@ -15,6 +15,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from . import render
 from .chat import Chat, Reply
 from .client import Transport
+from .content import estimate, text_of
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .secret import Secret
@@ -225,10 +226,10 @@ class ChatMagics(Magics, Settings):
                 entries.append(message | {"tokens": estimate_text(message["content"])})
         for turn in chat.conversation.turns:
             for message in turn.messages:
-                tokens: Any = f"≈{estimate_text(message['content'])}"
+                tokens: Any = f"≈{estimate(message.get('content'))}"
                 if message["role"] == "assistant" and turn.usage and not turn.choices:
                     tokens = turn.usage.get("completion_tokens")
-                entries.append(message | {"tokens": tokens})
+                entries.append(message | {"content": text_of(message.get("content")), "tokens": tokens})
         render.transcript(entries, self.terminal)
 
     def _reset(self, args: Any) -> None:
@@ -247,7 +248,7 @@ class ChatMagics(Magics, Settings):
         rows = []
         for name, conv in sorted(self.conversations.items()):
             messages = conv.messages(system=self.system_prompt)
-            tokens = sum(estimate_text(m["content"]) for m in messages)
+            tokens = sum(estimate(m.get("content")) for m in messages)
             model = next((t.model for t in reversed(conv.turns) if t.model), self.model)
             rows.append([name, len(messages), f"≈{tokens}", model])
         render.table(["conversation", "messages", "tokens", "model"], rows, self.terminal)

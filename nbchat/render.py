@@ -304,7 +304,9 @@ def dry_run(request: Request, terminal: bool = False) -> None:
     """``%chat request``: the exact body the next cell would send; nothing is sent."""
     import json
 
-    shown = json.dumps(request.body, ensure_ascii=False, indent=2)
+    from .content import shorten
+
+    shown = json.dumps(shorten(request.body), ensure_ascii=False, indent=2)
     left = f" · {request.left_out} earlier messages left out (max_context_tokens)" if request.left_out else ""
     summary = (
         f"{len(request.messages)} messages · ≈{request.estimated_tokens} prompt tokens{left} · nothing sent"

@@ -33,5 +33,11 @@ def estimate_messages(messages: list[dict[str, object]]) -> int:
     """Prompt tokens for a request carrying ``messages``."""
     total = REPLY_PRIMING
     for message in messages:
-        total += MESSAGE_OVERHEAD + estimate_text(str(message.get("content") or ""))
+        content = message.get("content")
+        if isinstance(content, str):
+            total += MESSAGE_OVERHEAD + estimate_text(content)
+        else:  # parts (images, files) or none (a tool call)
+            from .content import estimate
+
+            total += MESSAGE_OVERHEAD + estimate(content if isinstance(content, list) else None)
     return total

@@ -14,6 +14,7 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, List
 
 from .chat import Reply, ReplyStream
+from .content import text_of
 from .errors import NbChatError
 from .render import Throttle, footer, logprob_html
 
@@ -157,7 +158,7 @@ class Panel:
 def transcript_html(messages: list[dict[str, Any]]) -> str:
     rows = []
     for m in messages:
-        text = html.escape(str(m["content"])).replace("\n", "<br>")
+        text = html.escape(text_of(m.get("content"))).replace("\n", "<br>")
         rows.append(f'<div class="nbchat-msg nbchat-{m["role"]}"><b>{m["role"]}</b>: {text}</div>')
     return "".join(rows) or "<i>(empty conversation)</i>"
 

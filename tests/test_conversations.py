@@ -56,7 +56,7 @@ def test_save_and_load_round_trip_and_continue(cell, server, magics, tmp_path) -
     assert cell("%%chat\none").ok
     assert cell(f"%chat save {path}").ok
     data = json.loads(path.read_text())
-    assert data["format"] == "nbchat.conversation" and data["version"] == 1
+    assert data["format"] == "nbchat.conversation" and data["version"] == 2
     assert data["messages"][0] == {"role": "system", "content": "Be brief."}
     assert cell(f"%chat load {path} -c restored").ok
     assert cell("%%chat -c restored\ntwo").ok

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from nbchat import content
+
 STAND_IN = "nbchat-stand-in"
 
 # Endpoints beyond chat completions register here, each from its own module under
@@ -159,7 +161,23 @@ class StandInServer:
 def reply_text(body: dict[str, Any]) -> str:
     messages = body.get("messages") or [{}]
     last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+    if isinstance(last, list) and content.is_valid(last):
+        # parts arrive as text, with each image or file named: "[image/png 640×480]"
+        return f"Echo: {''.join(_seen(p) for p in last)}"
     return f"Echo: {last if isinstance(last, str) else json.dumps(last)}"
+
+
+def _seen(part: dict[str, Any]) -> str:
+    if part["type"] == "text":
+        return str(part["text"])
+    if part["type"] == "file":
+        return f"[file {part['file'].get('filename') or part['file'].get('file_id') or '?'}]"
+    url = str(part["image_url"]["url"])
+    info = content.url_info(url)
+    if info is None:
+        return f"[image {url}]"
+    mime, _, pixels = info
+    return f"[{mime} {pixels[0]}×{pixels[1]}]" if pixels else f"[{mime}]"
 
 
 def count_tokens(text: str) -> int:
@@ -352,7 +370,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _usage(self, body: dict[str, Any], choices: list[list[str]]) -> dict[str, int]:
         prompt = 3 + sum(
-            3 + count_tokens(str(m.get("content") or "")) for m in body["messages"] if isinstance(m, dict)
+            3 + count_tokens(content.text_of(m["content"]) if content.is_valid(m.get("content")) else "")
+            for m in body["messages"]
+            if isinstance(m, dict)
         )
         # like OpenAI: reasoning tokens are part of the completion tokens, reported apart
         reasoning = REASONING_TOKENS.get(str(body.get("reasoning_effort")), 0)
