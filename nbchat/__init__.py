@@ -12,9 +12,10 @@ from typing import Any
 from .chat import Chat, Reply
 from .conversation import Conversation
 from .errors import NbChatError
+from .tools import tool
 
 __version__ = "0.1.0"
-__all__ = ["Chat", "Conversation", "NbChatError", "Reply", "__version__"]
+__all__ = ["Chat", "Conversation", "NbChatError", "Reply", "__version__", "tool"]
 
 
 def load_ipython_extension(shell: Any) -> None:

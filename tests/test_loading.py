@@ -98,7 +98,7 @@ def test_load_ext_imports_neither_openai_nor_ipywidgets() -> None:
 def test_core_modules_do_not_import_ipython() -> None:
     out = run_python(
         "import sys\n"
-        "import nbchat, nbchat.chat, nbchat.conversation, nbchat.settings, nbchat.client, nbchat.testing.server\n"
+        "import nbchat, nbchat.chat, nbchat.conversation, nbchat.settings, nbchat.client, nbchat.tools, nbchat.testing.server\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('IPython', 'openai', 'ipywidgets')))"
     )
     assert out.strip() == "[]"

@@ -1,0 +1,642 @@
+"""Tools: Python functions described as JSON Schema, their calls approved, run and answered.
+
+Plain Python (no IPython): the magics hand in the user's namespace and an ``input``.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import inspect
+import io
+import json
+import re
+import time
+import traceback
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+from .errors import NbChatError
+
+_SIMPLE: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_ARRAYS = (list, tuple, set, frozenset)
+_KINDS = "str, int, float, bool, list[...], dict[str, ...], Literal, Enum or Optional"
+RESULT_CHARS = 8000  # a tool result longer than this is cut (with a note) before it is sent
+
+
+class ToolError(NbChatError):
+    """A function cannot be offered as a tool (the message names the parameter)."""
+
+
+class ToolArgumentsError(NbChatError):
+    """The model's arguments do not fit the function (sent back to the model as the result)."""
+
+
+@dataclass
+class Tool:
+    """A function the model may call, with the JSON Schema the model sees."""
+
+    name: str
+    function: Callable[..., Any]
+    description: str
+    parameters: dict[str, Any]
+    hints: dict[str, Any] = field(default_factory=dict)
+    ask: bool = True  # in tool_approval=ask mode, ask before each call
+    always_ask: bool = False  # ask even after "a(ll)" (the python built-in)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The entry of the request's ``tools`` list."""
+        function: dict[str, Any] = {"name": self.name}
+        if self.description:
+            function["description"] = self.description
+        function["parameters"] = self.parameters
+        return {"type": "function", "function": function}
+
+    def arguments(self, text: str) -> dict[str, Any]:
+        """The model's JSON arguments, checked against the signature and converted
+        (Enum members, floats); raises ``ToolArgumentsError`` saying what is wrong."""
+        try:
+            args = json.loads(text) if text and text.strip() else {}
+        except json.JSONDecodeError as e:
+            raise ToolArgumentsError(f"the arguments are not valid JSON ({e.msg}): {text[:200]}") from None
+        if not isinstance(args, dict):
+            raise ToolArgumentsError(f"the arguments must be a JSON object, not {type(args).__name__}")
+        properties = self.parameters.get("properties", {})
+        unknown = [k for k in args if k not in properties]
+        if unknown:
+            takes = ", ".join(properties) or "no arguments"
+            raise ToolArgumentsError(f"{self.name} has no argument {unknown[0]!r}; it takes {takes}")
+        missing = [k for k in self.parameters.get("required", []) if k not in args]
+        if missing:
+            raise ToolArgumentsError(f"{self.name} needs the argument {missing[0]!r}")
+        return {k: _convert(self.hints.get(k, Any), v, k) for k, v in args.items()}
+
+    def __call__(self, arguments: str) -> Any:
+        return self.function(**self.arguments(arguments))
+
+    def display(self, arguments: str, limit: int = 200) -> str:
+        """``lookup(key='x')``: how a call looks in the prompt and in the call's block."""
+        try:
+            args = json.loads(arguments) if arguments and arguments.strip() else {}
+            inner = ", ".join(f"{k}={v!r}" for k, v in args.items()) if isinstance(args, dict) else arguments
+        except json.JSONDecodeError:
+            inner = arguments
+        text = f"{self.name}({inner})"
+        return text if len(text) <= limit else text[: limit - 2] + "…)"
+
+
+def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, ask: bool = True) -> Any:
+    """Mark a function as a tool (optional: any function with type hints works)::
+
+        @nbchat.tool
+        def lookup(key: str) -> str:
+            "Look a key up in the team's glossary."
+
+    ``name`` renames it for the model; ``ask=False`` runs it without asking first (for
+    functions that only read). The function itself is returned unchanged, so it stays
+    callable as before; a function that cannot be described fails here, at definition.
+    """
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        described = describe_function(fn, name=name)
+        described.ask = ask
+        fn.__nbchat_tool__ = described  # type: ignore[attr-defined]
+        return fn
+
+    return mark(function) if function is not None else mark
+
+
+def as_tool(obj: Any, name: str | None = None) -> Tool:
+    """A ``Tool`` for a function (or one already marked with ``@nbchat.tool``)."""
+    if isinstance(obj, Tool):
+        return obj
+    marked = getattr(obj, "__nbchat_tool__", None)
+    if isinstance(marked, Tool) and (name is None or name == marked.name):
+        return marked
+    if not callable(obj):
+        raise ToolError(f"{name or obj!r} is not a function, so it cannot be a tool")
+    return describe_function(obj, name=name)
+
+
+def describe_function(fn: Callable[..., Any], name: str | None = None) -> Tool:
+    """The JSON Schema of ``fn``'s parameters, from its signature and its docstring."""
+    label = name or getattr(fn, "__name__", None) or type(fn).__name__
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", label):
+        raise ToolError(f"{label!r} cannot be a tool name (letters, digits, _ and -, at most 64)")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise ToolError(f"cannot read the signature of {label}()") from None
+    hints = _hints(fn, signature, label)
+    description, documented = parse_docstring(inspect.getdoc(fn))
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for param in signature.parameters.values():
+        where = f"parameter {param.name!r} of {label}()"
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            star = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            raise ToolError(f"cannot describe {star}{param.name} of {label}(): a tool takes named arguments")
+        if param.kind is param.POSITIONAL_ONLY:
+            raise ToolError(f"cannot describe {where}: it is positional-only; a tool takes named arguments")
+        hint = hints.get(param.name, inspect.Parameter.empty)
+        if hint is inspect.Parameter.empty:
+            if param.default is inspect.Parameter.empty or param.default is None:
+                raise ToolError(f"cannot describe {where}: it has no type hint")
+            hint = type(param.default)
+            hints[param.name] = hint
+        schema = schema_of(hint, where)
+        if param.name in documented:
+            schema = {"description": documented[param.name], **schema}
+        if param.default is inspect.Parameter.empty:
+            required.append(param.name)
+        else:
+            default = param.default.value if isinstance(param.default, enum.Enum) else param.default
+            if _is_json(default):
+                schema["default"] = default
+        properties[param.name] = schema
+    parameters: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
+    parameters["additionalProperties"] = False
+    return Tool(label, fn, description, parameters, hints)
+
+
+def _hints(fn: Callable[..., Any], signature: inspect.Signature, label: str) -> dict[str, Any]:
+    """Resolved annotations; with ``from __future__ import annotations`` they are strings,
+    and one that cannot be resolved is reported by its parameter."""
+    try:
+        return dict(typing.get_type_hints(fn))
+    except Exception:
+        pass
+    scope = dict(getattr(fn, "__globals__", {}))
+    hints: dict[str, Any] = {}
+    for param in signature.parameters.values():
+        annotation = param.annotation
+        while isinstance(annotation, str):  # twice for a quoted hint under the future import
+            try:
+                annotation = eval(annotation, scope)  # the function's own module, as Python would
+            except Exception as e:
+                raise ToolError(
+                    f"cannot describe parameter {param.name!r} of {label}(): "
+                    f"its type hint {annotation!r} does not resolve ({type(e).__name__}: {e})"
+                ) from None
+        hints[param.name] = annotation
+    return hints
+
+
+def schema_of(hint: Any, where: str = "a value") -> dict[str, Any]:
+    """JSON Schema for one type hint; anything else raises ``ToolError`` naming ``where``."""
+    if hint is Any:
+        return {}
+    if hint in _SIMPLE:
+        return {"type": _SIMPLE[hint]}
+    if hint is type(None):
+        return {"type": "null"}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        return schema_of(args[0], where)
+    if origin is Literal:
+        return _enum_schema(list(args), where)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum_schema([member.value for member in hint], where)
+    if origin in (Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        inner = (
+            schema_of(options[0], where)
+            if len(options) == 1
+            else {"anyOf": [schema_of(a, where) for a in options]}
+        )
+        if len(options) == len(args):
+            return inner
+        return {"anyOf": [*inner.get("anyOf", [inner]), {"type": "null"}]}
+    if hint in _ARRAYS or origin in _ARRAYS or origin in (typing.Sequence, _abc_sequence()):
+        schema: dict[str, Any] = {"type": "array"}
+        if origin is tuple and args and (len(args) != 2 or args[1] is not Ellipsis):
+            raise ToolError(f"cannot describe {where}: use tuple[X, ...] or list[X], not {_name(hint)}")
+        if args:
+            schema["items"] = schema_of(args[0], where)
+        return schema
+    if hint is dict or origin in (dict, typing.Mapping, _abc_mapping()):
+        if args and args[0] is not str:
+            raise ToolError(f"cannot describe {where}: JSON object keys are strings, not {_name(args[0])}")
+        schema = {"type": "object"}
+        if len(args) == 2 and args[1] is not Any:
+            schema["additionalProperties"] = schema_of(args[1], where)
+        return schema
+    raise ToolError(f"cannot describe {where}: {_name(hint)} has no JSON form (use {_KINDS})")
+
+
+def _abc_sequence() -> Any:
+    import collections.abc
+
+    return collections.abc.Sequence
+
+
+def _abc_mapping() -> Any:
+    import collections.abc
+
+    return collections.abc.Mapping
+
+
+def _enum_schema(values: list[Any], where: str) -> dict[str, Any]:
+    for kind, name in ((bool, "boolean"), (str, "string"), (int, "integer"), (float, "number")):
+        if values and all(type(v) is kind for v in values):
+            return {"type": name, "enum": values}
+    if not all(_is_json(v) for v in values):
+        raise ToolError(f"cannot describe {where}: its choices are not JSON values")
+    return {"enum": values}
+
+
+def _convert(hint: Any, value: Any, name: str) -> Any:
+    """The model's JSON value as the type the function declared (Enum member, float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        return _convert(args[0], value, name)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in hint)
+            raise ToolArgumentsError(f"{name} must be one of {choices}, not {value!r}") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if origin in (Union, types.UnionType) and value is not None:
+        options = [a for a in args if a is not type(None)]
+        return _convert(options[0], value, name) if len(options) == 1 else value
+    if (origin in _ARRAYS or origin is list) and isinstance(value, list) and args:
+        items = [_convert(args[0], v, name) for v in value]
+        return origin(items) if origin in (tuple, set, frozenset) else items
+    return value
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# -- docstrings (Google, NumPy and reST styles) -------------------------------------------
+
+_PARAM_SECTIONS = {
+    "args",
+    "arguments",
+    "parameters",
+    "params",
+    "keyword args",
+    "keyword arguments",
+    "other parameters",
+}
+_OTHER_SECTIONS = {
+    "returns",
+    "return",
+    "yields",
+    "yield",
+    "raises",
+    "examples",
+    "example",
+    "note",
+    "notes",
+    "attributes",
+    "see also",
+    "warning",
+    "warnings",
+    "todo",
+    "references",
+    "methods",
+}
+_GOOGLE_HEADER = re.compile(r"([A-Za-z][A-Za-z ]*):\s*")
+_GOOGLE_ENTRY = re.compile(r"\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)")
+_REST_PARAM = re.compile(
+    r":(?:param|parameter|arg|argument|key|keyword)\s+(?:[^:]*\s)?\*{0,2}(\w+)\s*:\s*(.*)"
+)
+
+
+def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """The description (the prose before any section) and each parameter's description."""
+    lines = inspect.cleandoc(doc).splitlines() if doc else []
+    prose: list[str] = []
+    params: dict[str, str] = {}
+    mode, base = "prose", None
+    current: list[str] = []
+    for i, line in enumerate(lines):
+        stripped, indent = line.strip(), len(line) - len(line.lstrip())
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if indent == 0 and stripped and len(following) >= 3 and set(following) == {"-"}:
+            mode, current = ("numpy" if stripped.lower() in _PARAM_SECTIONS else "other"), []
+            continue
+        if mode in ("numpy", "other") and stripped and set(stripped) == {"-"}:
+            continue  # the underline of a NumPy header
+        header = _GOOGLE_HEADER.fullmatch(line)
+        if header and header.group(1).lower() in _PARAM_SECTIONS | _OTHER_SECTIONS:
+            mode = "google" if header.group(1).lower() in _PARAM_SECTIONS else "other"
+            current, base = [], None
+            continue
+        if indent == 0 and stripped.startswith(":"):
+            rest = _REST_PARAM.fullmatch(stripped)
+            mode, current = ("rest", [rest.group(1)]) if rest else ("other", [])
+            if rest:
+                params[rest.group(1)] = rest.group(2).strip()
+            continue
+        if mode == "prose":
+            prose.append(stripped)
+        elif not stripped:
+            continue
+        elif mode == "google":
+            base = indent if base is None else base
+            entry = _GOOGLE_ENTRY.fullmatch(stripped)
+            if indent <= base and entry:
+                current = [entry.group(1)]
+                params[entry.group(1)] = entry.group(2).strip()
+            else:
+                _extend(params, current, stripped)
+        elif mode == "numpy":
+            if indent == 0:
+                names = stripped.split(" :")[0].split(":")[0]
+                current = [n.strip().lstrip("*") for n in names.split(",") if n.strip()]
+                for name in current:
+                    params[name] = ""
+            else:
+                _extend(params, current, stripped)
+        elif mode == "rest" and indent > 0:
+            _extend(params, current, stripped)
+    paragraphs = " ".join(line or "\n\n" for line in prose).split("\n\n")
+    description = "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+    return description, {k: v for k, v in params.items() if v}
+
+
+def _extend(params: dict[str, str], names: list[str], text: str) -> None:
+    for name in names:
+        params[name] = f"{params[name]} {text}".strip()
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+def result_text(value: Any, limit: int = RESULT_CHARS) -> str:
+    """A tool's return value as the text the model reads."""
+    if isinstance(value, str):
+        text = value
+    elif value is None or isinstance(value, (bool, int, float)):
+        text = json.dumps(value)
+    elif isinstance(value, (dict, list, tuple)) and _is_json(value):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = describe_value(value, limit)
+    if len(text) > limit:
+        text = text[:limit] + f"\n… ({len(text) - limit} more characters left out)"
+    return text
+
+
+def describe_value(value: Any, limit: int = RESULT_CHARS) -> str:
+    """A compact description of any value, as a person would paste it."""
+    shape, dtypes = getattr(value, "shape", None), getattr(value, "dtypes", None)
+    kind = type(value).__name__
+    if shape is not None and dtypes is not None and hasattr(value, "to_string"):
+        # a DataFrame (duck-typed: pandas is never imported here)
+        try:
+            columns = ", ".join(f"{c} ({t})" for c, t in dtypes.items())
+            head = value.head(5).to_string()
+            tail = value.tail(5).to_string() if len(value) > 10 else ""
+        except Exception:
+            pass
+        else:
+            body = head + (f"\n…\n{tail}" if tail else "")
+            return f"{kind} with shape {tuple(shape)}; columns: {columns}\n{body}"[:limit]
+    try:
+        text = str(value)
+    except Exception as e:
+        return f"<{kind}: str() failed with {type(e).__name__}>"
+    return text if shape is None else f"{kind} with shape {tuple(shape)}\n{text}"
+
+
+# -- built-in tools ------------------------------------------------------------------------
+
+_HIDDEN = {"In", "Out", "exit", "quit", "get_ipython", "open"}
+BUILTIN_NAMES = ("variables", "describe", "python")
+
+
+def builtin_tools(
+    namespace: Mapping[str, Any],
+    hidden: Iterable[str] = (),
+    transform: Callable[[str], str] | None = None,
+) -> dict[str, Tool]:
+    """``variables``, ``describe`` and ``python``, working on ``namespace`` (the user's).
+
+    ``hidden`` names are left out of ``variables`` (IPython's own); ``transform`` turns
+    IPython syntax (``%magic``, ``!cmd``) into Python before ``python`` runs it.
+    """
+    skip = set(hidden) | _HIDDEN
+
+    def variables() -> str:
+        """List the user's variables: name, type and shape or length."""
+        rows = []
+        for name, value in namespace.items():
+            if name.startswith("_") or name in skip or isinstance(value, types.ModuleType):
+                continue
+            rows.append(f"{name}: {_summary(value)}")
+        return "\n".join(rows) if rows else "(no variables)"
+
+    def describe(name: str) -> str:
+        """Describe one of the user's variables compactly: for a table its shape, columns
+        with types and first and last rows; for anything else its value.
+
+        Args:
+            name: The variable's name, or a dotted path such as ``df.columns``.
+        """
+        first, *attrs = name.strip().split(".")
+        if first not in namespace:
+            raise NameError(f"there is no variable named {first!r} (call variables to list them)")
+        value = namespace[first]
+        for attr in attrs:
+            value = getattr(value, attr)
+        return result_text(value)
+
+    def python(code: str) -> str:
+        """Run Python code in the user's notebook namespace and return what it printed, the
+        value of its last expression, or its error. Variables it defines stay defined.
+
+        Args:
+            code: The code to run.
+        """
+        return run_python(code, namespace, transform)
+
+    found = {fn.__name__: describe_function(fn) for fn in (variables, describe, python)}
+    found["variables"].ask = found["describe"].ask = False  # they only read
+    found["python"].always_ask = True
+    return found
+
+
+def _summary(value: Any) -> str:
+    kind = type(value).__name__
+    if callable(value) and isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+        try:
+            return f"function{inspect.signature(value, eval_str=True)}"
+        except Exception:
+            return "function"
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple):
+        return f"{kind}, shape {shape}"
+    try:
+        return f"{kind}, length {len(value)}"
+    except Exception:
+        text = repr(value) if isinstance(value, (int, float, bool, complex)) else ""
+        return f"{kind} = {text}" if text else kind
+
+
+def run_python(code: str, namespace: Mapping[str, Any], transform: Callable[[str], str] | None = None) -> str:
+    """Run ``code`` like a cell: output, the last expression's value, or the error, as text."""
+    ns = typing.cast(dict[str, Any], namespace)
+    out = io.StringIO()
+    value: Any = None
+    error = ""
+    try:
+        tree = ast.parse(transform(code) if transform else code, "<python tool>")
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        with redirect_stdout(out), redirect_stderr(out):
+            exec(compile(tree, "<python tool>", "exec"), ns)
+            if isinstance(last, ast.Expr):
+                value = eval(compile(ast.Expression(last.value), "<python tool>", "eval"), ns)
+    except Exception as e:
+        # the traceback without nbchat's own frames: the model should see the code's error
+        frames = traceback.extract_tb(e.__traceback__)
+        own = [f for f in frames if f.filename == "<python tool>"]
+        lines = traceback.format_list(own) + traceback.format_exception_only(type(e), e)
+        error = "Traceback (most recent call last):\n" + "".join(lines)
+    parts = [out.getvalue().rstrip("\n")]
+    if value is not None:
+        parts.append(result_text(value))
+    parts.append(error.rstrip("\n"))
+    text = "\n".join(p for p in parts if p)
+    return text or "(no output)"
+
+
+# -- approval -----------------------------------------------------------------------------
+
+
+class Approval:
+    """``tool_approval`` for one cell: ``auto`` runs every call; ``ask`` asks with ``ask``
+    (``input``) before each call, and "a(ll)" approves the rest of the cell's calls."""
+
+    def __init__(self, mode: str = "ask", ask: Callable[[str], str] | None = None) -> None:
+        self.mode = mode
+        self.ask = ask if ask is not None else input
+        self.everything = False
+
+    def check(self, tool: Tool, arguments: str) -> str | None:
+        """``None`` if the call may run, else why not (the model is told)."""
+        if self.mode == "auto" or not (tool.ask or tool.always_ask):
+            return None
+        if self.everything and not tool.always_ask:
+            return None
+        choices = "[y/N]" if tool.always_ask else "[y/N/a(ll)]"
+        prompt = f"Run {tool.display(arguments)}? {choices} "
+        if tool.always_ask and "code" in tool.parameters["properties"]:
+            code = _code_of(arguments)
+            prompt = f"Run this code with python?\n{code}\n{choices} "
+        try:
+            answer = self.ask(prompt).strip().lower()
+        except (NotImplementedError, EOFError):
+            # IPython's StdinNotImplementedError is a NotImplementedError: nbclient, voilà
+            return "the user could not be asked to approve this call (no input available), so it did not run"
+        if answer in ("a", "all") and not tool.always_ask:
+            self.everything = True
+            return None
+        if answer in ("y", "yes"):
+            return None
+        return "the user declined this call, so it did not run"
+
+
+def _code_of(arguments: str) -> str:
+    try:
+        args = json.loads(arguments)
+        return str(args.get("code", arguments)) if isinstance(args, dict) else arguments
+    except json.JSONDecodeError:
+        return arguments
+
+
+# -- one call -----------------------------------------------------------------------------
+
+
+@dataclass
+class ToolCall:
+    """One call the model asked for, and what came of it."""
+
+    id: str
+    name: str
+    arguments: str
+    result: str | None = None
+    error: bool = False  # the tool raised (its error is the result)
+    refused: bool = False  # not approved, or not a tool offered
+    seconds: float = 0.0
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The call as it appears in the assistant message's ``tool_calls``."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+    @property
+    def answer(self) -> dict[str, Any]:
+        """The ``tool`` message carrying this call's result."""
+        return {"role": "tool", "tool_call_id": self.id, "content": self.result or ""}
+
+
+def run_call(call: ToolCall, tools: Mapping[str, Tool], approval: Approval) -> ToolCall:
+    """Approve and run one call; any exception of the tool becomes its result."""
+    tool = tools.get(call.name)
+    if tool is None:
+        offered = ", ".join(tools) or "none"
+        call.result, call.refused = f"Error: there is no tool {call.name!r} (tools: {offered})", True
+        return call
+    refusal = approval.check(tool, call.arguments)
+    if refusal is not None:
+        call.result, call.refused = f"Not run: {refusal}.", True
+        return call
+    start = time.perf_counter()
+    try:
+        call.result = result_text(tool(call.arguments))
+    except ToolArgumentsError as e:
+        call.result, call.error = f"Error: {e}", True
+    except Exception as e:
+        call.result, call.error = f"Error: {_exception_text(e)}", True
+    finally:
+        call.seconds = time.perf_counter() - start
+    return call
+
+
+def _exception_text(e: BaseException) -> str:
+    """The exception and where in the user's code it was raised (the innermost frame)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" (at {frames[-1].name}, line {frames[-1].lineno})" if len(frames) > 1 else ""
+    return "".join(traceback.format_exception_only(type(e), e)).strip() + where
+
+
+__all__ = [
+    "BUILTIN_NAMES",
+    "Approval",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolError",
+    "as_tool",
+    "builtin_tools",
+    "describe_function",
+    "parse_docstring",
+    "result_text",
+    "run_call",
+    "run_python",
+    "schema_of",
+    "tool",
+]
