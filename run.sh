@@ -25,6 +25,7 @@ case "$command" in
   test)
     ruff check nbchat tests scripts benchmarks
     ruff format --check --quiet nbchat tests scripts benchmarks
+    mypy --strict nbchat
     exec python -m pytest "$@" ;;
   bench)
     python -m pip install --quiet --disable-pip-version-check -e ".[bench]"

@@ -7,12 +7,15 @@ engine works without IPython: ``from nbchat import Chat``.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .chat import Chat, Reply
 from .conversation import Conversation
 from .errors import NbChatError
 from .tools import tool
+
+if TYPE_CHECKING:  # the magics import IPython, which %load_ext pays for only when it loads them
+    from .magics import ChatMagics
 
 __version__ = "0.1.0"
 __all__ = ["Chat", "Conversation", "NbChatError", "Reply", "__version__", "tool"]
@@ -24,7 +27,8 @@ def load_ipython_extension(shell: Any) -> None:
 
     magics = INSTANCES.get(shell)
     if magics is None:
-        magics = INSTANCES[shell] = ChatMagics(shell=shell)
+        magics = ChatMagics(shell=shell)
+        INSTANCES[shell] = magics
     existing = shell.magics_manager.magics["cell"].get("chat")
     owner = getattr(existing, "__self__", None)
     if existing is not None and not isinstance(owner, ChatMagics):
@@ -40,8 +44,11 @@ def unload_ipython_extension(shell: Any) -> None:
     from .magics import INSTANCES
 
     magics = INSTANCES.get(shell)
-    if magics is None:
-        return
+    if magics is not None:
+        _unregister(shell, magics)
+
+
+def _unregister(shell: Any, magics: ChatMagics) -> None:
     for kind, names in (("cell", ["chat"]), ("line", ["chat", "chatconfig"])):
         table = shell.magics_manager.magics[kind]
         for name in names:

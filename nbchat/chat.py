@@ -1,4 +1,4 @@
-"""The Python API: a conversation plus settings plus a transport (§5). No IPython."""
+"""The Python API: a conversation plus settings plus a transport. No IPython."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ class Request:
 
     @property
     def messages(self) -> list[Message]:
-        return self.body["messages"]
+        messages: list[Message] = self.body["messages"]
+        return messages
 
     @property
     def params(self) -> dict[str, Any]:

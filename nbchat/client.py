@@ -27,8 +27,11 @@ KEY_HELP = (
 )
 
 
-def request_body(values: Mapping[str, Any], messages: list[dict[str, Any]], stream: bool) -> dict[str, Any]:
-    """The one place settings become request parameters; unset ones are not sent."""
+def request_body(
+    values: Mapping[str, Any], messages: list[dict[str, Any]], stream: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """The one place settings become request parameters; unset ones are not sent.
+    Returns the body and the parameters this model does not take (left out of it)."""
     body: dict[str, Any] = {"model": values["model"], "messages": messages}
     for name in SIMPLE_PARAMS:
         if values.get(name) is not None:

@@ -6,11 +6,14 @@ import re
 import shlex
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
+from IPython.core import magic
+from IPython.core import magic_arguments as _magic_arguments
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, magics_class, no_var_expand
+from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import render
 from .chat import Chat, Reply
@@ -28,6 +31,33 @@ from .usage import Ledger
 CELL_OPTIONS = tuple(Settings.class_trait_names(request=True))
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
 _EXAMPLE = {"path": "conversation.json", "choice": "2"}
+
+
+_Magic = TypeVar("_Magic", bound=Callable[..., None])
+
+
+# IPython's magic_arguments decorators carry no annotations, and its cell_magic("name")
+# is typed so that it returns Never; these typed twins keep each magic's own signature.
+def cell_magic(name: str) -> Callable[[_Magic], _Magic]:
+    return cast(Callable[[_Magic], _Magic], magic.cell_magic(name))
+
+
+def line_magic(name: str) -> Callable[[_Magic], _Magic]:
+    return cast(Callable[[_Magic], _Magic], magic.line_magic(name))
+
+
+def magic_arguments(name: str | None = None) -> Callable[[_Magic], _Magic]:
+    return cast(Callable[[_Magic], _Magic], _magic_arguments.magic_arguments(name))
+
+
+def argument(*names: str, **options: Any) -> Callable[[_Magic], _Magic]:
+    return cast(Callable[[_Magic], _Magic], _magic_arguments.argument(*names, **options))
+
+
+def parser_of(magic: Any) -> MagicArgumentParser:
+    """The parser ``magic_arguments`` built for ``magic`` (also behind ``%%chat?``)."""
+    parser: MagicArgumentParser = magic.parser
+    return parser
 
 
 def split_line(line: str) -> list[str]:
@@ -56,6 +86,12 @@ class ChatMagics(Magics, Settings):
         self.cell_id = getattr(info, "cell_id", None) or None
 
     @property
+    def user_shell(self) -> InteractiveShell:
+        """The shell these magics were registered with (always one, once loaded)."""
+        assert self.shell is not None
+        return self.shell
+
+    @property
     def terminal(self) -> bool:
         return any(c.__name__ == "TerminalInteractiveShell" for c in type(self.shell).__mro__)
 
@@ -67,7 +103,7 @@ class ChatMagics(Magics, Settings):
         text = cell.strip()
         if not text:
             raise UsageError("empty cell: write your message below the %%chat line")
-        return text if raw else substitute(text, self.shell.user_ns)
+        return text if raw else substitute(text, self.user_shell.user_ns)
 
     # -- %%chat -----------------------------------------------------------------------
 
@@ -157,7 +193,7 @@ class ChatMagics(Magics, Settings):
 
     def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
         """``%%chat`` options -> (arguments, validated per-cell overrides); only ``UsageError``."""
-        args = self.chat_cell.parser.parse_args(split_line(line))
+        args = parser_of(self.chat_cell).parse_args(split_line(line))
         overrides = {name: getattr(args, name) for name in CELL_OPTIONS if getattr(args, name) is not None}
         if args.no_stream:
             overrides["stream"] = False
@@ -172,11 +208,11 @@ class ChatMagics(Magics, Settings):
 
     def deliver(self, reply: Reply, out: str | None, code: bool) -> None:
         if out:
-            self.shell.user_ns[out] = reply
+            self.user_shell.user_ns[out] = reply
         if code:
             match = _CODE_BLOCK.search(reply.text)
             if match:
-                self.shell.set_next_input(match.group(1).rstrip("\n"), replace=False)
+                self.user_shell.set_next_input(match.group(1).rstrip("\n"), replace=False)
 
     # -- %chat ------------------------------------------------------------------------
 
@@ -202,7 +238,7 @@ class ChatMagics(Magics, Settings):
         """
         if not line.strip():
             raise UsageError(f"%chat needs a verb: {', '.join(self.verbs)}")
-        args = self.chat_line.parser.parse_args(split_line(line))
+        args = parser_of(self.chat_line).parse_args(split_line(line))
         action = self.verbs.get(args.verb)
         if action is None:
             raise UsageError(f"unknown verb {args.verb!r}; verbs: {', '.join(self.verbs)}")

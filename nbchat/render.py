@@ -208,8 +208,9 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
         waiting.stop()
         handle.update({"text/plain": ""}, raw=True)
         raise
-    reply = stream.reply
-    assert reply is not None
+    final = stream.reply
+    assert final is not None
+    reply = final
     foot = footer(reply) if stream.chat.settings.show_usage else None
     handle.update(bundle(reply_texts(reply), fmt, foot), raw=True, metadata=metadata(reply, conversation))
     return reply
@@ -243,8 +244,8 @@ def note(text: str, terminal: bool = False) -> None:
         display({"text/markdown": text, "text/plain": text}, raw=True)
 
 
-def table(headers: list[str], rows: Iterable[Iterable[Any]], terminal: bool = False) -> None:
-    rows = [[str(c) for c in row] for row in rows]
+def table(headers: list[str], cells: Iterable[Iterable[Any]], terminal: bool = False) -> None:
+    rows = [[str(c) for c in row] for row in cells]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     plain = "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()

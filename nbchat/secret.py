@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from traitlets import TraitType
+from traitlets import HasTraits, TraitType
 
 # OpenAI echoes a partly masked key in 401 bodies ("sk-abc***wxyz"): drop any sk- token.
 _KEY_LIKE = re.compile(r"\b(?:sk|sess|key)-[\w*\-]{3,}")
@@ -32,7 +33,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("an API key is not picklable")
 
 
@@ -48,7 +49,7 @@ class SecretTrait(TraitType[Secret | None, object]):
             return value
         if isinstance(value, str):
             return Secret(value.strip()) if value.strip() else None
-        self.error(obj, value)
+        self.error(obj if isinstance(obj, HasTraits) else None, value)
 
 
 def scrub(text: str, *secrets: str | None) -> str:

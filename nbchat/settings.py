@@ -40,6 +40,9 @@ ENV_VARS = {
 UNSET_WORDS = {"unset", "none", "null"}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
+# Names by class (subclasses such as ChatMagics may add traits), computed once each.
+_SETTING_NAMES: dict[type, tuple[str, ...]] = {}
+_REQUEST_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _sampling(trait: TraitType[Any, Any]) -> TraitType[Any, Any]:
@@ -48,7 +51,7 @@ def _sampling(trait: TraitType[Any, Any]) -> TraitType[Any, Any]:
 
 
 class Settings(Configurable):
-    """The settings of §4. ``ChatMagics`` inherits them; :class:`nbchat.Chat` owns one."""
+    """Every setting of ``%chatconfig``. ``ChatMagics`` inherits them; :class:`nbchat.Chat` owns one."""
 
     model = Unicode("gpt-4o-mini", help="Model id sent with each request.").tag(config=True, request=True)
     temperature = _sampling(Float(None, allow_none=True, min=0.0, max=2.0, help="Sampling temperature, 0–2."))
@@ -194,17 +197,17 @@ class Settings(Configurable):
         return "default"
 
     def setting_names(self) -> list[str]:
-        names = type(self).__dict__.get("_setting_names")
-        if names is None:
-            names = type(self)._setting_names = sorted(self.class_trait_names(config=True))
-        return list(names)
+        cls = type(self)
+        if cls not in _SETTING_NAMES:
+            _SETTING_NAMES[cls] = tuple(sorted(self.class_trait_names(config=True)))
+        return list(_SETTING_NAMES[cls])
 
     def request_values(self) -> dict[str, Any]:
         """The request parameters as set now (``None`` = unset, not sent)."""
-        names = type(self).__dict__.get("_request_names")
-        if names is None:  # looking traits up by tag costs more than a warm request's rest
-            names = type(self)._request_names = tuple(self.class_trait_names(request=True))
-        return {name: getattr(self, name) for name in names}
+        cls = type(self)
+        if cls not in _REQUEST_NAMES:  # looking traits up by tag costs more than a warm request's rest
+            _REQUEST_NAMES[cls] = tuple(self.class_trait_names(request=True))
+        return {name: getattr(self, name) for name in _REQUEST_NAMES[cls]}
 
     # -- validation shared by %chatconfig, per-cell options and Chat(**kw) ------------
 
@@ -235,6 +238,7 @@ class Settings(Configurable):
         """Restore the built-in (and environment) defaults, except the names in ``keep``."""
         names = [name for name in self.setting_names() if name not in keep]
         defaults = self.trait_defaults(*names)
+        assert isinstance(defaults, dict)  # several names give a dict
         with self.setting_from("default"), self.hold_trait_notifications():
             for name in names:
                 setattr(self, name, defaults[name])

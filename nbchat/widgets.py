@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import time
 import weakref
@@ -241,7 +242,7 @@ class ChatView:
                 keep = W.Button(
                     description="Keep this one", tooltip=f"Keep choice {k} in the history (%chat pick {k})"
                 )
-                keep.on_click(self._guarded(lambda k=k: self._keep(k)))
+                keep.on_click(self._guarded(functools.partial(self._keep, k)))
                 pages.append(W.VBox([W.HTML(_text_html(text)), keep]))
             self.tabs = W.Tab(children=pages, titles=[f"Choice {k}" for k in range(1, len(texts) + 1)])
             self.reply.children = (self.tabs,)

@@ -69,11 +69,11 @@ class Run:
 
     @property
     def ok(self) -> bool:
-        return bool(self.result.success)  # type: ignore[attr-defined]
+        return bool(self.result.success)
 
     @property
     def error(self) -> BaseException | None:
-        return self.result.error_in_exec or self.result.error_before_exec  # type: ignore[attr-defined]
+        return self.result.error_in_exec or self.result.error_before_exec
 
     @property
     def outputs(self) -> list[dict[str, object]]:
@@ -95,7 +95,7 @@ class Run:
     def metadata(self) -> dict[str, object]:
         for output in reversed(self.io.outputs):
             if output.metadata and "nbchat" in output.metadata:
-                return output.metadata["nbchat"]  # type: ignore[no-any-return]
+                return output.metadata["nbchat"]
         return {}
 
 
@@ -105,7 +105,7 @@ def cell(shell: InteractiveShell) -> Cell:
 
 
 @pytest.fixture
-def magics(shell: InteractiveShell):  # type: ignore[no-untyped-def]
+def magics(shell: InteractiveShell):
     from nbchat.magics import INSTANCES
 
     return INSTANCES[shell]

@@ -1,4 +1,4 @@
-"""§5: the Python API works without IPython, and the magics are glue over it."""
+"""The Python API works without IPython, and the magics are glue over it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from nbchat import Chat, Conversation
 
 
 @pytest.fixture
-def chat(env):  # type: ignore[no-untyped-def]
+def chat(env):
     return Chat(model="gpt-4o-mini", system="You are terse.", temperature=0.2)
 
 
-def test_send_returns_a_reply_and_records_the_exchange(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_send_returns_a_reply_and_records_the_exchange(chat, server) -> None:
     reply = chat.send("Hello")
     assert reply.text == str(reply) == "Echo: Hello"
     assert reply.choices == [{"index": 0, "role": "assistant", "content": "Echo: Hello"}]
@@ -26,7 +26,7 @@ def test_send_returns_a_reply_and_records_the_exchange(chat, server) -> None:  #
     assert server.bodies[-1]["temperature"] == 0.2
 
 
-def test_stream_yields_deltas_and_records_only_when_complete(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_stream_yields_deltas_and_records_only_when_complete(chat, server) -> None:
     server.script(chunks=["a", "b", "c"])
     stream = chat.stream("More")
     deltas = []
@@ -37,7 +37,7 @@ def test_stream_yields_deltas_and_records_only_when_complete(chat, server) -> No
     assert chat.messages[-1] == {"role": "assistant", "content": "abc"}
 
 
-def test_an_abandoned_stream_records_nothing(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_an_abandoned_stream_records_nothing(chat, server) -> None:
     server.script(chunks=["a", "b", "c"])
     stream = iter(chat.stream("More"))
     next(stream)
@@ -45,7 +45,7 @@ def test_an_abandoned_stream_records_nothing(chat, server) -> None:  # type: ign
     assert chat.conversation.turns == []
 
 
-def test_per_call_overrides_and_settings_as_keywords(env, server) -> None:  # type: ignore[no-untyped-def]
+def test_per_call_overrides_and_settings_as_keywords(env, server) -> None:
     chat = Chat(base_url=server.url, timeout=5, max_retries=0, n=2)
     reply = chat.send("Hi", temperature=1.0, stream=False)
     assert len(reply.choices) == 2
@@ -53,14 +53,14 @@ def test_per_call_overrides_and_settings_as_keywords(env, server) -> None:  # ty
     assert chat.settings.temperature is None
 
 
-def test_invalid_settings_raise_type_error_naming_the_setting(env) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_settings_raise_type_error_naming_the_setting(env) -> None:
     with pytest.raises(TypeError, match="temperature must be a number from 0 to 2"):
         Chat(temperature=9)
     with pytest.raises(TypeError, match="unknown setting 'temprature'"):
         Chat(temprature=0.1)
 
 
-def test_save_and_load_round_trip(chat, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_save_and_load_round_trip(chat, tmp_path) -> None:
     chat.send("Hello")
     path = tmp_path / "conv.json"
     chat.save(path)
@@ -69,7 +69,7 @@ def test_save_and_load_round_trip(chat, tmp_path) -> None:  # type: ignore[no-un
     assert isinstance(again.conversation, Conversation)
 
 
-def test_the_magics_use_the_same_engine(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_magics_use_the_same_engine(cell, magics, server) -> None:
     assert cell("%%chat -c api\nfrom the magic").ok
     chat = magics.chat_for("api")
     reply = chat.send("from Python")

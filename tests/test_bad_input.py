@@ -1,4 +1,4 @@
-"""§7: every kind of bad input is a clear usage error (or a correct send); nothing changes."""
+"""Every kind of bad input is a clear usage error (or a correct send); nothing changes."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ BAD_SETTINGS = [
 
 
 @pytest.mark.parametrize(("name", "value"), BAD_SETTINGS)
-def test_every_setting_refuses_out_of_range_and_wrong_type_values(cell, magics, server, name, value) -> None:  # type: ignore[no-untyped-def]
+def test_every_setting_refuses_out_of_range_and_wrong_type_values(cell, magics, server, name, value) -> None:
     before = magics.trait_values()
     run = cell(f"%chatconfig {name}={value}")
     assert type(run.error) is UsageError
@@ -86,7 +86,7 @@ BAD_OPTIONS = [
 
 
 @pytest.mark.parametrize("options", BAD_OPTIONS)
-def test_every_cell_option_refuses_bad_values(cell, magics, server, options) -> None:  # type: ignore[no-untyped-def]
+def test_every_cell_option_refuses_bad_values(cell, magics, server, options) -> None:
     run = cell(f"%%chat {options}\nhello")
     assert type(run.error) is UsageError, run.error
     assert "\n" not in str(run.error)
@@ -107,13 +107,13 @@ def test_every_cell_option_refuses_bad_values(cell, magics, server, options) -> 
         "%chat load /no/such/file.json",
     ],
 )
-def test_bad_chat_lines_are_usage_errors(cell, server, line) -> None:  # type: ignore[no-untyped-def]
+def test_bad_chat_lines_are_usage_errors(cell, server, line) -> None:
     run = cell(line)
     assert type(run.error) is UsageError, run.error
     assert server.requests == []
 
 
-def test_a_1_mb_cell_is_sent_whole(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_1_mb_cell_is_sent_whole(cell, server) -> None:
     big = ("data science " * 80_000)[:1_000_000].strip()
     server.script(text="received")
     run = cell("%%chat\n" + big)
@@ -123,7 +123,7 @@ def test_a_1_mb_cell_is_sent_whole(cell, server) -> None:  # type: ignore[no-unt
 
 def test_non_ascii_and_emoji_round_trip_through_request_display_and_files(
     cell, server, magics, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     text = "Größe, 日本語, العربية, emoji 🐍📊 and a ZWJ family 👩‍👩‍👧"
     run = cell("%%chat\n" + text)
     assert server.bodies[-1]["messages"][-1]["content"] == text
@@ -145,7 +145,7 @@ def test_non_ascii_and_emoji_round_trip_through_request_display_and_files(
 )
 def test_loading_a_missing_corrupt_truncated_or_foreign_file_changes_nothing(
     cell, magics, tmp_path, content
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert cell("%%chat\nkeep").ok
     before = {name: c.messages() for name, c in magics.conversations.items()}
     path = tmp_path / "f.json"
@@ -154,7 +154,7 @@ def test_loading_a_missing_corrupt_truncated_or_foreign_file_changes_nothing(
     assert {name: c.messages() for name, c in magics.conversations.items()} == before
 
 
-def test_an_unwritable_save_path_is_a_usage_error_and_leaves_no_file(cell, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unwritable_save_path_is_a_usage_error_and_leaves_no_file(cell, tmp_path) -> None:
     # (tests may run as root, for whom permissions do not stop a write: use a file as the folder)
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -220,7 +220,7 @@ LINES = st.lists(st.one_of(st.sampled_from(TOKENS), st.text(max_size=6)), max_si
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(line=LINES)
-def test_random_magic_lines_raise_nothing_but_usage_error(magics, line: str) -> None:  # type: ignore[no-untyped-def]
+def test_random_magic_lines_raise_nothing_but_usage_error(magics, line: str) -> None:
     from nbchat.magics import split_line
 
     for parse in (

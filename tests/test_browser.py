@@ -1,4 +1,4 @@
-"""§6 in a real JupyterLab, driven in headless Chromium: move the temperature slider, run a
+"""The widgets in a real JupyterLab, driven in headless Chromium: move the temperature slider, run a
 %%chat cell, and check the request the server received and the reply on the page."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def lab(server, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def lab(server, tmp_path) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 with token auth; its kernels reach the stand-in server."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -114,7 +114,7 @@ def lab(server, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
         log.close()
 
 
-def wait_for(predicate, seconds: float = 60, what: str = "") -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate, seconds: float = 60, what: str = "") -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
@@ -122,7 +122,7 @@ def wait_for(predicate, seconds: float = 60, what: str = "") -> None:  # type: i
         time.sleep(0.2)
 
 
-def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(lab, server) -> None:  # type: ignore[no-untyped-def]
+def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(lab, server) -> None:
     from playwright.sync_api import sync_playwright
 
     if ARTIFACTS.exists():

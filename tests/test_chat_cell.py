@@ -1,4 +1,4 @@
-"""§2: what %%chat sends, records and shows, checked at the request-body level."""
+"""What %%chat sends, records and shows, checked at the request-body level."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from IPython.core.error import UsageError
 BASE_KEYS = {"model", "messages", "stream", "stream_options"}
 
 
-def contents(body) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def contents(body) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in body["messages"]]
 
 
-def test_cell_goes_out_as_a_user_message_with_the_whole_history(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_cell_goes_out_as_a_user_message_with_the_whole_history(cell, server) -> None:
     assert cell("%%chat\n  What is a p-value?  \n").ok
     assert cell("%%chat\nAnd a confidence interval?").ok
     assert contents(server.bodies[0]) == [("user", "What is a p-value?")]
@@ -25,7 +25,7 @@ def test_cell_goes_out_as_a_user_message_with_the_whole_history(cell, server) ->
     ]
 
 
-def test_only_parameters_that_are_set_are_sent(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_only_parameters_that_are_set_are_sent(cell, server) -> None:
     assert cell("%%chat\nhi").ok
     body = server.bodies[0]
     assert set(body) == BASE_KEYS
@@ -50,7 +50,7 @@ def test_only_parameters_that_are_set_are_sent(cell, server) -> None:  # type: i
         ("--logprobs 0", {"logprobs": True}),
     ],
 )
-def test_each_per_cell_option_becomes_exactly_its_parameter(cell, server, options, expected) -> None:  # type: ignore[no-untyped-def]
+def test_each_per_cell_option_becomes_exactly_its_parameter(cell, server, options, expected) -> None:
     run = cell(f"%%chat {options}\nhello world")
     assert run.ok, run.error
     body = server.bodies[-1]
@@ -59,21 +59,21 @@ def test_each_per_cell_option_becomes_exactly_its_parameter(cell, server, option
     } == expected
 
 
-def test_no_stream_sends_no_stream_parameter_and_still_shows_the_reply(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_no_stream_sends_no_stream_parameter_and_still_shows_the_reply(cell, server) -> None:
     run = cell("%%chat --no-stream\nhello")
     assert run.ok
     assert set(server.bodies[-1]) == {"model", "messages"}
     assert run.markdown.startswith("Echo: hello")
 
 
-def test_per_cell_overrides_are_not_persisted(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_per_cell_overrides_are_not_persisted(cell, server, magics) -> None:
     assert cell("%%chat -t 0.7 -m gpt-4o\none").ok
     assert cell("%%chat\ntwo").ok
     assert server.bodies[-1]["model"] == "gpt-4o-mini" and "temperature" not in server.bodies[-1]
     assert magics.temperature is None
 
 
-def test_system_flag_sets_the_system_prompt_without_a_request(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_system_flag_sets_the_system_prompt_without_a_request(cell, server) -> None:
     run = cell("%%chat -s\nYou are terse.")
     assert run.ok and server.bodies == []
     assert "System prompt" in run.markdown
@@ -82,7 +82,7 @@ def test_system_flag_sets_the_system_prompt_without_a_request(cell, server) -> N
     assert contents(server.bodies[0]) == [("system", "You are very terse."), ("user", "hi")]
 
 
-def test_role_assistant_primes_and_role_system_sets_the_prompt(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_role_assistant_primes_and_role_system_sets_the_prompt(cell, server) -> None:
     assert cell("%%chat --role system\nAnswer in French.").ok
     assert cell("%%chat\nSay hello").ok
     assert cell("%%chat --role assistant\nBonjour !").ok
@@ -97,7 +97,7 @@ def test_role_assistant_primes_and_role_system_sets_the_prompt(cell, server) -> 
     ]
 
 
-def test_named_conversations_keep_separate_histories(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_named_conversations_keep_separate_histories(cell, server) -> None:
     assert cell("%%chat -c a\nfirst a").ok
     assert cell("%%chat --conversation b\nfirst b").ok
     assert cell("%%chat -c a\nsecond a").ok
@@ -105,14 +105,14 @@ def test_named_conversations_keep_separate_histories(cell, server) -> None:  # t
     assert [c for _, c in contents(server.bodies[2])] == ["first a", "Echo: first a", "second a"]
 
 
-def test_new_starts_over_but_keeps_the_system_prompt(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_new_starts_over_but_keeps_the_system_prompt(cell, server) -> None:
     assert cell("%%chat -s\nBe kind.").ok
     assert cell("%%chat\none").ok
     assert cell("%%chat --new\ntwo").ok
     assert contents(server.bodies[-1]) == [("system", "Be kind."), ("user", "two")]
 
 
-def test_no_history_sends_system_and_message_only_and_records_nothing(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_no_history_sends_system_and_message_only_and_records_nothing(cell, server, magics) -> None:
     assert cell("%%chat -s\nBe kind.").ok
     assert cell("%%chat\none").ok
     assert cell("%%chat --no-history\naside").ok
@@ -120,14 +120,14 @@ def test_no_history_sends_system_and_message_only_and_records_nothing(cell, serv
     assert len(magics.conversations["default"].turns) == 1
 
 
-def test_format_text_shows_plain_text_only(cell) -> None:  # type: ignore[no-untyped-def]
+def test_format_text_shows_plain_text_only(cell) -> None:
     run = cell("%%chat -f text\n**bold**")
     assert run.ok
     assert set(run.outputs[-1]) == {"text/plain"}
     assert run.outputs[-1]["text/plain"].startswith("Echo: **bold**")
 
 
-def test_format_code_puts_the_first_code_block_in_the_next_cell(cell, server, shell) -> None:  # type: ignore[no-untyped-def]
+def test_format_code_puts_the_first_code_block_in_the_next_cell(cell, server, shell) -> None:
     server.script(
         text="Here:\n```python\nimport pandas as pd\ndf = pd.DataFrame()\n```\nand\n```\nother\n```"
     )
@@ -135,7 +135,7 @@ def test_format_code_puts_the_first_code_block_in_the_next_cell(cell, server, sh
     assert shell.rl_next_input == "import pandas as pd\ndf = pd.DataFrame()"
 
 
-def test_out_stores_the_reply_object_in_the_namespace(cell, shell) -> None:  # type: ignore[no-untyped-def]
+def test_out_stores_the_reply_object_in_the_namespace(cell, shell) -> None:
     assert cell("%%chat -o answer\nhello").ok
     answer = shell.user_ns["answer"]
     assert str(answer) == "Echo: hello"
@@ -144,7 +144,7 @@ def test_out_stores_the_reply_object_in_the_namespace(cell, shell) -> None:  # t
 
 def test_resolvable_fields_are_substituted_and_everything_else_is_left_as_written(
     cell, server, shell
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert cell("x = 41\nclass P: name = 'Ada'\np = P()").ok
     assert cell("x + 1").ok
     body = (
@@ -161,14 +161,14 @@ def test_resolvable_fields_are_substituted_and_everything_else_is_left_as_writte
     assert sent.endswith('fstring=f"{x!r:>10}" doubled={{x}} empty={} index={In[99]}')
 
 
-def test_raw_turns_substitution_off(cell, server, shell) -> None:  # type: ignore[no-untyped-def]
+def test_raw_turns_substitution_off(cell, server, shell) -> None:
     shell.user_ns["x"] = 1
     assert cell("%%chat --raw\nvalue {x}").ok
     assert server.bodies[-1]["messages"][-1]["content"] == "value {x}"
 
 
 @pytest.mark.parametrize("body", ["", "   \n\t\n"])
-def test_an_empty_cell_is_a_usage_error_and_sends_nothing(cell, server, body) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_cell_is_a_usage_error_and_sends_nothing(cell, server, body) -> None:
     run = cell("%%chat\n" + body)
     # IPython itself refuses a cell magic with no body; nbchat refuses whitespace
     assert type(run.error) is UsageError
@@ -192,7 +192,7 @@ def test_an_empty_cell_is_a_usage_error_and_sends_nothing(cell, server, body) ->
 )
 def test_bad_options_are_one_line_usage_errors_and_nothing_is_sent(
     cell, server, magics, options, message
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     run = cell(f"%%chat {options}\nhello")
     assert type(run.error) is UsageError
     assert message in str(run.error) and "\n" not in str(run.error)
@@ -201,7 +201,7 @@ def test_bad_options_are_one_line_usage_errors_and_nothing_is_sent(
     ) or not magics.conversations["default"].turns
 
 
-def test_the_reply_carries_metadata_but_no_key(cell) -> None:  # type: ignore[no-untyped-def]
+def test_the_reply_carries_metadata_but_no_key(cell) -> None:
     from conftest import FAKE_KEY
 
     run = cell("%%chat -t 0.2 --seed 1\nhello")
@@ -213,7 +213,7 @@ def test_the_reply_carries_metadata_but_no_key(cell) -> None:  # type: ignore[no
     assert FAKE_KEY[3:7] not in repr(run.io.outputs[-1].metadata)
 
 
-def test_all_n_choices_are_shown_and_choice_one_continues(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_all_n_choices_are_shown_and_choice_one_continues(cell, server) -> None:
     run = cell("%%chat -n 3\npick a colour")
     assert run.ok
     md = run.markdown
@@ -223,19 +223,19 @@ def test_all_n_choices_are_shown_and_choice_one_continues(cell, server) -> None:
     assert server.bodies[-1]["messages"][1] == {"role": "assistant", "content": "Echo: pick a colour"}
 
 
-def test_max_tokens_truncation_is_reported(cell) -> None:  # type: ignore[no-untyped-def]
+def test_max_tokens_truncation_is_reported(cell) -> None:
     run = cell("%%chat --max-tokens 2\none two three four five")
     assert run.metadata["finish_reason"] == "length"
     assert run.markdown.startswith("Echo: one\n") or run.markdown.startswith("Echo: one")
     assert "cut off at max_tokens" in run.markdown
 
 
-def test_stop_sequence_cuts_the_reply(cell) -> None:  # type: ignore[no-untyped-def]
+def test_stop_sequence_cuts_the_reply(cell) -> None:
     run = cell("%%chat --stop three\none two three four")
     assert run.markdown.split("\n\n<sub>")[0] == "Echo: one two "
 
 
-def test_footer_shows_model_tokens_cost_and_latency(cell) -> None:  # type: ignore[no-untyped-def]
+def test_footer_shows_model_tokens_cost_and_latency(cell) -> None:
     run = cell("%%chat\nhello there")
     footer = run.markdown.split("<sub>")[1]
     assert re.fullmatch(
@@ -243,7 +243,7 @@ def test_footer_shows_model_tokens_cost_and_latency(cell) -> None:  # type: igno
     ), footer
 
 
-def test_unknown_model_shows_tokens_without_cost_and_missing_usage_says_so(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_model_shows_tokens_without_cost_and_missing_usage_says_so(cell, server) -> None:
     run = cell("%%chat -m llama3.1:8b\nhello")
     assert "llama3.1:8b · " in run.markdown and "$" not in run.markdown
     server.script(usage=False)
@@ -251,7 +251,7 @@ def test_unknown_model_shows_tokens_without_cost_and_missing_usage_says_so(cell,
     assert "usage not reported" in run.markdown
 
 
-def test_a_waiting_indicator_comes_first_then_the_reply_streams_in_place(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_waiting_indicator_comes_first_then_the_reply_streams_in_place(cell, server) -> None:
     words = [f"w{i} " for i in range(12)]
     server.script(chunks=words, chunk_delay=0.06, delay=0.6)
     run = cell("%%chat\nstream please")

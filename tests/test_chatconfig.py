@@ -1,4 +1,4 @@
-"""§4: %chatconfig, %config, ipython_config and the environment set the same traits."""
+"""%chatconfig, %config, ipython_config and the environment set the same traits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from IPython.core.error import UsageError
 from traitlets.config import Config
 
 
-def rows(run) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+def rows(run) -> dict[str, tuple[str, str]]:
     lines = run.outputs[-1]["text/plain"].splitlines()[2:]
     out = {}
     for line in lines:
@@ -18,7 +18,7 @@ def rows(run) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
     return out
 
 
-def test_show_lists_every_setting_with_its_origin_and_the_key_only_as_set(cell, magics) -> None:  # type: ignore[no-untyped-def]
+def test_show_lists_every_setting_with_its_origin_and_the_key_only_as_set(cell, magics) -> None:
     assert cell("%chatconfig temperature=0.2").ok
     table = rows(cell("%chatconfig"))
     assert set(table) == set(magics.setting_names())
@@ -55,7 +55,7 @@ def test_show_lists_every_setting_with_its_origin_and_the_key_only_as_set(cell, 
     assert "Zq8v" not in cell("%chatconfig").text
 
 
-def test_several_settings_at_once_reach_the_request(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_several_settings_at_once_reach_the_request(cell, server) -> None:
     run = cell('%chatconfig temperature=0.2 max_tokens=512 model=gpt-4o stop="###" seed=7 n=1')
     assert run.ok, run.error
     assert cell("%%chat\nhi").ok
@@ -70,14 +70,14 @@ def test_several_settings_at_once_reach_the_request(cell, server) -> None:  # ty
     }
 
 
-def test_stop_accepts_a_string_or_a_list(magics, cell) -> None:  # type: ignore[no-untyped-def]
+def test_stop_accepts_a_string_or_a_list(magics, cell) -> None:
     assert cell('%chatconfig stop=["a", "b c"]').ok
     assert magics.stop == ["a", "b c"]
     assert cell("%chatconfig stop='x'").ok
     assert magics.stop == ["x"]
 
 
-def test_an_invalid_value_applies_nothing_and_names_the_setting_and_range(cell, magics) -> None:  # type: ignore[no-untyped-def]
+def test_an_invalid_value_applies_nothing_and_names_the_setting_and_range(cell, magics) -> None:
     run = cell("%chatconfig max_tokens=100 temperature=3 top_p=0.5")
     assert type(run.error) is UsageError
     assert str(run.error) == "temperature must be a number from 0 to 2 (got 3)"
@@ -97,27 +97,27 @@ def test_an_invalid_value_applies_nothing_and_names_the_setting_and_range(cell, 
         ("--frobnicate", "unknown option --frobnicate"),
     ],
 )
-def test_bad_assignments_are_usage_errors(cell, line, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_assignments_are_usage_errors(cell, line, message) -> None:
     run = cell(f"%chatconfig {line}")
     assert type(run.error) is UsageError
     assert message in str(run.error)
 
 
-def test_unset_stops_sending_a_parameter(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_unset_stops_sending_a_parameter(cell, server) -> None:
     assert cell("%chatconfig temperature=0.4 seed=3").ok
     assert cell("%chatconfig temperature=unset seed=none").ok
     assert cell("%%chat\nhi").ok
     assert "temperature" not in server.bodies[-1] and "seed" not in server.bodies[-1]
 
 
-def test_booleans_read_naturally(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_booleans_read_naturally(cell, server) -> None:
     assert cell("%chatconfig stream=false show_usage=off").ok
     run = cell("%%chat\nhi")
     assert "stream" not in server.bodies[-1]
     assert "<sub>" not in run.markdown
 
 
-def test_reset_restores_the_defaults(cell, magics) -> None:  # type: ignore[no-untyped-def]
+def test_reset_restores_the_defaults(cell, magics) -> None:
     assert cell("%chatconfig temperature=0.5 model=gpt-4o output=text").ok
     assert cell("%chatconfig --reset").ok
     assert (magics.temperature, magics.model, magics.output) == (None, "gpt-4o-mini", "markdown")
@@ -125,14 +125,14 @@ def test_reset_restores_the_defaults(cell, magics) -> None:  # type: ignore[no-u
     assert magics.base_url is not None  # the environment's value is a default too
 
 
-def test_api_key_in_a_cell_is_refused_and_points_to_safe_ways(cell, magics) -> None:  # type: ignore[no-untyped-def]
+def test_api_key_in_a_cell_is_refused_and_points_to_safe_ways(cell, magics) -> None:
     run = cell("%chatconfig api_key=sk-abc123")
     assert type(run.error) is UsageError
     assert "OPENAI_API_KEY" in str(run.error) and "%chatconfig --key" in str(run.error)
     assert magics.api_key is None
 
 
-def test_key_prompt_is_hidden_and_the_key_is_used_but_never_shown(cell, server, magics, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_key_prompt_is_hidden_and_the_key_is_used_but_never_shown(cell, server, magics, monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.setattr("getpass.getpass", lambda prompt: "sk-typedSecretVm3Q9")
     run = cell("%chatconfig --key")
@@ -145,7 +145,7 @@ def test_key_prompt_is_hidden_and_the_key_is_used_but_never_shown(cell, server, 
     assert "typedSecret" not in repr(magics.api_key) and "typedSecret" not in str(magics.api_key)
 
 
-def test_config_magic_sets_the_same_traits(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_config_magic_sets_the_same_traits(cell, server) -> None:
     assert cell("%config ChatMagics.temperature = 0.3").ok
     assert cell("%%chat\nhi").ok
     assert server.bodies[-1]["temperature"] == 0.3
@@ -154,7 +154,7 @@ def test_config_magic_sets_the_same_traits(cell, server) -> None:  # type: ignor
     assert "Sampling temperature, 0–2." in help_text
 
 
-def test_ipython_config_applies_before_the_first_cell(env, server) -> None:  # type: ignore[no-untyped-def]
+def test_ipython_config_applies_before_the_first_cell(env, server) -> None:
     config = Config()
     config.ChatMagics.temperature = 0.25
     config.ChatMagics.model = "gpt-4o"
@@ -170,7 +170,7 @@ def test_ipython_config_applies_before_the_first_cell(env, server) -> None:  # t
         InteractiveShell.clear_instance()
 
 
-def test_environment_variables_are_honored(monkeypatch, server, env) -> None:  # type: ignore[no-untyped-def]
+def test_environment_variables_are_honored(monkeypatch, server, env) -> None:
     monkeypatch.setenv("OPENAI_ORG_ID", "org-nbchat")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-nbchat")
     shell = make_shell()

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 
 
 @pytest.mark.parametrize("model", ["o3", "o4-mini", "o1", "gpt-5", "gpt-5-mini", "o3-2025-04-16"])
-def test_reasoning_models_get_max_completion_tokens_and_no_rejected_sampling(cell, server, model) -> None:  # type: ignore[no-untyped-def]
+def test_reasoning_models_get_max_completion_tokens_and_no_rejected_sampling(cell, server, model) -> None:
     run = cell(f"%%chat -m {model} -t 0.5 --top-p 0.9 --max-tokens 100 --presence-penalty 1 --seed 3\nhi")
     assert run.ok
     body = server.bodies[-1]
@@ -26,13 +26,13 @@ def test_reasoning_models_get_max_completion_tokens_and_no_rejected_sampling(cel
 
 
 @pytest.mark.parametrize("model", ["gpt-4o", "gpt-4.1-mini", "gpt-5-chat-latest", "llama3.1:8b"])
-def test_other_models_get_every_parameter_as_set(cell, server, model) -> None:  # type: ignore[no-untyped-def]
+def test_other_models_get_every_parameter_as_set(cell, server, model) -> None:
     assert cell(f"%%chat -m {model} -t 0.5 --max-tokens 100\nhi").ok
     body = server.bodies[-1]
     assert (body["temperature"], body["max_tokens"]) == (0.5, 100) and "max_completion_tokens" not in body
 
 
-def test_a_rejected_parameter_is_named_with_how_to_unset_it(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_parameter_is_named_with_how_to_unset_it(cell, server) -> None:
     server.script(
         status=400, error="Unsupported parameter: 'seed' is not supported with this model.", param="seed"
     )
@@ -40,7 +40,7 @@ def test_a_rejected_parameter_is_named_with_how_to_unset_it(cell, server) -> Non
     assert "parameter 'seed': unset it with %chatconfig seed=unset" in run.io.stdout
 
 
-def test_no_usage_in_streams_shows_an_offline_estimate(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_no_usage_in_streams_shows_an_offline_estimate(cell, server) -> None:
     server.quirks.no_stream_usage = True
     run = cell("%%chat\nhello there")
     footer = run.markdown.split("<sub>")[1]
@@ -48,20 +48,20 @@ def test_no_usage_in_streams_shows_an_offline_estimate(cell, server) -> None:  #
     assert run.metadata["usage_estimated"] is True and run.metadata["usage"]["completion_tokens"] > 0
 
 
-def test_fewer_choices_than_asked_shows_what_came_and_says_so(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_fewer_choices_than_asked_shows_what_came_and_says_so(cell, server) -> None:
     server.quirks.ignore_n = True
     run = cell("%%chat -n 3\ncolour?")
     assert run.ok and "**Choice" not in run.markdown
     assert "asked for 3 choices, the server sent 1" in run.markdown
 
 
-def test_a_server_without_models_endpoint_gets_a_clear_message(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_server_without_models_endpoint_gets_a_clear_message(cell, server) -> None:
     server.quirks.no_models = True
     run = cell("%chat models")
     assert "does not list its models" in run.io.stdout and "%chatconfig model=NAME" in run.io.stdout
 
 
-def test_rejected_stream_options_are_retried_once_without_them(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_rejected_stream_options_are_retried_once_without_them(cell, server) -> None:
     server.quirks.reject_stream_options = True
     run = cell("%%chat\nhello")
     assert run.ok and run.markdown.startswith("Echo: hello")
@@ -70,21 +70,21 @@ def test_rejected_stream_options_are_retried_once_without_them(cell, server) -> 
     assert "stream_options" not in server.bodies[-1] and len(server.bodies) == 3  # remembered
 
 
-def test_no_logprobs_support_says_so(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_no_logprobs_support_says_so(cell, server) -> None:
     server.quirks.no_logprobs = True
     run = cell("%%chat --logprobs 2\nhello")
     assert run.ok and "the server sent no log-probabilities" in run.markdown
 
 
 @pytest.mark.parametrize("stream", [True, False])
-def test_a_missing_finish_reason_is_fine_when_the_reply_completes(cell, server, magics, stream) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_finish_reason_is_fine_when_the_reply_completes(cell, server, magics, stream) -> None:
     server.quirks.no_finish_reason = True
     run = cell("%%chat" + ("" if stream else " --no-stream") + "\nhello")
     assert run.ok and run.markdown.startswith("Echo: hello")
     assert len(magics.conversations["default"].turns) == 1
 
 
-def test_model_ids_that_are_file_paths_and_unknown_chunk_fields_work(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_model_ids_that_are_file_paths_and_unknown_chunk_fields_work(cell, server) -> None:
     server.quirks.extra_fields = {"timings": {"predicted_ms": 12.5}, "x_vendor": [1, 2]}
     run = cell('%%chat -m "/models/Llama 3.1 8B.Q4_K_M.gguf"\nhello')
     assert run.ok and run.markdown.startswith("Echo: hello")
@@ -93,7 +93,7 @@ def test_model_ids_that_are_file_paths_and_unknown_chunk_fields_work(cell, serve
 
 
 @pytest.fixture
-def azure_env(monkeypatch, server):  # type: ignore[no-untyped-def]
+def azure_env(monkeypatch, server):
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-key-123")
@@ -106,7 +106,7 @@ def azure_env(monkeypatch, server):  # type: ignore[no-untyped-def]
     InteractiveShell.clear_instance()
 
 
-def test_azure_settings_select_the_azure_client_and_url_shape(azure_env, server) -> None:  # type: ignore[no-untyped-def]
+def test_azure_settings_select_the_azure_client_and_url_shape(azure_env, server) -> None:
     cell = Cell(azure_env)
     assert cell("%chatconfig azure_deployment=my-gpt4o").ok
     run = cell("%%chat\nhello azure")
@@ -116,18 +116,18 @@ def test_azure_settings_select_the_azure_client_and_url_shape(azure_env, server)
     assert request.headers["api-key"] == "azure-key-123" and "authorization" not in request.headers
 
 
-def test_azure_without_a_deployment_uses_the_model_as_deployment(azure_env, server) -> None:  # type: ignore[no-untyped-def]
+def test_azure_without_a_deployment_uses_the_model_as_deployment(azure_env, server) -> None:
     assert Cell(azure_env)("%%chat -m team-gpt --no-stream\nhello").ok
     assert server.requests[-1].path == "/openai/deployments/team-gpt/chat/completions?api-version=2024-10-21"
 
 
-def test_azure_without_api_version_is_a_clear_error(azure_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_azure_without_api_version_is_a_clear_error(azure_env, monkeypatch) -> None:
     cell = Cell(azure_env)
     assert cell("%chatconfig api_version=unset").ok
     assert "Azure OpenAI needs api_version" in cell("%%chat\nhi").io.stdout
 
 
-def test_default_headers_are_sent(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_default_headers_are_sent(cell, server) -> None:
     assert cell('%chatconfig default_headers={"X-Team": "data-science", "X-Cost-Center": "42"}').ok
     assert cell("%%chat\nhi").ok
     headers = server.requests[-1].headers
@@ -160,7 +160,7 @@ class _Proxy(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-def test_the_sdks_proxy_environment_variables_keep_working(env, server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_sdks_proxy_environment_variables_keep_working(env, server, monkeypatch) -> None:
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
     threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
     try:
@@ -188,7 +188,7 @@ max_tokens = 256
 
 def test_ini_file_sets_the_key_model_and_settings_without_echoing_the_key(
     cell, server, magics, tmp_path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     path = tmp_path / "config.ini"
     path.write_text(INI)
@@ -213,7 +213,7 @@ def test_ini_file_sets_the_key_model_and_settings_without_echoing_the_key(
         (None, "no such file"),
     ],
 )
-def test_a_bad_ini_file_changes_nothing(cell, magics, tmp_path, content, message) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_ini_file_changes_nothing(cell, magics, tmp_path, content, message) -> None:
     path = tmp_path / "config.ini"
     if content is not None:
         path.write_text(content)

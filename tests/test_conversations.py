@@ -1,4 +1,4 @@
-"""§3: retry, pick, save/load, export, usage, models, request; context budget; costs."""
+"""%chat retry, pick, save/load, export, usage, models, request; context budget; costs."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from nbchat.conversation import Conversation
 from nbchat.usage import PRICES, PRICES_TAKEN, cost
 
 
-def said(body) -> list[str]:  # type: ignore[no-untyped-def]
+def said(body) -> list[str]:
     return [m["content"] for m in body["messages"]]
 
 
-def test_retry_regenerates_the_last_reply_with_current_settings(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_retry_regenerates_the_last_reply_with_current_settings(cell, server, magics) -> None:
     assert cell("%%chat\none").ok
     assert cell("%%chat\ntwo").ok
     assert cell("%chatconfig temperature=1.2").ok
@@ -32,11 +32,11 @@ def test_retry_regenerates_the_last_reply_with_current_settings(cell, server, ma
     ]
 
 
-def test_retry_with_nothing_to_retry_is_a_usage_error(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_retry_with_nothing_to_retry_is_a_usage_error(cell, server) -> None:
     assert type(cell("%chat retry").error) is UsageError and server.requests == []
 
 
-def test_pick_keeps_another_choice(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_pick_keeps_another_choice(cell, server) -> None:
     assert cell("%%chat -n 3\ncolour?").ok
     assert cell("%chat pick 3").ok
     assert cell("%%chat\nwhy?").ok
@@ -45,12 +45,12 @@ def test_pick_keeps_another_choice(cell, server) -> None:  # type: ignore[no-unt
         assert type(cell(bad).error) is UsageError
 
 
-def test_pick_after_a_single_choice_reply_is_a_usage_error(cell) -> None:  # type: ignore[no-untyped-def]
+def test_pick_after_a_single_choice_reply_is_a_usage_error(cell) -> None:
     assert cell("%%chat\nhi").ok
     assert "single choice" in str(cell("%chat pick 2").error)
 
 
-def test_save_and_load_round_trip_and_continue(cell, server, magics, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_save_and_load_round_trip_and_continue(cell, server, magics, tmp_path) -> None:
     path = tmp_path / "conv.json"
     assert cell("%%chat -s\nBe brief.").ok
     assert cell("%%chat\none").ok
@@ -64,7 +64,7 @@ def test_save_and_load_round_trip_and_continue(cell, server, magics, tmp_path) -
     assert magics.conversations["restored"].turns[0].usage["completion_tokens"] == 2
 
 
-def test_save_is_atomic_and_leaves_no_temporary_files(cell, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_save_is_atomic_and_leaves_no_temporary_files(cell, tmp_path) -> None:
     assert cell("%%chat\none").ok
     assert cell(f"%chat save {tmp_path / 'c.json'}").ok
     assert cell(f"%chat save {tmp_path / 'c.json'}").ok
@@ -97,7 +97,7 @@ def test_save_is_atomic_and_leaves_no_temporary_files(cell, tmp_path) -> None:  
 )
 def test_a_corrupt_truncated_or_foreign_file_is_rejected_and_nothing_changes(
     cell, magics, tmp_path, content, message
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert cell("%%chat\nkeep me").ok
     before = magics.conversations["default"].messages()
     path = tmp_path / "bad.json"
@@ -107,12 +107,12 @@ def test_a_corrupt_truncated_or_foreign_file_is_rejected_and_nothing_changes(
     assert magics.conversations["default"].messages() == before
 
 
-def test_load_of_a_missing_file_and_save_to_an_unwritable_place_are_usage_errors(cell, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_load_of_a_missing_file_and_save_to_an_unwritable_place_are_usage_errors(cell, tmp_path) -> None:
     assert "no such file" in str(cell(f"%chat load {tmp_path / 'nope.json'}").error)
     assert "cannot write" in str(cell(f"%chat save {tmp_path / 'missing-dir' / 'c.json'}").error)
 
 
-def test_export_markdown_and_fine_tuning_jsonl(cell, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_markdown_and_fine_tuning_jsonl(cell, tmp_path) -> None:
     assert cell("%%chat -s\nBe brief.").ok
     assert cell("%%chat\none").ok
     assert cell(f"%chat export {tmp_path / 't.md'}").ok
@@ -132,7 +132,7 @@ def test_export_markdown_and_fine_tuning_jsonl(cell, tmp_path) -> None:  # type:
     assert "writes .md or .jsonl" in str(cell(f"%chat export {tmp_path / 't.txt'}").error)
 
 
-def test_usage_sums_tokens_and_cost_per_model_and_in_total(cell) -> None:  # type: ignore[no-untyped-def]
+def test_usage_sums_tokens_and_cost_per_model_and_in_total(cell) -> None:
     assert cell("%%chat\none").ok
     assert cell("%%chat\ntwo three").ok
     assert cell("%%chat -m llama3\nfour").ok
@@ -145,12 +145,12 @@ def test_usage_sums_tokens_and_cost_per_model_and_in_total(cell) -> None:  # typ
     assert "(known prices only)" in plain[-1]
 
 
-def test_models_lists_the_servers_models(cell) -> None:  # type: ignore[no-untyped-def]
+def test_models_lists_the_servers_models(cell) -> None:
     text = cell("%chat models").outputs[-1]["text/plain"]
     assert "nbchat-stand-in" in text and "gpt-4o-mini" in text
 
 
-def test_request_is_a_dry_run_of_the_exact_body(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_request_is_a_dry_run_of_the_exact_body(cell, server) -> None:
     assert cell("%%chat\none").ok
     assert cell("%chatconfig temperature=0.5").ok
     count = len(server.requests)
@@ -166,7 +166,7 @@ def test_request_is_a_dry_run_of_the_exact_body(cell, server) -> None:  # type: 
     assert sent == body
 
 
-def test_context_budget_leaves_out_the_oldest_turns_but_keeps_them_in_history(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_context_budget_leaves_out_the_oldest_turns_but_keeps_them_in_history(cell, server, magics) -> None:
     assert cell("%%chat -s\nsystem stays").ok
     for i in range(6):
         assert cell(f"%%chat\nmessage number {i} " + "word " * 30).ok
@@ -198,7 +198,7 @@ def test_prices_have_a_date_and_overrides_win() -> None:
     assert cost("gpt-4o-mini", usage, {"gpt-4o-mini": {"input": 0, "output": 1}}) == pytest.approx(1.0)
 
 
-def test_prices_setting_changes_the_footer(cell) -> None:  # type: ignore[no-untyped-def]
+def test_prices_setting_changes_the_footer(cell) -> None:
     assert cell('%chatconfig prices={"llama3": [1000, 1000]}').ok
     run = cell("%%chat -m llama3\nhello")
     assert "llama3 · " in run.markdown and "$0.0" in run.markdown

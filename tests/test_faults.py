@@ -1,4 +1,4 @@
-"""§7: the fault matrix. After every fault the history is as before (or holds exactly the
+"""The fault matrix. After every fault the history is as before (or holds exactly the
 one exchange a successful retry produced), the stream's connection is closed, and the
 next %%chat works."""
 
@@ -10,7 +10,7 @@ import pytest
 from conftest import FAKE_KEY
 
 
-def wait_for_closed_streams(server, seconds: float = 4.0) -> int:  # type: ignore[no-untyped-def]
+def wait_for_closed_streams(server, seconds: float = 4.0) -> int:
     deadline = time.monotonic() + seconds
     while server.open_streams and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -119,7 +119,7 @@ FAILURES = [
 @pytest.mark.parametrize(("script", "settings", "message", "attempts"), FAILURES)
 def test_a_fault_leaves_history_unchanged_closes_the_stream_and_the_next_cell_works(
     cell, server, magics, script, settings, message, attempts
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     assert cell("%%chat\nbefore the fault").ok
     before = magics.conversations["default"].messages()
     for name, value in settings.items():
@@ -148,7 +148,7 @@ def test_a_fault_leaves_history_unchanged_closes_the_stream_and_the_next_cell_wo
     ]
 
 
-def test_429_with_retry_after_is_retried_after_that_delay(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_429_with_retry_after_is_retried_after_that_delay(cell, server, magics) -> None:
     server.script(status=429, error="slow down", retry_after="1")
     start = time.monotonic()
     run = cell("%%chat\nhello")
@@ -163,14 +163,14 @@ def test_429_with_retry_after_is_retried_after_that_delay(cell, server, magics) 
 @pytest.mark.parametrize(
     "script", [{"status": 503, "error": "x"}, {"reset_before": True}], ids=["503", "reset"]
 )
-def test_a_retry_that_succeeds_records_exactly_one_exchange(cell, server, magics, script) -> None:  # type: ignore[no-untyped-def]
+def test_a_retry_that_succeeds_records_exactly_one_exchange(cell, server, magics, script) -> None:
     magics.max_retries = 2
     server.script(**script)
     assert cell("%%chat\nhello").ok
     assert len(magics.conversations["default"].turns) == 1
 
 
-def test_5xx_retries_back_off(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_5xx_retries_back_off(cell, server, magics) -> None:
     magics.max_retries = 2
     server.script(status=500, error="x", times=3)
     start = time.monotonic()
@@ -179,7 +179,7 @@ def test_5xx_retries_back_off(cell, server, magics) -> None:  # type: ignore[no-
     assert time.monotonic() - start >= 0.5 * 0.75 + 1.0 * 0.75
 
 
-def test_connection_refused_is_retried_then_explained(cell, magics) -> None:  # type: ignore[no-untyped-def]
+def test_connection_refused_is_retried_then_explained(cell, magics) -> None:
     magics.base_url = "http://127.0.0.1:9/v1"
     magics.max_retries = 0
     run = cell("%%chat\nhello")
@@ -187,7 +187,7 @@ def test_connection_refused_is_retried_then_explained(cell, magics) -> None:  # 
     assert magics.conversations["default"].turns == []
 
 
-def test_an_abandoned_stream_closes_its_connection(shell, server) -> None:  # type: ignore[no-untyped-def]
+def test_an_abandoned_stream_closes_its_connection(shell, server) -> None:
     from nbchat.magics import INSTANCES
 
     chat = INSTANCES[shell].chat_for("default")

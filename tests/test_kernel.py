@@ -14,7 +14,7 @@ pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture
-def kernel_manager(server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def kernel_manager(server) -> Iterator[Any]:
     env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
     km, kc = start_new_kernel(kernel_name="python3", env=env)
     try:
@@ -25,11 +25,11 @@ def kernel_manager(server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def kernel(kernel_manager) -> Any:  # type: ignore[no-untyped-def]
+def kernel(kernel_manager) -> Any:
     return kernel_manager[1]
 
 
-def send(kc, code: str, cell_id: str | None = None) -> str:  # type: ignore[no-untyped-def]
+def send(kc, code: str, cell_id: str | None = None) -> str:
     """Send an execute_request the way JupyterLab does, with the cell's id in metadata."""
     content = {
         "code": code,
@@ -44,18 +44,18 @@ def send(kc, code: str, cell_id: str | None = None) -> str:  # type: ignore[no-u
     return str(msg["header"]["msg_id"])
 
 
-def reply_to(kc, msg_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def reply_to(kc, msg_id: str) -> dict[str, Any]:
     while True:
         reply = kc.get_shell_msg(timeout=60)
         if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"]  # type: ignore[no-any-return]
+            return reply["content"]
 
 
-def execute(kc, code: str, cell_id: str | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def execute(kc, code: str, cell_id: str | None = None) -> dict[str, Any]:
     return reply_to(kc, send(kc, code, cell_id))
 
 
-def shown_markdown(kc, msg_id: str, until: Any, seconds: float = 20) -> list[str]:  # type: ignore[no-untyped-def]
+def shown_markdown(kc, msg_id: str, until: Any, seconds: float = 20) -> list[str]:
     """The Markdown the frontend received for ``msg_id`` until ``until(texts)`` holds."""
     texts: list[str] = []
     deadline = time.monotonic() + seconds
@@ -69,7 +69,7 @@ def shown_markdown(kc, msg_id: str, until: Any, seconds: float = 20) -> list[str
     return texts
 
 
-def test_a_kernel_rerun_with_the_same_cell_id_replaces_the_exchange(kernel, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_kernel_rerun_with_the_same_cell_id_replaces_the_exchange(kernel, server) -> None:
     assert execute(kernel, "%load_ext nbchat")["status"] == "ok"
     assert execute(kernel, "%%chat\nfirst", "cell-1")["status"] == "ok"
     assert execute(kernel, "%%chat\nsecond", "cell-2")["status"] == "ok"
@@ -85,7 +85,7 @@ def test_a_kernel_rerun_with_the_same_cell_id_replaces_the_exchange(kernel, serv
     ]
 
 
-def test_a_failed_request_fails_the_cell_in_a_kernel(kernel, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_request_fails_the_cell_in_a_kernel(kernel, server) -> None:
     assert execute(kernel, "%load_ext nbchat")["status"] == "ok"
     server.script(status=404, error="no such model")
     reply = execute(kernel, "%%chat\nhello", "c")
@@ -99,7 +99,7 @@ def test_a_failed_request_fails_the_cell_in_a_kernel(kernel, server) -> None:  #
 @pytest.mark.parametrize("keep_partial", [False, True])
 def test_an_interrupt_mid_stream_shows_what_arrived_closes_the_stream_and_keeps_the_kernel(
     kernel_manager, server, keep_partial
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     km, kc = kernel_manager
     assert execute(kc, f"%load_ext nbchat\n%chatconfig keep_partial={keep_partial}")["status"] == "ok"
     server.script(chunks=[f"word{i} " for i in range(200)], chunk_delay=0.05)

@@ -1,4 +1,4 @@
-"""§1: loading, unloading, autoloading, and what loading costs."""
+"""Loading, unloading, autoloading, and what loading costs."""
 
 from __future__ import annotations
 
@@ -15,18 +15,18 @@ from conftest import Cell, make_shell
 from IPython.core.magic import Magics, cell_magic, magics_class
 
 
-def magic_names(shell) -> tuple[set[str], set[str]]:  # type: ignore[no-untyped-def]
+def magic_names(shell) -> tuple[set[str], set[str]]:
     table = shell.magics_manager.magics
     return set(table["cell"]), set(table["line"])
 
 
-def test_load_ext_registers_chat_cell_and_line_magics_and_chatconfig(shell) -> None:  # type: ignore[no-untyped-def]
+def test_load_ext_registers_chat_cell_and_line_magics_and_chatconfig(shell) -> None:
     cells, lines = magic_names(shell)
     assert "chat" in cells
     assert {"chat", "chatconfig"} <= lines
 
 
-def test_loading_twice_is_harmless_and_reload_keeps_conversations(shell, server) -> None:  # type: ignore[no-untyped-def]
+def test_loading_twice_is_harmless_and_reload_keeps_conversations(shell, server) -> None:
     cell = Cell(shell)
     assert cell("%%chat\nremember me").ok
     shell.extension_manager.load_extension("nbchat")
@@ -42,14 +42,14 @@ def test_loading_twice_is_harmless_and_reload_keeps_conversations(shell, server)
     )
 
 
-def test_unload_ext_removes_the_magics(shell) -> None:  # type: ignore[no-untyped-def]
+def test_unload_ext_removes_the_magics(shell) -> None:
     assert Cell(shell)("%unload_ext nbchat").ok
     cells, lines = magic_names(shell)
     assert "chat" not in cells and "chat" not in lines and "chatconfig" not in lines
     assert not Cell(shell)("%%chat\nhello").ok
 
 
-def test_another_extensions_chat_magic_is_reported_once(env) -> None:  # type: ignore[no-untyped-def]
+def test_another_extensions_chat_magic_is_reported_once(env) -> None:
     @magics_class
     class Other(Magics):
         @cell_magic
@@ -106,7 +106,7 @@ def test_core_modules_do_not_import_ipython() -> None:
 
 def test_ipython_config_autoloads_and_configures_and_terminal_prints_plain_text(
     tmp_path: Path, server
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     profile = tmp_path / "profile_default"
     profile.mkdir()
     (profile / "ipython_config.py").write_text(
@@ -139,7 +139,7 @@ def test_each_core_module_has_a_one_line_docstring(module: str) -> None:
     assert doc.strip() and len(doc.strip().splitlines()[0]) < 100
 
 
-def test_make_shell_gives_a_display_capable_shell(env) -> None:  # type: ignore[no-untyped-def]
+def test_make_shell_gives_a_display_capable_shell(env) -> None:
     make_shell()
     try:
         from IPython.display import display

@@ -7,7 +7,7 @@ import json
 from nbchat import Chat
 
 
-def test_500_exchanges_in_one_conversation(env, server) -> None:  # type: ignore[no-untyped-def]
+def test_500_exchanges_in_one_conversation(env, server) -> None:
     chat = Chat(max_retries=0)
     for i in range(500):
         assert chat.send(f"message {i}", stream=i % 2 == 0).text == f"Echo: message {i}"
@@ -16,7 +16,7 @@ def test_500_exchanges_in_one_conversation(env, server) -> None:  # type: ignore
     assert len(last) == 999 and last[-1]["content"] == "message 499" and last[0]["content"] == "message 0"
 
 
-def test_a_5000_message_history_loads_from_file_and_is_sent(cell, server, magics, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_5000_message_history_loads_from_file_and_is_sent(cell, server, magics, tmp_path) -> None:
     messages = []
     for i in range(2500):
         messages += [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]

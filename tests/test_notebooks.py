@@ -16,7 +16,7 @@ from run_notebook import execute, text_of  # noqa: E402
 pytestmark = pytest.mark.kernel
 
 
-def outputs_of(nb, source_start: str) -> list:  # type: ignore[no-untyped-def]
+def outputs_of(nb, source_start: str) -> list:
     cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
     assert cells, f"no cell starts with {source_start!r}"
     return cells[0].outputs
@@ -32,7 +32,7 @@ def test_notebooks_are_committed_without_outputs() -> None:
         ), path
 
 
-def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_path) -> None:
     nb = execute(
         ROOT / "notebooks" / "quickstart.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
     )
@@ -78,7 +78,7 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
     assert server.bodies[-1]["temperature"] == 0.2
 
 
-def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server) -> None:  # type: ignore[no-untyped-def]
+def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server) -> None:
     nb = execute(
         ROOT / "notebooks" / "conversations.ipynb",
         {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"},
@@ -113,14 +113,14 @@ def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server)
     assert server.bodies[-1]["messages"][-1]["content"] == "And a vegetable"
 
 
-def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) -> None:  # type: ignore[no-untyped-def]
+def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) -> None:
     nb = execute(
         ROOT / "notebooks" / "widgets.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
     )
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     models = {k: v for k, v in state.items()}
 
-    def find(model_name: str, **attrs: object) -> list[dict]:  # type: ignore[type-arg]
+    def find(model_name: str, **attrs: object) -> list[dict]:
         return [
             m["state"]
             for m in models.values()

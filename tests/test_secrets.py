@@ -1,4 +1,4 @@
-"""§7: the key never appears — not whole, not as any 4-character piece — anywhere a user
+"""The key never appears — not whole, not as any 4-character piece — anywhere a user
 or a file could see it, while every feature (failures included) is exercised."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def leaks(text: str) -> set[str]:
 
 def test_no_piece_of_the_key_appears_in_any_output_file_error_repr_or_log(
     shell, server, magics, tmp_path, caplog, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.DEBUG)
     cell = Cell(shell)
     seen: list[str] = []
@@ -86,7 +86,7 @@ def test_no_piece_of_the_key_appears_in_any_output_file_error_repr_or_log(
     assert leaks(everything) == set()
 
 
-def test_the_key_cannot_be_pickled_or_serialised(env) -> None:  # type: ignore[no-untyped-def]
+def test_the_key_cannot_be_pickled_or_serialised(env) -> None:
     import pickle
 
     import pytest

@@ -1,11 +1,11 @@
-"""§3 (core part): %chat history | reset | undo | list, and unknown verbs."""
+"""%chat history | reset | undo | list, and unknown verbs."""
 
 from __future__ import annotations
 
 from IPython.core.error import UsageError
 
 
-def test_history_is_a_readable_transcript_with_tokens(cell) -> None:  # type: ignore[no-untyped-def]
+def test_history_is_a_readable_transcript_with_tokens(cell) -> None:
     assert cell("%%chat -s\nBe brief.").ok
     assert cell("%%chat\nWhat is pandas?").ok
     md = cell("%chat history").markdown
@@ -15,7 +15,7 @@ def test_history_is_a_readable_transcript_with_tokens(cell) -> None:  # type: ig
     assert "**user** · ≈" in md  # estimated where the server reports none per message
 
 
-def test_reset_empties_and_keep_system_keeps_the_prompt(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_reset_empties_and_keep_system_keeps_the_prompt(cell, server) -> None:
     assert cell("%%chat -s\nBe brief.").ok
     assert cell("%%chat\none").ok
     assert cell("%chat reset --keep-system").ok
@@ -26,7 +26,7 @@ def test_reset_empties_and_keep_system_keeps_the_prompt(cell, server) -> None:  
     assert [m["role"] for m in server.bodies[-1]["messages"]] == ["user"]
 
 
-def test_undo_removes_the_last_exchange(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_undo_removes_the_last_exchange(cell, server) -> None:
     assert cell("%%chat\none").ok
     assert cell("%%chat\ntwo").ok
     assert cell("%chat undo").ok
@@ -34,12 +34,12 @@ def test_undo_removes_the_last_exchange(cell, server) -> None:  # type: ignore[n
     assert [m["content"] for m in server.bodies[-1]["messages"]] == ["one", "Echo: one", "three"]
 
 
-def test_undo_on_an_empty_conversation_is_a_usage_error(cell) -> None:  # type: ignore[no-untyped-def]
+def test_undo_on_an_empty_conversation_is_a_usage_error(cell) -> None:
     run = cell("%chat undo -c nothing")
     assert type(run.error) is UsageError and "nothing to undo" in str(run.error)
 
 
-def test_list_shows_each_conversation_with_messages_tokens_and_model(cell) -> None:  # type: ignore[no-untyped-def]
+def test_list_shows_each_conversation_with_messages_tokens_and_model(cell) -> None:
     assert cell("%%chat\none").ok
     assert cell("%%chat -c other -m gpt-4o\ntwo").ok
     table = cell("%chat list").outputs[-1]["text/plain"].splitlines()
@@ -48,7 +48,7 @@ def test_list_shows_each_conversation_with_messages_tokens_and_model(cell) -> No
     assert table[3].split()[:2] == ["other", "2"] and table[3].split()[-1] == "gpt-4o"
 
 
-def test_unknown_or_missing_verb_lists_the_verbs_and_sends_nothing(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_or_missing_verb_lists_the_verbs_and_sends_nothing(cell, server) -> None:
     for line in ("%chat frobnicate", "%chat"):
         run = cell(line)
         assert type(run.error) is UsageError

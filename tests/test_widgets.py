@@ -1,4 +1,4 @@
-"""§6 in Python: the panel's controls are built from the traits and linked both ways;
+"""The widgets in Python: the panel's controls are built from the traits and linked both ways;
 the chat view shows choices, log-probs, usage, and re-asks with the panel's values."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from nbchat.widgets import VIEWS, ChatView, Panel
 
 
 @pytest.fixture
-def panel(magics, server) -> Panel:  # type: ignore[no-untyped-def]
+def panel(magics, server) -> Panel:
     return Panel(magics, magics.transport.models(magics))
 
 
-def test_controls_are_built_from_each_traits_bounds_and_help(panel, magics) -> None:  # type: ignore[no-untyped-def]
+def test_controls_are_built_from_each_traits_bounds_and_help(panel, magics) -> None:
     c = panel.controls
     assert set(c) == {
         "model",
@@ -45,19 +45,19 @@ def test_controls_are_built_from_each_traits_bounds_and_help(panel, magics) -> N
     )
 
 
-def test_without_a_model_list_the_model_is_free_text(magics, server) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_model_list_the_model_is_free_text(magics, server) -> None:
     server.quirks.no_models = True
     assert isinstance(Panel(magics, []).controls["model"].widget, W.Text)
 
 
-def test_unset_settings_show_the_api_default_marked_unset_and_are_not_sent(panel, cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_unset_settings_show_the_api_default_marked_unset_and_are_not_sent(panel, cell, server) -> None:
     t = panel.controls["temperature"]
     assert t.widget.value == 1.0 and "unset" in t.status.value
     assert cell("%%chat\nhi").ok
     assert "temperature" not in server.bodies[-1]
 
 
-def test_moving_a_slider_changes_the_next_request(panel, magics, cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_moving_a_slider_changes_the_next_request(panel, magics, cell, server) -> None:
     panel.controls["temperature"].widget.value = 0.7
     panel.controls["n"].widget.value = 2
     panel.controls["stop"].widget.value = ["###"]
@@ -69,7 +69,7 @@ def test_moving_a_slider_changes_the_next_request(panel, magics, cell, server) -
     assert (body["temperature"], body["n"], body["stop"], body["model"]) == (0.7, 2, ["###"], "gpt-4o")
 
 
-def test_chatconfig_and_config_move_the_controls(panel, cell) -> None:  # type: ignore[no-untyped-def]
+def test_chatconfig_and_config_move_the_controls(panel, cell) -> None:
     assert cell("%chatconfig temperature=0.3 max_tokens=256").ok
     assert panel.controls["temperature"].widget.value == 0.3
     assert panel.controls["max_tokens"].widget.value == 256
@@ -80,7 +80,7 @@ def test_chatconfig_and_config_move_the_controls(panel, cell) -> None:  # type: 
     assert "unset" in panel.controls["temperature"].status.value
 
 
-def test_the_reset_button_unsets_them_again(panel, magics, cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_reset_button_unsets_them_again(panel, magics, cell, server) -> None:
     panel.controls["temperature"].widget.value = 0.5
     panel.controls["seed"].widget.value = 9
     panel.controls["stop"].widget.value = ["x"]
@@ -91,18 +91,18 @@ def test_the_reset_button_unsets_them_again(panel, magics, cell, server) -> None
     assert not {"temperature", "seed", "stop"} & set(server.bodies[-1])
 
 
-def test_an_emptied_stop_list_unsets_stop(panel, magics) -> None:  # type: ignore[no-untyped-def]
+def test_an_emptied_stop_list_unsets_stop(panel, magics) -> None:
     panel.controls["stop"].widget.value = ["a"]
     panel.controls["stop"].widget.value = []
     assert magics.stop is None
 
 
-def test_sliders_magic_shows_the_panel(cell) -> None:  # type: ignore[no-untyped-def]
+def test_sliders_magic_shows_the_panel(cell) -> None:
     run = cell("%chatconfig --sliders")
     assert run.ok and "application/vnd.jupyter.widget-view+json" in run.outputs[-1]
 
 
-def views(cell, code: str) -> ChatView:  # type: ignore[no-untyped-def]
+def views(cell, code: str) -> ChatView:
     """Run a widget-output cell; return its view (the last ChatView displayed)."""
     run = cell(code)
     assert run.ok, run.error
@@ -110,7 +110,7 @@ def views(cell, code: str) -> ChatView:  # type: ignore[no-untyped-def]
     return VIEWS[model_id]
 
 
-def test_widget_output_shows_transcript_choices_as_tabs_logprobs_and_usage(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+def test_widget_output_shows_transcript_choices_as_tabs_logprobs_and_usage(cell, magics, server) -> None:
     assert cell("%%chat\nfirst").ok
     view = views(cell, "%%chat -f widget -n 2 --logprobs 2\nname a colour")
     assert "first" in view.transcript.value and "Echo: first" in view.transcript.value
@@ -123,7 +123,7 @@ def test_widget_output_shows_transcript_choices_as_tabs_logprobs_and_usage(cell,
     assert view.tabs.children[1].children[1].description == "Kept ✓"
 
 
-def test_reask_regenerates_the_last_reply_with_the_panels_values(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+def test_reask_regenerates_the_last_reply_with_the_panels_values(cell, magics, server) -> None:
     view = views(cell, "%%chat -f widget\nhello")
     panel = Panel(magics, [])
     panel.controls["temperature"].widget.value = 1.4
@@ -135,7 +135,7 @@ def test_reask_regenerates_the_last_reply_with_the_panels_values(cell, magics, s
     assert magics.conversations["default"].messages()[-1]["content"] == "a fresh answer"
 
 
-def test_errors_in_button_callbacks_are_shown_not_lost(cell, magics, server) -> None:  # type: ignore[no-untyped-def]
+def test_errors_in_button_callbacks_are_shown_not_lost(cell, magics, server) -> None:
     view = views(cell, "%%chat -f widget\nhello")
     magics.max_retries = 0
     server.script(status=500, error="exploded")
@@ -145,13 +145,13 @@ def test_errors_in_button_callbacks_are_shown_not_lost(cell, magics, server) -> 
     assert magics.conversations["default"].messages()[-1]["content"] == "Echo: hello"
 
 
-def test_output_widget_setting_uses_the_chat_view(cell) -> None:  # type: ignore[no-untyped-def]
+def test_output_widget_setting_uses_the_chat_view(cell) -> None:
     assert cell("%chatconfig output=widget").ok
     view = views(cell, "%%chat\nhello")
     assert "Echo: hello" in view.reply.children[0].value
 
 
-def test_logprobs_in_markdown_output_are_shown_as_shaded_tokens(cell) -> None:  # type: ignore[no-untyped-def]
+def test_logprobs_in_markdown_output_are_shown_as_shaded_tokens(cell) -> None:
     run = cell("%%chat --logprobs 3\nhello world")
     html = run.outputs[-1]["text/html"]
     assert html.count('class="nbchat-token"') == 3
