@@ -368,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
-    def _usage(self, body: dict[str, Any], choices: list[list[str]]) -> dict[str, int]:
+    def _usage(self, body: dict[str, Any], choices: list[list[str]]) -> dict[str, Any]:
         prompt = 3 + sum(
             3 + count_tokens(content.text_of(m["content"]) if content.is_valid(m.get("content")) else "")
             for m in body["messages"]
