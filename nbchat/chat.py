@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import Completion, Transport, request_body
+from .cache import Entry, Replayer, key_of, restore, snapshot
+from .client import OPENAI_URL, Completion, Transport, request_body
 from .content import Content
 from .conversation import Conversation, Message, Turn
 from .errors import NbChatError
+from .rebuild import exchange_of
 from .settings import Settings
 from .tokens import estimate_messages, estimate_text
 from .usage import Ledger, cost
@@ -33,6 +35,9 @@ class Reply:
     interrupted: bool = False
     estimated: bool = False  # the server reported no usage: ``usage`` is nbchat's estimate
     notes: list[str] = field(default_factory=list)  # what the server did not do as asked
+    replayed: bool = False  # answered from the reply cache: nothing was sent
+    asked: float | None = None  # when a replayed reply was first asked (epoch seconds)
+    exchange: dict[str, Any] | None = None  # what rebuilds this turn (see nbchat.rebuild)
 
     def __str__(self) -> str:
         return self.text
@@ -50,6 +55,7 @@ class Request:
     cell_id: str | None
     record: bool
     slot: int | None = None  # the turn this exchange replaces (re-run cell, retry)
+    cache: str = "replay"  # the reply cache's mode for this request
     dropped: list[str] = field(default_factory=list)  # set, but rejected by this model
 
     @property
@@ -86,10 +92,31 @@ class ReplyStream:
         if self._started:
             raise NbChatError("this reply was already read")
         self._started = True
-        yield from self.chat.transport.run(self.chat.settings, self.request.body, self.completion)
-        self.reply = self.finish()
+        settings, body = self.chat.settings, self.request.body
+        entry, problem = self.chat.replayer.lookup(
+            self.request.cache, settings.cache_path, self._key(), self.request.cell_id
+        )
+        if entry is not None:
+            # a replay arrives whole, as one delta per choice, through the same consumer
+            restore(self.completion, entry.reply)
+            for index, text in enumerate(self.completion.texts):
+                if text:
+                    yield index, text
+            self.reply = self.finish(replayed=entry)
+            return
+        yield from self.chat.transport.run(settings, body, self.completion)
+        self.reply = self.finish(problem=problem)
 
-    def finish(self, interrupted: bool = False) -> Reply:
+    def _key(self) -> str:
+        settings = self.chat.settings
+        url = settings.base_url or OPENAI_URL
+        if settings.azure_endpoint:
+            url = f"{settings.azure_endpoint}/openai/deployments/{settings.azure_deployment or ''}"
+        return key_of(self.request.body, url)
+
+    def finish(
+        self, interrupted: bool = False, replayed: Entry | None = None, problem: str | None = None
+    ) -> Reply:
         """Build the reply from what arrived; record it unless it was cut off (or
         ``keep_partial`` allows that)."""
         done = self.completion
@@ -110,8 +137,13 @@ class ReplyStream:
             interrupted=interrupted,
             estimated=done.usage is None,
             notes=notes(self.request, done),
+            replayed=replayed is not None,
+            asked=replayed.asked if replayed is not None else None,
         )
-        self.chat.ledger.add(model, usage)
+        if replayed is not None:
+            self.chat.ledger.replay(model, usage, reply.cost)
+        else:
+            self.chat.ledger.add(model, usage)
         if self.request.record and (not interrupted or self.chat.settings.keep_partial):
             turn = Turn(
                 [self.user, {"role": "assistant", "content": reply.text}],
@@ -122,8 +154,28 @@ class ReplyStream:
                 finish_reason=reply.finish_reason if not interrupted else "interrupted",
             )
             self.chat.conversation.record(turn, self.request.slot)
+            reply.exchange = exchange_of(self.chat.conversation, turn, self.request.messages)
+        if not interrupted:
+            self._cache(reply, replayed, problem)
         self.reply = reply
         return reply
+
+    def _cache(self, reply: Reply, replayed: Entry | None, problem: str | None) -> None:
+        """Store a new answer (or count a replay); remember that this cell was answered."""
+        settings, replayer = self.chat.settings, self.chat.replayer
+        key = self._key()
+        if replayed is not None:
+            replayer.replayed(settings.cache_path, key, reply.cost)
+        elif self.completion.finish or self.completion.done:
+            stored = snapshot(self.completion)
+            problem = (
+                replayer.store(self.request.cache, settings.cache_path, key, stored, reply.model, reply.cost)
+                or problem
+            )
+        if problem:
+            reply.notes.append(problem)
+        if self.request.cell_id is not None:
+            replayer.answered.add(self.request.cell_id)
 
 
 def estimate_usage(messages: list[Message], texts: list[str]) -> dict[str, int]:
@@ -167,6 +219,7 @@ class Chat:
         conversation: Conversation | None = None,
         transport: Transport | None = None,
         ledger: Ledger | None = None,
+        replayer: Replayer | None = None,
         **options: Any,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
@@ -181,6 +234,7 @@ class Chat:
             self.conversation.system = system
         self.transport = transport if transport is not None else Transport()
         self.ledger = ledger if ledger is not None else Ledger()
+        self.replayer = replayer if replayer is not None else Replayer()
 
     def __repr__(self) -> str:
         return f"<Chat {self.settings.model!r}, {len(self.conversation.turns)} turns>"
@@ -199,7 +253,8 @@ class Chat:
         **overrides: Any,
     ) -> tuple[Request, Message]:
         """Build (without sending) the request for ``text`` with per-call ``overrides``."""
-        values = self.settings.request_values() | self.settings.checked(overrides)
+        checked = self.settings.checked(overrides)
+        values = self.settings.request_values() | checked
         stream = overrides.get("stream", self.settings.stream)
         if slot is None and self.settings.rerun == "replace":
             slot = self.conversation.slot_of(cell_id)
@@ -209,7 +264,9 @@ class Chat:
         user: Message = {"role": "user", "content": text}
         messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
         body, dropped = request_body(values, messages, stream=bool(stream))
-        return Request(body, left_out, cell_id, record=history, slot=slot, dropped=dropped), user
+        cache = checked.get("cache") or self.settings.cache
+        request = Request(body, left_out, cell_id, record=history, slot=slot, dropped=dropped, cache=cache)
+        return request, user
 
     def stream(self, text: Content, **overrides: Any) -> ReplyStream:
         request, user = self.prepare(text, **overrides)
@@ -228,6 +285,8 @@ class Chat:
         if not turns or turns[-1].messages[0]["role"] != "user":
             raise NbChatError("there is no exchange to retry")
         last = turns[-1]
+        # a retry asks the model again and its answer replaces the stored one
+        overrides.setdefault("cache", "off" if self.settings.cache == "off" else "refresh")
         return self.stream(
             last.messages[0]["content"], cell_id=last.cell_id, slot=len(turns) - 1, **overrides
         )

@@ -16,6 +16,7 @@ from IPython.core.magic import Magics, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import render
+from .cache import Replayer
 from .chat import Chat, Reply
 from .client import Transport
 from .content import estimate, text_of
@@ -76,6 +77,7 @@ class ChatMagics(Magics, Settings):
         super().__init__(shell=shell, **kwargs)
         self.transport = Transport()
         self.ledger = Ledger()
+        self.replayer = Replayer()  # this kernel's answered cells, for the replay rule
         self.conversations: dict[str, Conversation] = {}
         self.cell_id: str | None = None
 
@@ -97,7 +99,13 @@ class ChatMagics(Magics, Settings):
 
     def chat_for(self, name: str) -> Chat:
         conversation = self.conversations.setdefault(name, Conversation(name))
-        return Chat(settings=self, conversation=conversation, transport=self.transport, ledger=self.ledger)
+        return Chat(
+            settings=self,
+            conversation=conversation,
+            transport=self.transport,
+            ledger=self.ledger,
+            replayer=self.replayer,
+        )
 
     def cell_text(self, cell: str, raw: bool) -> str:
         text = cell.strip()
@@ -148,6 +156,7 @@ class ChatMagics(Magics, Settings):
     )
     @argument("-o", "--out", metavar="NAME", help="Also store the reply in the variable NAME.")
     @argument("--raw", action="store_true", help="Send {name} fields as written (no substitution).")
+    @argument("--no-cache", action="store_true", help="Ask the model even if the reply cache has an answer.")
     @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
@@ -197,6 +206,8 @@ class ChatMagics(Magics, Settings):
         overrides = {name: getattr(args, name) for name in CELL_OPTIONS if getattr(args, name) is not None}
         if args.no_stream:
             overrides["stream"] = False
+        if args.no_cache:  # ask again, and the new answer replaces the stored one
+            overrides["cache"] = "off" if self.cache == "off" else "refresh"
         if not args.conversation.strip():
             raise UsageError("-c needs a conversation name")
         if args.out is not None and not args.out.isidentifier():

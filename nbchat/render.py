@@ -47,9 +47,9 @@ def footer(reply: Reply) -> str:
     shown = reasoning is not None and (reasoning > 0 or "reasoning_effort" in reply.params)
     thought = f" ({reasoning} reasoning)" if shown else ""
     parts.append(f"{mark}{prompt} prompt + {mark}{completion} completion tokens{thought}")
-    if reply.cost is not None:
+    if reply.cost is not None and not reply.replayed:  # a replay costs nothing: it says what it saved
         parts.append(mark + format_cost(reply.cost))
-    parts.append(f"{reply.latency:.2f} s")
+    parts.append(replayed(reply) if reply.replayed else f"{reply.latency:.2f} s")
     if reply.left_out:
         parts.append(f"{reply.left_out} earlier messages left out (max_context_tokens)")
     if reply.finish_reason == "length":
@@ -58,6 +58,13 @@ def footer(reply: Reply) -> str:
         parts.append("interrupted")
     parts.extend(reply.notes)
     return " · ".join(parts)
+
+
+def replayed(reply: Reply) -> str:
+    """``replayed · asked <when> · saved $<cost>`` for a reply answered from the cache."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(reply.asked)) if reply.asked else "earlier"
+    saved = format_cost(reply.cost) if reply.cost is not None else "a request (price unknown)"
+    return f"replayed · asked {when} · saved {saved}"
 
 
 def body_text(texts: list[str], markdown: bool) -> str:
@@ -122,6 +129,8 @@ def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
             "interrupted": reply.interrupted,
             "usage_estimated": reply.estimated,
             "notes": reply.notes,
+            "replayed": reply.replayed,
+            "exchange": reply.exchange,
         }
     }
 
@@ -298,6 +307,18 @@ def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = Fals
         format_cost(total) + ("" if known else " (known prices only)") if any_known else "unknown price"
     )
     rows.append(["total", sums["requests"], sums["prompt_tokens"], sums["completion_tokens"], total_cost])
+    for model, row in sorted(ledger.replays.items()):  # answered from the cache: not requests
+        rows.append(
+            [
+                f"{model} (replayed)",
+                f"0 of {row['replies']}",
+                row["prompt_tokens"],
+                row["completion_tokens"],
+                "saved " + format_cost(cost(model, row, prices) or 0.0),
+            ]
+        )
+    if ledger.replays:
+        rows.append(["saved by replays", "", "", "", format_cost(ledger.saved)])
     table(["model", "requests", "prompt tokens", "completion tokens", "cost"], rows, terminal)
 
 

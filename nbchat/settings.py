@@ -36,7 +36,10 @@ ENV_VARS = {
     "api_key": "OPENAI_API_KEY",
     "azure_endpoint": "AZURE_OPENAI_ENDPOINT",
     "api_version": "OPENAI_API_VERSION",
+    "cache": "NBCHAT_CACHE",
+    "cache_path": "NBCHAT_CACHE_PATH",
 }
+CACHE_MODES = ("replay", "refresh", "off")
 UNSET_WORDS = {"unset", "none", "null"}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -149,6 +152,31 @@ class Settings(Configurable):
         {},
         help='Per-model USD per million tokens, e.g. {"my-model": [0.5, 1.5]} (input, output).',
     ).tag(config=True)
+
+    cache = Enum(
+        CACHE_MODES,
+        "replay",
+        help="Reply cache: replay answers a request seen before from the cache (nothing is sent); "
+        "refresh always asks and stores; off neither reads nor writes.",
+    ).tag(config=True)
+    cache_path = Unicode(
+        help="The reply cache's SQLite file (default: $NBCHAT_CACHE_PATH, "
+        "else $XDG_CACHE_HOME/nbchat/replies.sqlite3, else ~/.cache/nbchat/replies.sqlite3)."
+    ).tag(config=True)
+
+    @default("cache")
+    def _cache_from_env(self) -> str:
+        # lets CI (or a test suite) choose without touching config files
+        value = os.environ.get("NBCHAT_CACHE", "").strip().lower()
+        return value if value in CACHE_MODES else "replay"
+
+    @default("cache_path")
+    def _cache_path_from_env(self) -> str:
+        explicit = os.environ.get("NBCHAT_CACHE_PATH")
+        if explicit:
+            return explicit
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "nbchat", "replies.sqlite3")
 
     @default("base_url")
     def _base_url_from_env(self) -> str | None:

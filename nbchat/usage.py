@@ -73,6 +73,9 @@ class Ledger:
 
     def __init__(self) -> None:
         self.models: dict[str, dict[str, int]] = {}
+        # replies answered from the cache: no request made, their cost saved
+        self.replays: dict[str, dict[str, int]] = {}
+        self.saved = 0.0
 
     def add(self, model: str | None, usage: Mapping[str, Any] | None) -> None:
         if not usage:
@@ -83,3 +86,12 @@ class Ledger:
         row["requests"] += 1
         row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
         row["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+
+    def replay(self, model: str | None, usage: Mapping[str, Any] | None, saved: float | None) -> None:
+        row = self.replays.setdefault(
+            model or "?", {"replies": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        )
+        row["replies"] += 1
+        row["prompt_tokens"] += int((usage or {}).get("prompt_tokens") or 0)
+        row["completion_tokens"] += int((usage or {}).get("completion_tokens") or 0)
+        self.saved += saved or 0.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -113,3 +115,10 @@ def magics(shell: InteractiveShell):
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # The reply cache: never the user's ~/.cache, and off unless a test turns it on, so a
+    # test that sends the same request twice still reaches the server (kernels started by
+    # tests inherit both). Tests of the cache choose `cache` and `cache_path` themselves.
+    folder = tempfile.mkdtemp(prefix="nbchat-tests-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["NBCHAT_CACHE_PATH"] = os.path.join(folder, "replies.sqlite3")
+    os.environ["NBCHAT_CACHE"] = "off"

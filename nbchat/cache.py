@@ -1,0 +1,312 @@
+"""The reply cache: a SQLite file of replies, keyed by the request as sent. No IPython.
+
+Several kernels share one file: WAL journaling lets readers go on while one writes, a
+busy timeout waits out short locks, and every write is one short transaction. A cache
+that cannot be used (corrupt, locked, unwritable) never fails a request: it reports the
+problem once and the model is asked.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:  # sqlite3 is imported on first use: %load_ext stays fast
+    import sqlite3
+
+# not part of what a request asks, only of how the answer travels
+TRANSPORT_ONLY = ("stream", "stream_options")
+BUSY_MS = 3000  # how long a write waits for another kernel's transaction
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS replies (
+    key TEXT PRIMARY KEY,
+    asked REAL NOT NULL,
+    model TEXT,
+    reply TEXT NOT NULL,
+    cost REAL,
+    replays INTEGER NOT NULL DEFAULT 0,
+    saved REAL NOT NULL DEFAULT 0
+)
+"""
+
+
+def server_url(url: str) -> str:
+    """The server's URL without any user name or password in it (those are credentials)."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme.lower(), host.lower(), parts.path.rstrip("/"), parts.query, ""))
+
+
+def key_of(body: Mapping[str, Any], url: str) -> str:
+    """The cache key: a hash of the request body as sent (without how it travels) and the
+    server's URL. The API key is never part of it, so a cache works with any key."""
+    asked = {k: v for k, v in body.items() if k not in TRANSPORT_ONLY}
+    text = json.dumps(
+        {"url": server_url(url), "body": asked}, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Entry:
+    """A stored reply: what the server returned (``reply``), when and at what cost."""
+
+    reply: dict[str, Any]
+    asked: float
+    cost: float | None = None
+
+
+@dataclass
+class Stats:
+    entries: int
+    size: int  # bytes on disk, with the WAL file
+    replays: int
+    saved: float
+
+
+class CacheUnavailable(Exception):
+    """The cache file cannot be used; the message says why in a few words."""
+
+
+class ReplyCache:
+    """One cache file. Methods raise :class:`CacheUnavailable`, nothing else."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._lock = threading.Lock()  # one connection, shared by threads (Chat.map)
+
+    def __repr__(self) -> str:
+        return f"<ReplyCache {str(self.path)!r}>"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        # a forked child must not use its parent's connection
+        import sqlite3
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_MS / 1000, check_same_thread=False, isolation_level=None
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL keeps it consistent; faster commits
+            conn.execute(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _run(self, work: Any) -> Any:
+        import sqlite3
+
+        with self._lock:
+            try:
+                return work(self._connection())
+            except (sqlite3.Error, OSError) as e:
+                self.close()
+                raise CacheUnavailable(_why(e)) from None
+
+    def get(self, key: str) -> Entry | None:
+        def read(conn: sqlite3.Connection) -> Entry | None:
+            row = conn.execute("SELECT reply, asked, cost FROM replies WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            try:
+                reply = json.loads(row[0])
+            except ValueError:
+                return None  # a damaged row is a miss; the next answer replaces it
+            return Entry(reply, float(row[1]), row[2]) if isinstance(reply, dict) else None
+
+        result: Entry | None = self._run(read)
+        return result
+
+    def put(self, key: str, reply: Mapping[str, Any], model: str | None, cost: float | None) -> None:
+        """Store (or replace: the newest answer wins) the reply to request ``key``."""
+        text = json.dumps(reply, ensure_ascii=False, separators=(",", ":"))
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO replies (key, asked, model, reply, cost) VALUES (?, ?, ?, ?, ?)",
+                (key, time.time(), model, text, cost),
+            )
+        )
+
+    def replayed(self, key: str, saved: float | None) -> None:
+        """Count one replay of ``key`` and the money it saved."""
+        self._run(
+            lambda conn: conn.execute(
+                "UPDATE replies SET replays = replays + 1, saved = saved + ? WHERE key = ?",
+                (saved or 0.0, key),
+            )
+        )
+
+    def stats(self) -> Stats:
+        def read(conn: sqlite3.Connection) -> Stats:
+            entries, replays, saved = conn.execute(
+                "SELECT count(*), coalesce(sum(replays), 0), coalesce(sum(saved), 0) FROM replies"
+            ).fetchone()
+            return Stats(int(entries), self.size(), int(replays), float(saved))
+
+        result: Stats = self._run(read)
+        return result
+
+    def size(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.path.getsize(f"{self.path}{suffix}")
+            except OSError:
+                pass
+        return total
+
+    def clear(self) -> int:
+        """Remove every entry; returns how many there were."""
+
+        def wipe(conn: sqlite3.Connection) -> int:
+            count = int(conn.execute("SELECT count(*) FROM replies").fetchone()[0])
+            conn.execute("DELETE FROM replies")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return count
+
+        import sqlite3
+
+        cleared: int = self._run(wipe)
+        with self._lock:
+            try:
+                self._connection().execute("VACUUM")
+            except sqlite3.Error:
+                pass  # another kernel is reading: the space is reused later anyway
+        return cleared
+
+    def close(self) -> None:
+        """Close the connection; the WAL is folded into the file (so it can be committed)."""
+        import sqlite3
+
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+
+def _why(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    if isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+    return text
+
+
+_OPEN: dict[str, ReplyCache] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_cache(path: str | os.PathLike[str]) -> ReplyCache:
+    """The process's one :class:`ReplyCache` for ``path`` (a connection is opened lazily)."""
+    name = os.path.abspath(os.path.expanduser(path))
+    with _OPEN_LOCK:
+        cache = _OPEN.get(name)
+        if cache is None:
+            cache = _OPEN[name] = ReplyCache(name)
+        return cache
+
+
+@atexit.register
+def _close_all() -> None:
+    for cache in list(_OPEN.values()):
+        cache.close()
+
+
+# what a Completion holds that is timing, not content: a replay has its own
+_TIMING = ("started", "first_token", "ended")
+_BY_CHOICE = ("parts", "finish", "logprobs")  # dicts keyed by choice index
+
+
+def snapshot(completion: Any) -> dict[str, Any]:
+    """Everything a completed reply holds, as JSON-ready data (choice indexes as strings).
+
+    Attributes other transports add to a completion (tool calls, reasoning, …) are kept
+    too, as long as they are plain data, so they replay without changes here."""
+    record: dict[str, Any] = {"latency": completion.latency}
+    for name, value in vars(completion).items():
+        if name in _TIMING or name.startswith("_"):
+            continue
+        if name in _BY_CHOICE:
+            value = {str(k): v for k, v in value.items()}
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        record[name] = value
+    return record
+
+
+def restore(completion: Any, record: Mapping[str, Any]) -> None:
+    """Fill a fresh completion from :func:`snapshot`'s data."""
+    for name, value in record.items():
+        if name == "latency":
+            continue
+        if name in _BY_CHOICE and isinstance(value, dict):
+            value = {int(k): v for k, v in value.items()}
+        setattr(completion, name, value)
+    completion.first_token = completion.ended = time.perf_counter()
+
+
+class Replayer:
+    """One kernel's (or one ``Chat``'s) use of the cache: the replay rule, the cells it
+    has answered, and whether it has already said that the cache is unusable."""
+
+    def __init__(self) -> None:
+        self.answered: set[str] = set()
+        self.reported = False
+
+    def lookup(self, mode: str, path: str, key: str, cell_id: str | None) -> tuple[Entry | None, str | None]:
+        """The stored reply to replay, or ``None`` to ask the model; and a note for the user.
+
+        A cell this kernel already answered asks again: re-running still gives a new sample."""
+        if mode != "replay" or (cell_id is not None and cell_id in self.answered):
+            return None, None
+        try:
+            return open_cache(path).get(key), None
+        except CacheUnavailable as e:
+            return None, self.problem(path, e)
+
+    def store(
+        self, mode: str, path: str, key: str, reply: Mapping[str, Any], model: str | None, cost: float | None
+    ) -> str | None:
+        if mode == "off":
+            return None
+        try:
+            open_cache(path).put(key, reply, model, cost)
+        except CacheUnavailable as e:
+            return self.problem(path, e)
+        return None
+
+    def replayed(self, path: str, key: str, saved: float | None) -> None:
+        try:
+            open_cache(path).replayed(key, saved)
+        except CacheUnavailable:
+            pass  # only the savings count is lost
+
+    def problem(self, path: str, error: CacheUnavailable) -> str | None:
+        """The note for an unusable cache: the first time only."""
+        if self.reported:
+            return None
+        self.reported = True
+        return f"reply cache {path} cannot be used ({error}): asked the model"

@@ -1,0 +1,201 @@
+"""The replay rule: a fresh kernel answers a request it has seen from the cache."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Cell, make_shell
+from IPython.core.interactiveshell import InteractiveShell
+
+from nbchat.cache import ReplyCache
+from nbchat.magics import INSTANCES
+from nbchat.testing.server import StandInServer
+
+Kernel = Callable[[], Cell]
+QUESTION = "%%chat\nWhat is the answer?"
+
+
+@pytest.fixture
+def cache_file(env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The reply cache on, in this test's own file (kernels started later share it)."""
+    path = tmp_path / "replies.sqlite3"
+    monkeypatch.setenv("NBCHAT_CACHE", "replay")
+    monkeypatch.setenv("NBCHAT_CACHE_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def kernel(cache_file: Path) -> Iterator[Kernel]:
+    """Starts a fresh kernel: new nbchat state, no answered cells, the same cache file."""
+    yield lambda: Cell(make_shell())
+    InteractiveShell.clear_instance()
+
+
+def test_a_fresh_kernel_answers_an_identical_request_from_the_cache_and_sends_nothing(
+    kernel: Kernel, server: StandInServer
+) -> None:
+    server.script(text="The answer is 42.")
+    first = kernel()(QUESTION, cell_id="c1")
+    assert first.ok and len(server.bodies) == 1
+    assert first.metadata["replayed"] is False
+
+    second = kernel()
+    replayed = second(QUESTION, cell_id="c1")
+    assert replayed.ok, replayed.error
+    assert len(server.bodies) == 1, "nothing reached the server"
+    assert replayed.markdown.startswith("The answer is 42.")
+    assert re.search(
+        r"completion tokens · replayed · asked [\d-]+ [\d:]+ · saved <?\$0\.0", replayed.markdown
+    )
+    shown = [str(o.get("text/plain")) for o in replayed.outputs if "waiting" not in str(o.get("text/plain"))]
+    assert shown and all(t.startswith("The answer is 42.") for t in shown), "at once and in full"
+    assert replayed.metadata["replayed"] is True
+    assert replayed.metadata["usage"] == first.metadata["usage"]
+
+    second("%%chat\nAnd then?", cell_id="c2")
+    sent = server.bodies[-1]["messages"]
+    assert sent[-2] == {"role": "assistant", "content": "The answer is 42."}, "the replay joined the history"
+
+
+def test_rerunning_a_cell_this_kernel_answered_asks_again_and_the_newest_answer_wins(
+    kernel: Kernel, server: StandInServer
+) -> None:
+    server.script(text="first sample")
+    kernel()(QUESTION, cell_id="c1")
+    again = kernel()
+    assert "first sample" in again(QUESTION, cell_id="c1").markdown
+    server.script(text="second sample")
+    rerun = again(QUESTION, cell_id="c1")
+    assert len(server.bodies) == 2 and "second sample" in rerun.markdown
+    assert rerun.metadata["replayed"] is False
+    later = kernel()(QUESTION, cell_id="c1")
+    assert len(server.bodies) == 2 and later.markdown.startswith("second sample")
+
+
+def test_without_cell_ids_identical_requests_replay_in_the_same_kernel(
+    kernel: Kernel, server: StandInServer
+) -> None:
+    cell = kernel()
+    cell("%%chat --no-history\nSame question")
+    second = cell("%%chat --no-history\nSame question")
+    assert len(server.bodies) == 1 and second.metadata["replayed"] is True
+
+
+def test_no_cache_and_retry_ask_again_and_store_their_answer(kernel: Kernel, server: StandInServer) -> None:
+    kernel()(QUESTION)
+    server.script(text="asked again")
+    forced = kernel()("%%chat --no-cache\nWhat is the answer?")
+    assert len(server.bodies) == 2 and forced.markdown.startswith("asked again")
+    third = kernel()
+    assert third(QUESTION).markdown.startswith("asked again")
+    server.script(text="retried")
+    retried = third("%chat retry")
+    assert len(server.bodies) == 3 and retried.markdown.startswith("retried")
+    assert kernel()(QUESTION).markdown.startswith("retried")
+    assert len(server.bodies) == 3
+
+
+def test_refresh_always_asks_and_stores(kernel: Kernel, server: StandInServer, cache_file: Path) -> None:
+    for text in ("one", "two"):
+        server.script(text=text)
+        cell = kernel()
+        cell("%chatconfig cache=refresh")
+        assert cell(QUESTION).markdown.startswith(text)
+    assert len(server.bodies) == 2
+    assert kernel()(QUESTION).markdown.startswith("two") and len(server.bodies) == 2
+
+
+def test_off_neither_reads_nor_writes(kernel: Kernel, server: StandInServer, cache_file: Path) -> None:
+    kernel()(QUESTION)
+    assert ReplyCache(cache_file).stats().entries == 1
+    ReplyCache(cache_file).clear()
+    cell = kernel()
+    cell("%chatconfig cache=off")
+    cell(QUESTION)
+    assert ReplyCache(cache_file).stats().entries == 0
+    kernel()(QUESTION)
+    cell = kernel()
+    cell("%chatconfig cache=off")
+    cell(QUESTION)
+    assert len(server.bodies) == 4, "the entry stored by the third kernel is not read with off"
+
+
+def test_usage_counts_requests_made_and_money_saved_separately(kernel: Kernel, server: StandInServer) -> None:
+    kernel()(QUESTION)
+    cell = kernel()
+    cell(QUESTION)
+    cell("%%chat\nA new question")
+    usage = cell("%chat usage").text
+    rows = {line.split("  ")[0]: line for line in usage.splitlines()}
+    assert rows["total"].split()[1] == "1", usage  # one request made
+    assert "gpt-4o-mini (replayed)" in rows and "0 of 1" in rows["gpt-4o-mini (replayed)"]
+    assert "saved by replays" in rows and "$" in rows["saved by replays"]
+    assert INSTANCES[cell.shell].ledger.saved > 0
+
+
+@pytest.mark.parametrize("stream", ["", "--no-stream "])
+def test_choices_logprobs_out_and_code_replay_faithfully(
+    kernel: Kernel, server: StandInServer, stream: str
+) -> None:
+    server.script(text="Try this:\n```python\nprint(42)\n```\n")
+    line = f"%%chat {stream}-n 2 --logprobs 2 -o answer -f code\nWrite code"
+    first_cell = kernel()
+    first = first_cell(line)
+    replay_cell = kernel()
+    replayed = replay_cell(line)
+    assert len(server.bodies) == 1
+    strip = lambda text: text.split("<sub>")[0]  # noqa: E731 — the footer differs (timing vs replayed)
+    assert strip(replayed.markdown) == strip(first.markdown) and "**Choice 2**" in replayed.markdown
+    html = [o.get("text/html") for o in first.outputs]
+    assert html == [o.get("text/html") for o in replayed.outputs] and any(html), "the log-prob view"
+    a, b = first_cell.shell.user_ns["answer"], replay_cell.shell.user_ns["answer"]
+    assert (a.text, a.choices, a.logprobs, a.finish_reason) == (
+        b.text,
+        b.choices,
+        b.logprobs,
+        b.finish_reason,
+    )
+    assert replay_cell.shell.rl_next_input == first_cell.shell.rl_next_input == "print(42)"
+
+
+def test_a_corrupt_cache_file_never_fails_a_cell_it_says_so_once_and_asks_the_model(
+    kernel: Kernel, server: StandInServer, cache_file: Path
+) -> None:
+    cache_file.write_bytes(b"not sqlite at all " * 200)
+    cell = kernel()
+    first = cell("%%chat\nOne")
+    assert first.ok and len(server.bodies) == 1
+    assert (
+        f"reply cache {cache_file} cannot be used (file is not a database): asked the model" in first.markdown
+    )
+    second = cell("%%chat\nTwo")
+    assert second.ok and len(server.bodies) == 2 and "cannot be used" not in second.markdown
+
+
+def test_a_locked_cache_file_never_fails_a_cell(
+    kernel: Kernel, server: StandInServer, cache_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from nbchat import cache
+
+    monkeypatch.setattr(cache, "BUSY_MS", 50)
+    cache._OPEN.pop(str(cache_file), None)
+    created = ReplyCache(cache_file)
+    created.stats()
+    created.close()
+    holder = sqlite3.connect(cache_file, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        cell = kernel()
+        first = cell("%%chat\nOne")
+        assert first.ok and "database is locked" in first.markdown and len(server.bodies) == 1
+        second = cell("%%chat\nTwo")
+        assert second.ok and "cannot be used" not in second.markdown
+    finally:
+        holder.close()
+    cache._OPEN.pop(str(cache_file), None)
