@@ -46,6 +46,10 @@ class Reply:
         return self.text
 
 
+# what a request sends as content rather than as parameters, per wire API
+_CONTENT = ("messages", "stream_options", "prompt", "input", "instructions")
+
+
 @dataclass
 class Request:
     """What the next exchange sends: the dry run of ``%chat request`` shows exactly this."""
@@ -57,15 +61,17 @@ class Request:
     slot: int | None = None  # the turn this exchange replaces (re-run cell, retry)
     cache: str = "replay"  # the reply cache's mode for this request
     dropped: list[str] = field(default_factory=list)  # set, but rejected by this model
+    api: str = "chat"  # the wire API: chat, or a module of nbchat.transports
+    sent: list[Message] = field(default_factory=list)  # as messages, when the body has none
 
     @property
     def messages(self) -> list[Message]:
-        messages: list[Message] = self.body["messages"]
+        messages: list[Message] = self.body["messages"] if "messages" in self.body else self.sent
         return messages
 
     @property
     def params(self) -> dict[str, Any]:
-        return {k: v for k, v in self.body.items() if k not in ("messages", "stream_options")}
+        return {k: v for k, v in self.body.items() if k not in _CONTENT}
 
     @property
     def estimated_tokens(self) -> int:
@@ -104,7 +110,7 @@ class ReplyStream:
                     yield index, text
             self.reply = self.finish(replayed=entry)
             return
-        yield from self.chat.transport.run(settings, body, self.completion)
+        yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
         self.reply = self.finish(problem=problem)
 
     def _key(self) -> str:
@@ -278,6 +284,19 @@ class Chat:
             pass
         assert stream.reply is not None
         return stream.reply
+
+    def complete(self, prompt: str, *, echo: bool = False, **overrides: Any) -> ReplyStream:
+        """The legacy Completions API: ``prompt`` exactly as written, no history, no chat
+        template; ``echo=True`` with ``logprobs=K`` scores the prompt's own tokens."""
+        from .transports import completions
+
+        checked = self.settings.checked(overrides)
+        stream = checked.pop("stream", self.settings.stream)
+        values = self.settings.request_values() | {"model": self.settings.completion_model} | checked
+        body, ignored = completions.request_body(values, prompt, echo=echo, stream=bool(stream))
+        user: Message = {"role": "user", "content": prompt}
+        request = Request(body, 0, None, record=False, dropped=ignored, api="completions", sent=[user])
+        return ReplyStream(self, request, user)
 
     def retry(self, **overrides: Any) -> ReplyStream:
         """Regenerate the last reply with the current settings; it replaces the old one."""

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import time
@@ -147,11 +148,17 @@ class Transport:
             self._identity = identity
         return self._client
 
-    def run(self, settings: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
-        """Send ``body``; yield ``(choice index, text)`` as the reply arrives."""
+    def run(
+        self, settings: Any, body: dict[str, Any], completion: Completion, api: str = "chat"
+    ) -> Iterator[tuple[int, str]]:
+        """Send ``body`` to ``api`` (chat, or a module of nbchat.transports); yield
+        ``(choice index, text)`` as the reply arrives."""
         client = self.client(settings)
         try:
-            if body.get("stream"):
+            if api != "chat":
+                wire = importlib.import_module(f"nbchat.transports.{api}")
+                yield from wire.run(client, body, completion, _stream_class())
+            elif body.get("stream"):
                 if self.no_stream_options:
                     body.pop("stream_options", None)
                 yield from self._stream_once_more_without_stream_options(client, body, completion)

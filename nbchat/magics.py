@@ -157,6 +157,12 @@ class ChatMagics(Magics, Settings):
     @argument("-o", "--out", metavar="NAME", help="Also store the reply in the variable NAME.")
     @argument("--raw", action="store_true", help="Send {name} fields as written (no substitution).")
     @argument("--no-cache", action="store_true", help="Ask the model even if the reply cache has an answer.")
+    @argument(
+        "--completion",
+        action="store_true",
+        help="Send the cell as a raw prompt to the legacy Completions API (completion_model; no history).",
+    )
+    @argument("--echo", action="store_true", help="--completion: return the prompt too (to score it).")
     @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
@@ -173,6 +179,10 @@ class ChatMagics(Magics, Settings):
         args, overrides = self.parse_cell_line(line)
         text = self.cell_text(cell, args.raw)
         chat = self.chat_for(args.conversation)
+        if args.completion:
+            return self.complete_cell(chat, text, args, overrides)
+        if args.echo:
+            raise UsageError("--echo needs --completion (the chat APIs do not echo the prompt)")
         if args.system or args.role == "system":
             chat.conversation.system = text
             return render.note(
@@ -187,6 +197,20 @@ class ChatMagics(Magics, Settings):
         fmt = args.format or self.output
         reply = self.show_reply(stream, fmt, args.conversation)
         self.deliver(reply, args.out, fmt == "code")
+
+    def complete_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
+        """``--completion``: the cell as a raw prompt; the view is verbatim text by default."""
+        from .transports import completions
+
+        lacking = [n for n in overrides if n not in (*completions.PARAMS, "model", "logprobs", "stream")]
+        if lacking or args.system or args.role or args.new:
+            named = [f"--{n.replace('_', '-')}" for n in lacking] + [
+                flag for flag, on in (("-s", args.system), ("--role", args.role), ("--new", args.new)) if on
+            ]
+            raise UsageError(f"--completion does not take {', '.join(named)} (the Completions API has none)")
+        stream = chat.complete(text, echo=args.echo, **overrides)
+        reply = self.show_reply(stream, args.format or "text", args.conversation)
+        self.deliver(reply, args.out, args.format == "code")
 
     def show_reply(self, stream: Any, fmt: str, conversation: str) -> Reply:
         """Stream the reply into the chosen view (a terminal has no widgets)."""

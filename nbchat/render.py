@@ -88,31 +88,58 @@ def logprob_html(entries: list[dict[str, Any]]) -> str:
     import math
 
     spans = []
-    for entry in entries:
-        p = math.exp(float(entry.get("logprob", 0.0)))
+    scoring = any(e.get("prompt") for e in entries)
+    for k, entry in enumerate(entries):
+        if scoring and not entry.get("prompt") and entries[k - 1].get("prompt"):
+            spans.append('<span class="nbchat-boundary" title="the completion starts here">▸</span>')
         alternatives = ", ".join(
             f"{alt.get('token', '')!r} {math.exp(float(alt.get('logprob', 0.0))):.0%}"
             for alt in entry.get("top_logprobs") or []
         )
-        title = f"p = {p:.1%}" + (f" · top: {alternatives}" if alternatives else "")
-        shade = f"rgba(255, 140, 0, {0.8 * (1 - p):.2f})"
+        if entry.get("logprob") is None:  # a prompt's first token: nothing came before it
+            title, shade = "no probability (the first token)", "transparent"
+        else:
+            p = math.exp(float(entry["logprob"]))
+            title = f"p = {p:.1%}" + (f" · top: {alternatives}" if alternatives else "")
+            shade = f"rgba(255, 140, 0, {0.8 * (1 - p):.2f})"
         spans.append(
             f'<span class="nbchat-token" style="background-color: {shade}" title="{html.escape(title)}">'
             f"{html.escape(str(entry.get('token', '')))}</span>"
         )
+    what = "prompt scoring: each prompt token shaded by how unexpected it was · " if scoring else ""
     return (
         '<div class="nbchat-logprobs" style="white-space: pre-wrap; line-height: 1.6">'
         + "".join(spans)
-        + '</div><div style="font-size: smaller; opacity: 0.7">shade = uncertainty · hover a token for its '
-        "probability and the top alternatives</div>"
+        + f'</div><div style="font-size: smaller; opacity: 0.7">{what}shade = uncertainty · hover a token '
+        "for its probability and the top alternatives</div>"
     )
+
+
+def logprob_text(entries: list[dict[str, Any]]) -> str:
+    """The terminal's log-prob view: each token with its probability, one per line."""
+    import math
+
+    lines = []
+    for k, entry in enumerate(entries):
+        if entry.get("prompt") != entries[k - 1].get("prompt") or k == 0:
+            lines.append("prompt (scored):" if entry.get("prompt") else "completion:")
+        value = entry.get("logprob")
+        p = "     —" if value is None else f"{math.exp(float(value)):6.1%}"
+        lines.append(f"  {p}  {str(entry.get('token', ''))!r}")
+    return "\n".join(lines)
 
 
 def show_logprobs(reply: Reply, terminal: bool) -> None:
     """``--logprobs K``: the reply again, token by token, below it."""
-    if not reply.logprobs or terminal:
+    if not reply.logprobs:
         return
-    plain = " ".join(f"{e.get('token', '')!r}:{e.get('logprob', 0):.2f}" for e in reply.logprobs)
+    if terminal:
+        print(logprob_text(reply.logprobs))
+        return
+    plain = " ".join(
+        f"{e.get('token', '')!r}:{'—' if e.get('logprob') is None else format(e['logprob'], '.2f')}"
+        for e in reply.logprobs
+    )
     display({"text/html": logprob_html(reply.logprobs), "text/plain": plain}, raw=True)
 
 

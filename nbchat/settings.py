@@ -99,6 +99,9 @@ class Settings(Configurable):
         Enum(["low", "medium", "high"], None, allow_none=True, help="How long the answer is (GPT-5 models).")
     )
     stream = Bool(True, help="Stream the reply as it is generated.").tag(config=True)
+    completion_model = Unicode(
+        "gpt-3.5-turbo-instruct", help="Model for %%chat --completion (the legacy Completions API)."
+    ).tag(config=True)
 
     system_prompt = Unicode(
         None, allow_none=True, help="System prompt for conversations that have none of their own."

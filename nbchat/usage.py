@@ -27,6 +27,10 @@ PRICES: dict[str, tuple[float, float]] = {
     "gpt-4-turbo": (10.00, 30.00),
     "gpt-4": (30.00, 60.00),
     "gpt-3.5-turbo": (0.50, 1.50),
+    # the legacy Completions API's models
+    "gpt-3.5-turbo-instruct": (1.50, 2.00),
+    "davinci-002": (2.00, 2.00),
+    "babbage-002": (0.40, 0.40),
 }
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 

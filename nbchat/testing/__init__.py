@@ -1,5 +1,6 @@
 """Test and demo helpers that ship with nbchat: the offline stand-in server."""
 
+from nbchat.testing import completions as _completions  # noqa: F401  (registers its endpoint)
 from nbchat.testing.server import STAND_IN, StandInServer
 
 __all__ = ["STAND_IN", "StandInServer"]
