@@ -15,11 +15,11 @@ from IPython.core.error import UsageError
 from nbchat import Chat
 
 
-def completion_bodies(server) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+def completion_bodies(server) -> list[dict]:
     return [r.body for r in server.requests if r.path.endswith("/v1/completions")]
 
 
-def test_the_cell_goes_as_a_raw_prompt_with_its_options_and_no_history(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_the_cell_goes_as_a_raw_prompt_with_its_options_and_no_history(cell, server, magics) -> None:
     assert cell("%%chat\nan earlier chat turn").ok
     run = cell("%%chat --completion --max-tokens 4 --stop '###' -n 2 -t 0.3\nOnce upon a time")
     assert run.ok, run.error
@@ -32,14 +32,14 @@ def test_the_cell_goes_as_a_raw_prompt_with_its_options_and_no_history(cell, ser
     assert len(server.bodies) == 1, "no chat request"
 
 
-def test_the_model_comes_from_completion_model_or_m(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_model_comes_from_completion_model_or_m(cell, server) -> None:
     assert cell("%chatconfig completion_model=davinci-002").ok
     assert cell("%%chat --completion\nhi").ok
     assert cell("%%chat --completion -m babbage-002\nhi").ok
     assert [b["model"] for b in completion_bodies(server)] == ["davinci-002", "babbage-002"]
 
 
-def test_echo_with_logprobs_scores_the_prompts_own_tokens(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_echo_with_logprobs_scores_the_prompts_own_tokens(cell, server) -> None:
     run = cell("%%chat --completion --echo --logprobs 2 --max-tokens 2\nThe cat sat")
     assert run.ok, run.error
     body = completion_bodies(server)[0]
@@ -66,7 +66,7 @@ def test_streamed_and_whole_completions_read_the_same(server, stream: bool) -> N
     assert chat.conversation.turns == []
 
 
-def test_out_gets_the_completion(cell, shell) -> None:  # type: ignore[no-untyped-def]
+def test_out_gets_the_completion(cell, shell) -> None:
     assert cell("%%chat --completion -o done\nabc").ok
     assert str(shell.user_ns["done"]) == " Echo: abc"
 
@@ -80,13 +80,13 @@ def test_out_gets_the_completion(cell, shell) -> None:  # type: ignore[no-untype
         ("%%chat --completion --logprobs 99", "logprobs must be an integer from 0 to 20"),
     ],
 )
-def test_options_that_do_not_apply_are_usage_errors(cell, server, line, named) -> None:  # type: ignore[no-untyped-def]
+def test_options_that_do_not_apply_are_usage_errors(cell, server, line, named) -> None:
     run = cell(f"{line}\nhi")
     assert type(run.error) is UsageError and named in str(run.error)
     assert server.requests == []
 
 
-def test_a_server_error_is_explained_and_the_next_completion_works(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_server_error_is_explained_and_the_next_completion_works(cell, server) -> None:
     server.script(status=404, error="The model `davinci-009` does not exist")
     run = cell("%%chat --completion\nhi")
     assert not run.ok and "404 Not Found: The model `davinci-009` does not exist" in run.io.stdout
@@ -97,7 +97,7 @@ def test_a_server_error_is_explained_and_the_next_completion_works(cell, server)
     assert cell("%%chat --completion\nhi").ok
 
 
-def test_a_terminal_prints_the_scored_prompt_as_text(tmp_path: Path, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_terminal_prints_the_scored_prompt_as_text(tmp_path: Path, server) -> None:
     result = subprocess.run(
         [
             sys.executable,
