@@ -37,6 +37,8 @@ def load_ipython_extension(shell: Any) -> None:
     shell.register_magics(magics)
     if magics.pre_run_cell not in shell.events.callbacks["pre_run_cell"]:
         shell.events.register("pre_run_cell", magics.pre_run_cell)
+    if magics.notebook.post_run_cell not in shell.events.callbacks["post_run_cell"]:
+        shell.events.register("post_run_cell", magics.notebook.post_run_cell)  # {Err}
 
 
 def unload_ipython_extension(shell: Any) -> None:
@@ -56,3 +58,5 @@ def _unregister(shell: Any, magics: ChatMagics) -> None:
                 del table[name]
     if magics.pre_run_cell in shell.events.callbacks["pre_run_cell"]:
         shell.events.unregister("pre_run_cell", magics.pre_run_cell)
+    if magics.notebook.post_run_cell in shell.events.callbacks["post_run_cell"]:
+        shell.events.unregister("post_run_cell", magics.notebook.post_run_cell)

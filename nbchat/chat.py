@@ -9,7 +9,8 @@ from typing import Any
 
 from .cache import Entry, Replayer, key_of, restore, snapshot
 from .client import OPENAI_URL, Completion, Transport, request_body
-from .content import Content
+from .content import Content, is_valid
+from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
 from .errors import NbChatError
 from .rebuild import exchange_of
@@ -38,6 +39,7 @@ class Reply:
     replayed: bool = False  # answered from the reply cache: nothing was sent
     asked: float | None = None  # when a replayed reply was first asked (epoch seconds)
     exchange: dict[str, Any] | None = None  # what rebuilds this turn (see nbchat.rebuild)
+    context: list[dict[str, Any]] = field(default_factory=list)  # the receipt of the message
 
     def __str__(self) -> str:
         return self.text
@@ -63,6 +65,7 @@ class Request:
     dropped: list[str] = field(default_factory=list)  # set, but rejected by this model
     api: str = "chat"  # the wire API: chat, or a module of nbchat.transports
     sent: list[Message] = field(default_factory=list)  # as messages, when the body has none
+    context: list[dict[str, Any]] = field(default_factory=list)  # the receipt: what was put in
 
     @property
     def messages(self) -> list[Message]:
@@ -145,6 +148,7 @@ class ReplyStream:
             notes=notes(self.request, done),
             replayed=replayed is not None,
             asked=replayed.asked if replayed is not None else None,
+            context=self.request.context,
         )
         if replayed is not None:
             self.chat.ledger.replay(model, usage, reply.cost)
@@ -251,14 +255,22 @@ class Chat:
 
     def prepare(
         self,
-        text: Content,
+        text: Content | list[Any],
         *,
         cell_id: str | None = None,
         history: bool = True,
         slot: int | None = None,
+        context: list[dict[str, Any]] | None = None,
         **overrides: Any,
     ) -> tuple[Request, Message]:
-        """Build (without sending) the request for ``text`` with per-call ``overrides``."""
+        """Build (without sending) the request for ``text`` with per-call ``overrides``.
+
+        ``text`` may be a list of strings and objects (``["What is in", fig, "?"]``):
+        DataFrames are described and figures and images become image parts.
+        """
+        if isinstance(text, list) and not is_valid(text):
+            text, pieces = compose(text, self.limits())
+            context = [*(context or []), *(p.as_dict() for p in pieces)]
         checked = self.settings.checked(overrides)
         values = self.settings.request_values() | checked
         stream = overrides.get("stream", self.settings.stream)
@@ -272,13 +284,24 @@ class Chat:
         body, dropped = request_body(values, messages, stream=bool(stream))
         cache = checked.get("cache") or self.settings.cache
         request = Request(body, left_out, cell_id, record=history, slot=slot, dropped=dropped, cache=cache)
+        request.context = list(context or [])
         return request, user
 
-    def stream(self, text: Content, **overrides: Any) -> ReplyStream:
+    def limits(self, detail: str | None = None) -> Limits:
+        """How much context one value may take, from the settings; the key is kept out."""
+        key = self.settings.api_key.reveal() if self.settings.api_key else os.environ.get("OPENAI_API_KEY")
+        return Limits(
+            self.settings.context_tokens,
+            self.settings.image_max_side,
+            detail,
+            (key,) if key else (),
+        )
+
+    def stream(self, text: Content | list[Any], **overrides: Any) -> ReplyStream:
         request, user = self.prepare(text, **overrides)
         return ReplyStream(self, request, user)
 
-    def send(self, text: Content, **overrides: Any) -> Reply:
+    def send(self, text: Content | list[Any], **overrides: Any) -> Reply:
         stream = self.stream(text, **overrides)
         for _ in stream.events():
             pass

@@ -22,6 +22,7 @@ from .client import Transport
 from .content import estimate, text_of
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
+from .notebook import Notebook
 from .secret import Secret
 from .settings import Settings, parse_assignments, read_ini
 from .template import substitute
@@ -80,6 +81,7 @@ class ChatMagics(Magics, Settings):
         self.replayer = Replayer()  # this kernel's answered cells, for the replay rule
         self.conversations: dict[str, Conversation] = {}
         self.cell_id: str | None = None
+        self.notebook = Notebook(shell)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -111,7 +113,10 @@ class ChatMagics(Magics, Settings):
         text = cell.strip()
         if not text:
             raise UsageError("empty cell: write your message below the %%chat line")
-        return text if raw else substitute(text, self.user_shell.user_ns)
+        try:
+            return text if raw else substitute(text, self.user_shell.user_ns)
+        except NbChatError as e:  # a value whose str() raises
+            raise UsageError(str(e)) from None
 
     # -- %%chat -----------------------------------------------------------------------
 
@@ -163,6 +168,15 @@ class ChatMagics(Magics, Settings):
         help="Send the cell as a raw prompt to the legacy Completions API (completion_model; no history).",
     )
     @argument("--echo", action="store_true", help="--completion: return the prompt too (to score it).")
+    @argument(
+        "--context",
+        type=int,
+        metavar="N",
+        help="Add the previous N executed cells (source, output, error) as notebook context.",
+    )
+    @argument("--image", action="append", metavar="PATH_OR_URL", help="Attach an image (repeatable).")
+    @argument("--file", action="append", metavar="PATH", help="Attach a file, e.g. a PDF (repeatable).")
+    @argument("--detail", choices=["low", "high", "auto"], help="Image detail (low: 85 tokens an image).")
     @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
@@ -174,10 +188,15 @@ class ChatMagics(Magics, Settings):
             Explain what {df.shape} tells me about my data.
 
         ``{name}``, ``{name.attr}``, ``{In[3]}`` and ``{Out[5]}`` are replaced when they
-        exist in your namespace; other braces (code, JSON) are sent as written.
+        exist in your namespace; other braces (code, JSON) are sent as written. A DataFrame
+        is described (shape, dtypes, first and last rows), a figure or image is sent as an
+        image; ``{Err}`` is the last error's traceback. ``--context 3`` adds the three cells
+        run before; ``--image plot.png`` and ``--file report.pdf`` attach files.
         """
         args, overrides = self.parse_cell_line(line)
-        text = self.cell_text(cell, args.raw)
+        # a chat message is filled in by self.message (with images); the others take text
+        as_text = args.system or args.completion or args.role in ("system", "assistant")
+        text = self.cell_text(cell, args.raw or not as_text)
         chat = self.chat_for(args.conversation)
         if args.completion:
             return self.complete_cell(chat, text, args, overrides)
@@ -193,7 +212,10 @@ class ChatMagics(Magics, Settings):
             return render.note(f"Example reply added to *{args.conversation}*.", self.terminal)
         if args.new:
             chat.conversation.clear(keep_system=True)
-        stream = chat.stream(text, cell_id=self.cell_id, history=not args.no_history, **overrides)
+        content, receipt = self.message(chat, args, cell)
+        stream = chat.stream(
+            content, cell_id=self.cell_id, history=not args.no_history, context=receipt, **overrides
+        )
         fmt = args.format or self.output
         reply = self.show_reply(stream, fmt, args.conversation)
         self.deliver(reply, args.out, fmt == "code")
@@ -211,6 +233,23 @@ class ChatMagics(Magics, Settings):
         stream = chat.complete(text, echo=args.echo, **overrides)
         reply = self.show_reply(stream, args.format or "text", args.conversation)
         self.deliver(reply, args.out, args.format == "code")
+
+    def message(self, chat: Chat, args: Any, cell: str) -> tuple[Any, list[dict[str, Any]]]:
+        """The cell's user message (fields, earlier cells, attachments) and its receipt."""
+        if args.context is not None and args.context < 1:
+            raise UsageError(f"--context takes a number of cells ≥ 1, not {args.context}")
+        try:
+            content, receipt = self.notebook.message(
+                cell.strip(),
+                chat.limits(args.detail),
+                raw=args.raw,
+                cells=args.context,
+                images=args.image or (),
+                files=args.file or (),
+            )
+        except NbChatError as e:
+            raise UsageError(str(e)) from None
+        return content, [piece.as_dict() for piece in receipt]
 
     def show_reply(self, stream: Any, fmt: str, conversation: str) -> Reply:
         """Stream the reply into the chosen view (a terminal has no widgets)."""

@@ -12,6 +12,7 @@ from typing import Any
 from IPython.display import DisplayHandle, display
 
 from .chat import Reply, ReplyStream, Request
+from .context import summary
 from .errors import StreamInterrupted
 from .usage import Ledger, cost, format_cost, reasoning_tokens
 
@@ -57,6 +58,8 @@ def footer(reply: Reply) -> str:
     if reply.interrupted:
         parts.append("interrupted")
     parts.extend(reply.notes)
+    if reply.context:
+        parts.append(summary(reply.context))
     return " · ".join(parts)
 
 
@@ -158,6 +161,7 @@ def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
             "notes": reply.notes,
             "replayed": reply.replayed,
             "exchange": reply.exchange,
+            "context": reply.context,
         }
     }
 

@@ -151,6 +151,14 @@ class Settings(Configurable):
         min=1,
         help="Leave the oldest turns out of a request whose estimate exceeds this.",
     ).tag(config=True)
+    context_tokens = Int(
+        2000,
+        min=50,
+        help="Most tokens one substituted value ({df}, {Err}, an earlier cell) may take; longer is cut.",
+    ).tag(config=True)
+    image_max_side = Int(
+        1024, min=64, max=8192, help="Images are scaled so their longer side is at most this many pixels."
+    ).tag(config=True)
     prices = Dict(
         {},
         help='Per-model USD per million tokens, e.g. {"my-model": [0.5, 1.5]} (input, output).',

@@ -29,6 +29,25 @@ def estimate_text(text: str) -> int:
     return count
 
 
+def _piece_tokens(piece: str) -> int:
+    word = piece.lstrip()
+    if word[:1].isalpha() or word[1:2].isalpha():
+        return 1 + (len(word) - 1) // (8 if word.isascii() else 3)
+    if word and not word[0].isdigit() and len(word) > 2:
+        return (len(word) + 1) // 2
+    return 1
+
+
+def fit_prefix(text: str, budget: int) -> int:
+    """The length of the longest prefix of ``text`` estimated at most ``budget`` tokens."""
+    count = 0
+    for match in _PIECES.finditer(text):
+        count += _piece_tokens(match.group())
+        if count > budget:
+            return match.start()
+    return len(text)
+
+
 def estimate_messages(messages: list[dict[str, object]]) -> int:
     """Prompt tokens for a request carrying ``messages``."""
     total = REPLY_PRIMING
