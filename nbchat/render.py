@@ -371,6 +371,15 @@ def dry_run(request: Request, terminal: bool = False) -> None:
             {"text/markdown": f"```json\n{shown}\n```\n\n{summary}", "text/plain": f"{shown}\n{summary}"},
             raw=True,
         )
+    if request.context:
+        receipt_table(request.context, terminal)
+
+
+def receipt_table(receipt: list[dict[str, Any]], terminal: bool = False) -> None:
+    """The context pieces of a message: what, where from, estimated tokens."""
+    rows = [[p["what"], p["kind"], p["source"], f"≈{p['tokens']}", p.get("note") or ""] for p in receipt]
+    rows.append(["total", "", "", f"≈{sum(int(p['tokens']) for p in receipt)}", ""])
+    table(["context", "kind", "from", "tokens", "note"], rows, terminal)
 
 
 __all__ = [

@@ -30,7 +30,7 @@ def photo(width: int = 640, height: int = 480) -> dict[str, object]:
 
 
 @pytest.fixture
-def chat(env):  # type: ignore[no-untyped-def]
+def chat(env):
     return Chat(model="gpt-4o-mini")
 
 
@@ -57,10 +57,10 @@ def test_image_tokens_follow_openais_tile_rule() -> None:
     assert image_tokens(4096, 8192, "low") == 85
     part = photo(1024, 1024)
     assert estimate([part]) == 765
-    assert estimate([image_part(part["image_url"]["url"], "low")]) == 85  # type: ignore[index]
+    assert estimate([image_part(part["image_url"]["url"], "low")]) == 85
 
 
-def test_the_server_sees_parts_and_its_echo_names_each_image_and_file(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_server_sees_parts_and_its_echo_names_each_image_and_file(chat, server) -> None:
     content = join(["What is this? ", photo(), file_part("report.pdf", "application/pdf", pdf(2))])
     reply = chat.send(content)
     sent = server.bodies[-1]["messages"][-1]["content"]
@@ -71,12 +71,12 @@ def test_the_server_sees_parts_and_its_echo_names_each_image_and_file(chat, serv
     assert chat.messages[0]["content"] == content  # history keeps the parts as sent
 
 
-def test_text_only_messages_are_sent_as_plain_strings(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_text_only_messages_are_sent_as_plain_strings(chat, server) -> None:
     chat.send(join(["just ", "text"]))
     assert server.bodies[-1]["messages"][-1]["content"] == "just text"
 
 
-def test_a_rerun_with_an_image_replaces_the_cells_earlier_exchange(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_rerun_with_an_image_replaces_the_cells_earlier_exchange(chat, server) -> None:
     chat.send("before", cell_id="a")
     chat.send(join(["first look ", photo(8, 8)]), cell_id="b")
     chat.send(join(["second look ", photo(16, 16)]), cell_id="b")
@@ -86,7 +86,7 @@ def test_a_rerun_with_an_image_replaces_the_cells_earlier_exchange(chat, server)
     assert chat.conversation.turns[1].reply == "Echo: second look [image/png 16×16]"
 
 
-def test_the_context_budget_counts_image_tiles_and_leaves_out_old_turns(env, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_context_budget_counts_image_tiles_and_leaves_out_old_turns(env, server) -> None:
     chat = Chat(model="gpt-4o-mini", max_context_tokens=700)
     chat.send(join(["big picture ", photo(1024, 1024)]))  # 765 tokens of image
     reply = chat.send("and now?")
@@ -95,7 +95,7 @@ def test_the_context_budget_counts_image_tiles_and_leaves_out_old_turns(env, ser
     assert [m["content"] for m in server.bodies[-1]["messages"]] == ["and now?"]
 
 
-def test_history_shows_each_image_as_a_placeholder_with_its_size(cell, magics) -> None:  # type: ignore[no-untyped-def]
+def test_history_shows_each_image_as_a_placeholder_with_its_size(cell, magics) -> None:
     magics.chat_for("default").send(join(["see ", photo(320, 200)]))
     run = cell("%chat history")
     assert run.ok
@@ -106,7 +106,7 @@ def test_history_shows_each_image_as_a_placeholder_with_its_size(cell, magics) -
     )
 
 
-def test_save_writes_version_2_with_parts_and_load_brings_them_back(chat, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_save_writes_version_2_with_parts_and_load_brings_them_back(chat, server, tmp_path) -> None:
     content = join(["chart: ", photo(50, 40), file_part("notes.txt", "text/plain", b"some notes")])
     chat.send(content, cell_id="c1")
     path = tmp_path / "conv.json"
@@ -119,7 +119,7 @@ def test_save_writes_version_2_with_parts_and_load_brings_them_back(chat, server
     assert server.bodies[-1]["messages"][0]["content"] == content
 
 
-def test_a_version_1_file_still_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_version_1_file_still_loads(tmp_path) -> None:
     old = {
         "format": "nbchat.conversation",
         "version": 1,
@@ -137,7 +137,7 @@ def test_a_version_1_file_still_loads(tmp_path) -> None:  # type: ignore[no-unty
     assert conv.system == "Be brief." and conv.turns[0].reply == "hello"
 
 
-def test_a_file_with_a_malformed_part_is_rejected(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_with_a_malformed_part_is_rejected(tmp_path) -> None:
     bad = {
         "format": "nbchat.conversation",
         "version": 2,
@@ -150,7 +150,7 @@ def test_a_file_with_a_malformed_part_is_rejected(tmp_path) -> None:  # type: ig
         Conversation.load(path)
 
 
-def test_export_md_shows_placeholders_and_jsonl_keeps_the_parts(chat, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_md_shows_placeholders_and_jsonl_keeps_the_parts(chat, server, tmp_path) -> None:
     image = photo(640, 480)
     chat.send(join(["look ", image]))
     md = chat.conversation.export(tmp_path / "t.md").read_text()
@@ -160,7 +160,7 @@ def test_export_md_shows_placeholders_and_jsonl_keeps_the_parts(chat, server, tm
     assert line["messages"][0]["content"][1] == image
 
 
-def test_the_dry_run_shortens_data_urls_to_type_size_and_pixels(cell, magics) -> None:  # type: ignore[no-untyped-def]
+def test_the_dry_run_shortens_data_urls_to_type_size_and_pixels(cell, magics) -> None:
     magics.chat_for("default").send(join(["see ", photo(300, 200)]))
     run = cell("%chat request what now")
     assert run.ok
