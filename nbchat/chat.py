@@ -12,8 +12,9 @@ from .client import OPENAI_URL, Completion, Transport, request_body
 from .content import Content, is_valid
 from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
-from .errors import NbChatError
+from .errors import NbChatError, RequestFailed
 from .rebuild import exchange_of
+from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .settings import Settings
 from .tokens import estimate_messages, estimate_text
 from .usage import Ledger, cost
@@ -40,6 +41,7 @@ class Reply:
     asked: float | None = None  # when a replayed reply was first asked (epoch seconds)
     exchange: dict[str, Any] | None = None  # what rebuilds this turn (see nbchat.rebuild)
     context: list[dict[str, Any]] = field(default_factory=list)  # the receipt of the message
+    data: Any = None  # with a schema: the parsed reply (a dict, or an instance of the schema's class)
 
     def __str__(self) -> str:
         return self.text
@@ -66,6 +68,7 @@ class Request:
     api: str = "chat"  # the wire API: chat, or a module of nbchat.transports
     sent: list[Message] = field(default_factory=list)  # as messages, when the body has none
     context: list[dict[str, Any]] = field(default_factory=list)  # the receipt: what was put in
+    schema: Schema | None = None  # structured output: the reply must match it
 
     @property
     def messages(self) -> list[Message]:
@@ -113,7 +116,17 @@ class ReplyStream:
                     yield index, text
             self.reply = self.finish(replayed=entry)
             return
-        yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
+        try:
+            yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
+        except RequestFailed as e:
+            schema = self.request.schema
+            if schema is None or self.completion.first_token is not None or not rejects_json_schema(e):
+                raise
+            # once per session: this server gets json_object and the schema in the system message
+            self.chat.transport.no_json_schema = True
+            request_with(body, schema, fallback=True)
+            self.completion = Completion()
+            yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
         self.reply = self.finish(problem=problem)
 
     def _key(self) -> str:
@@ -154,6 +167,8 @@ class ReplyStream:
             self.chat.ledger.replay(model, usage, reply.cost)
         else:
             self.chat.ledger.add(model, usage)
+        if self.request.schema is not None and not interrupted:
+            reply.data = self.request.schema.parse(reply.text)  # a mismatch records and caches nothing
         if self.request.record and (not interrupted or self.chat.settings.keep_partial):
             turn = Turn(
                 [self.user, {"role": "assistant", "content": reply.text}],
@@ -266,8 +281,10 @@ class Chat:
         """Build (without sending) the request for ``text`` with per-call ``overrides``.
 
         ``text`` may be a list of strings and objects (``["What is in", fig, "?"]``):
-        DataFrames are described and figures and images become image parts.
+        DataFrames are described and figures and images become image parts. ``schema=SPEC``
+        asks for structured output.
         """
+        spec = overrides.pop("schema", None)
         if isinstance(text, list) and not is_valid(text):
             text, pieces = compose(text, self.limits())
             context = [*(context or []), *(p.as_dict() for p in pieces)]
@@ -283,7 +300,12 @@ class Chat:
         messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
         body, dropped = request_body(values, messages, stream=bool(stream))
         cache = checked.get("cache") or self.settings.cache
-        request = Request(body, left_out, cell_id, record=history, slot=slot, dropped=dropped, cache=cache)
+        schema = to_schema(spec) if spec is not None else None
+        if schema is not None:
+            request_with(body, schema, fallback=self.transport.no_json_schema)
+        request = Request(
+            body, left_out, cell_id, record=history, slot=slot, dropped=dropped, cache=cache, schema=schema
+        )
         request.context = list(context or [])
         return request, user
 

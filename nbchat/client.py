@@ -97,6 +97,7 @@ class Transport:
         self._client: Any = None
         self._identity: tuple[Any, ...] | None = None
         self.no_stream_options = False  # this server rejected them once
+        self.no_json_schema = False  # this server rejected response_format json_schema once
 
     def client(self, settings: Any) -> Any:
         key = settings.api_key.reveal() if settings.api_key else None

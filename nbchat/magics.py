@@ -15,7 +15,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from . import render
+from . import mapview, render
 from .cache import Replayer
 from .chat import Chat, Reply
 from .client import Transport
@@ -23,6 +23,7 @@ from .content import estimate, text_of
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .notebook import Notebook
+from .schema import Schema, SchemaError, to_schema
 from .secret import Secret
 from .settings import Settings, parse_assignments, read_ini
 from .template import substitute
@@ -177,6 +178,12 @@ class ChatMagics(Magics, Settings):
     @argument("--image", action="append", metavar="PATH_OR_URL", help="Attach an image (repeatable).")
     @argument("--file", action="append", metavar="PATH", help="Attach a file, e.g. a PDF (repeatable).")
     @argument("--detail", choices=["low", "high", "auto"], help="Image detail (low: 85 tokens an image).")
+    @argument(
+        "--schema",
+        metavar="SPEC",
+        help="Structured reply: 'label, score float, tags list[str]', JSON Schema, or a variable "
+        "holding a dict, dataclass or pydantic class.",
+    )
     @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
@@ -212,12 +219,16 @@ class ChatMagics(Magics, Settings):
             return render.note(f"Example reply added to *{args.conversation}*.", self.terminal)
         if args.new:
             chat.conversation.clear(keep_system=True)
+        if args.schema:
+            overrides["schema"] = self.schema_of(args.schema)
         content, receipt = self.message(chat, args, cell)
         stream = chat.stream(
             content, cell_id=self.cell_id, history=not args.no_history, context=receipt, **overrides
         )
         fmt = args.format or self.output
         reply = self.show_reply(stream, fmt, args.conversation)
+        if reply.data is not None:
+            mapview.show_data(reply.data, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
 
     def complete_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
@@ -250,6 +261,14 @@ class ChatMagics(Magics, Settings):
         except NbChatError as e:
             raise UsageError(str(e)) from None
         return content, [piece.as_dict() for piece in receipt]
+
+    def schema_of(self, spec: str) -> Schema:
+        """``--schema``: a variable's value when SPEC names one, else SPEC's own text."""
+        value = self.user_shell.user_ns.get(spec, spec) if spec.isidentifier() else spec
+        try:
+            return to_schema(value)
+        except SchemaError as e:
+            raise UsageError(str(e)) from None
 
     def show_reply(self, stream: Any, fmt: str, conversation: str) -> Reply:
         """Stream the reply into the chosen view (a terminal has no widgets)."""

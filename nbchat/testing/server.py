@@ -95,6 +95,7 @@ class Quirks:
     no_models: bool = False  # no GET /models endpoint
     no_logprobs: bool = False  # ignore logprobs
     no_finish_reason: bool = False  # finish_reason always null
+    reject_json_schema: bool = False  # answer 400 to response_format json_schema (json_object is fine)
     extra_fields: dict[str, Any] = field(default_factory=dict)  # added to every chunk and reply
 
 
@@ -159,6 +160,10 @@ class StandInServer:
 
 
 def reply_text(body: dict[str, Any]) -> str:
+    from .structured import reply_json, wants_json
+
+    if wants_json(body):
+        return reply_json(body)
     messages = body.get("messages") or [{}]
     last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
     if isinstance(last, list) and content.is_valid(last):
@@ -321,6 +326,17 @@ class _Handler(BaseHTTPRequestHandler):
                         "message": "Unrecognized request argument supplied: stream_options",
                         "type": "invalid_request_error",
                         "param": "stream_options",
+                    }
+                },
+            )
+        if quirks.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            return self._json(
+                400,
+                {
+                    "error": {
+                        "message": "response_format json_schema is not supported by this server",
+                        "type": "invalid_request_error",
+                        "param": "response_format",
                     }
                 },
             )
