@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .compat import adapt, mentions_stream_options
+from .content import rejected_part
 from .errors import NbChatError, RequestFailed
 from .secret import scrub
 from .settings import Settings
@@ -174,9 +175,11 @@ class Transport:
         except NbChatError:
             raise
         except Exception as exc:  # the SDK's and the network's, made readable
+            status = getattr(exc, "status_code", None)
+            refused = rejected_part(body, status, getattr(exc, "param", None), _said(exc)) if status else None
             raise RequestFailed(
-                scrub(explain(exc, settings, completion), getattr(client, "api_key", None)),
-                status=getattr(exc, "status_code", None),
+                scrub(refused or explain(exc, settings, completion), getattr(client, "api_key", None)),
+                status=status,
             ) from None
         finally:
             completion.ended = time.perf_counter()
@@ -249,6 +252,14 @@ class Transport:
             ) from None
         entries = data.get("data", []) if isinstance(data, dict) else []
         return sorted(str(m["id"]) for m in entries if isinstance(m, dict) and "id" in m)
+
+
+def _said(exc: Exception) -> str:
+    """The server's own words in an error (an image-capable check needs them)."""
+    try:
+        return _server_message(exc)
+    except Exception:
+        return type(exc).__name__
 
 
 def explain(exc: Exception, settings: Any, completion: Completion | None) -> str:

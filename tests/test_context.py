@@ -289,3 +289,19 @@ def test_nbchat_never_imports_pandas_matplotlib_or_pil(server, tmp_path) -> None
     assert "DataFrame df: 3 rows × 1 columns" in sent[0]["text"]
     # without PIL in the session the image is sent as it is, and the receipt says so
     assert url_info(sent[1]["image_url"]["url"])[2] == (3000, 100)
+
+
+# -- servers ---------------------------------------------------------------------------
+
+
+def test_a_server_that_rejects_images_gets_a_message_naming_the_part(cell, server, magics, tmp_path) -> None:
+    server.quirks.text_only = True
+    (tmp_path / "chart.png").write_bytes(png(64, 48))
+    assert cell("%%chat\ntext is fine").ok
+    run = cell(f"%%chat --image {tmp_path / 'chart.png'}\nWhat is this?")
+    assert not run.ok
+    message = str(run.error)
+    assert "the server rejected the [image/png 64×48, " in message and "in message 3" in message
+    assert "image_url is only supported by certain models" in message
+    assert "without --image" in message and "unset it with %chatconfig" not in message
+    assert len(magics.conversations["default"].turns) == 1

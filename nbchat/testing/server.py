@@ -97,6 +97,7 @@ class Quirks:
     no_finish_reason: bool = False  # finish_reason always null
     reject_json_schema: bool = False  # answer 400 to response_format json_schema (json_object is fine)
     extra_fields: dict[str, Any] = field(default_factory=dict)  # added to every chunk and reply
+    text_only: bool = False  # answer 400 to images and files, as a model without vision does
 
 
 @dataclass
@@ -340,6 +341,9 @@ class _Handler(BaseHTTPRequestHandler):
                     }
                 },
             )
+        refused = _refused_part(body) if quirks.text_only else None
+        if refused is not None:
+            return self._json(400, {"error": refused})
         script = self.stand_in.next_script()
         if script.delay:
             time.sleep(script.delay)
@@ -505,6 +509,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+
+def _refused_part(body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's answer when a model without vision is sent an image (or a file)."""
+    for i, message in enumerate(body["messages"]):
+        parts = message.get("content") if isinstance(message, dict) else None
+        for j, part in enumerate(parts if isinstance(parts, list) else []):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in ("image_url", "file"):
+                return {
+                    "message": f"Invalid content type. {kind} is only supported by certain models.",
+                    "type": "invalid_request_error",
+                    "param": f"messages.[{i}].content.[{j}].type",
+                    "code": None,
+                }
+    return None
 
 
 def _error_type(status: int) -> str:
