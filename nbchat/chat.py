@@ -355,10 +355,12 @@ class Chat:
             last.messages[0]["content"], cell_id=last.cell_id, slot=len(turns) - 1, **overrides
         )
 
-    def prime(self, text: str, cell_id: str | None = None) -> None:
+    def prime(self, text: str, cell_id: str | None = None) -> Turn:
         """Add an example assistant reply (few-shot) without a request."""
         slot = self.conversation.slot_of(cell_id) if self.settings.rerun == "replace" else None
-        self.conversation.record(Turn([{"role": "assistant", "content": text}], cell_id=cell_id), slot)
+        turn = Turn([{"role": "assistant", "content": text}], cell_id=cell_id)
+        self.conversation.record(turn, slot)
+        return turn
 
     def save(self, path: str | os.PathLike[str]) -> None:
         self.conversation.save(path)

@@ -15,8 +15,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from . import mapview, render
-from .cache import Replayer
+from . import mapview, rebuild, render
+from .cache import CacheUnavailable, Replayer, open_cache
 from .chat import Chat, Reply
 from .client import Transport
 from .content import estimate, text_of
@@ -80,6 +80,7 @@ class ChatMagics(Magics, Settings):
         self.transport = Transport()
         self.ledger = Ledger()
         self.replayer = Replayer()  # this kernel's answered cells, for the replay rule
+        self.hinted = False  # said (or found no need to say) that %chat rebuild can help
         self.conversations: dict[str, Conversation] = {}
         self.cell_id: str | None = None
         self.notebook = Notebook(shell)
@@ -212,11 +213,18 @@ class ChatMagics(Magics, Settings):
         if args.system or args.role == "system":
             chat.conversation.system = text
             return render.note(
-                f"System prompt of *{args.conversation}* set ({len(text)} characters).", self.terminal
+                f"System prompt of *{args.conversation}* set ({len(text)} characters).",
+                self.terminal,
+                rebuild.metadata(chat.conversation),
             )
         if args.role == "assistant":
-            chat.prime(text, cell_id=self.cell_id)
-            return render.note(f"Example reply added to *{args.conversation}*.", self.terminal)
+            turn = chat.prime(text, cell_id=self.cell_id)
+            return render.note(
+                f"Example reply added to *{args.conversation}*.",
+                self.terminal,
+                rebuild.metadata(chat.conversation, turn),
+            )
+        self.hint_rebuild()
         if args.new:
             chat.conversation.clear(keep_system=True)
         if args.schema:
@@ -270,6 +278,17 @@ class ChatMagics(Magics, Settings):
         except SchemaError as e:
             raise UsageError(str(e)) from None
 
+    def hint_rebuild(self) -> None:
+        """The first request of a fresh kernel: if its notebook holds earlier replies, say once
+        that ``%chat rebuild`` restores them."""
+        if self.hinted:
+            return
+        self.hinted = True
+        if not any(c.turns for c in self.conversations.values()):
+            text = rebuild.hint(self.user_shell.user_ns)
+            if text:
+                render.note(text, self.terminal)
+
     def show_reply(self, stream: Any, fmt: str, conversation: str) -> Reply:
         """Stream the reply into the chosen view (a terminal has no widgets)."""
         if fmt == "widget" and not self.terminal:
@@ -311,7 +330,9 @@ class ChatMagics(Magics, Settings):
 
     @magic_arguments()
     @argument(
-        "verb", help="history, reset, undo, retry, pick, list, save, load, export, usage, models or request"
+        "verb",
+        help="history, reset, undo, retry, pick, list, save, load, export, usage, models, request, "
+        "cache or rebuild",
     )
     @argument("args", nargs="*", help="the verb's arguments")
     @argument("-c", "--conversation", default="default", help="Conversation name.")
@@ -325,7 +346,10 @@ class ChatMagics(Magics, Settings):
         ``pick K`` (keep choice K of the last ``-n`` reply), ``list`` (all conversations),
         ``save PATH`` / ``load PATH`` (JSON), ``export PATH`` (``.md`` or ``.jsonl``),
         ``usage`` (tokens and cost this session), ``models`` (the server's models),
-        ``request [TEXT]`` (dry run: what the next ``%%chat`` would send).
+        ``request [TEXT]`` (dry run: what the next ``%%chat`` would send),
+        ``cache`` (the reply cache: entries, size, money saved) and ``cache clear``,
+        ``rebuild [NOTEBOOK]`` (restore the conversations from a saved notebook's replies;
+        default: this kernel's own notebook).
 
         Example: ``%chat history -c review``
         """
@@ -362,15 +386,20 @@ class ChatMagics(Magics, Settings):
         render.transcript(entries, self.terminal)
 
     def _reset(self, args: Any) -> None:
-        self.chat_for(args.conversation).conversation.clear(keep_system=args.keep_system)
+        conversation = self.chat_for(args.conversation).conversation
+        conversation.clear(keep_system=args.keep_system)
         kept = " (system prompt kept)" if args.keep_system else ""
-        render.note(f"Conversation *{args.conversation}* reset{kept}.", self.terminal)
+        render.note(
+            f"Conversation *{args.conversation}* reset{kept}.", self.terminal, rebuild.metadata(conversation)
+        )
 
     def _undo(self, args: Any) -> None:
-        turn = self.chat_for(args.conversation).conversation.undo()
+        conversation = self.chat_for(args.conversation).conversation
+        turn = conversation.undo()
         render.note(
             f"Removed the last exchange of *{args.conversation}* ({len(turn.messages)} messages).",
             self.terminal,
+            rebuild.metadata(conversation),
         )
 
     def _list(self, args: Any) -> None:
@@ -389,8 +418,13 @@ class ChatMagics(Magics, Settings):
         choice = self._one_arg(args, "choice")
         if not choice.isdigit():
             raise UsageError(f"pick takes a choice number, not {choice!r}")
-        self.chat_for(args.conversation).conversation.pick(int(choice))
-        render.note(f"Choice {choice} is now the reply kept in *{args.conversation}*.", self.terminal)
+        conversation = self.chat_for(args.conversation).conversation
+        conversation.pick(int(choice))
+        render.note(
+            f"Choice {choice} is now the reply kept in *{args.conversation}*.",
+            self.terminal,
+            rebuild.metadata(conversation, conversation.turns[-1]),
+        )
 
     def _save(self, args: Any) -> None:
         path = self.chat_for(args.conversation).conversation.save(self._one_arg(args, "path"))
@@ -417,6 +451,33 @@ class ChatMagics(Magics, Settings):
         request, _ = self.chat_for(args.conversation).prepare(text, cell_id=self.cell_id)
         render.dry_run(request, self.terminal)
 
+    def _cache(self, args: Any) -> None:
+        store = open_cache(self.cache_path)
+        try:
+            if args.args == ["clear"]:
+                cleared = store.clear()
+                return render.note(f"Reply cache cleared: {cleared} replies removed.", self.terminal)
+            if args.args:
+                raise UsageError("%chat cache shows the reply cache; %chat cache clear empties it")
+            render.cache_stats(self.cache_path, store.stats(), self.terminal)
+        except CacheUnavailable as e:
+            raise NbChatError(f"reply cache {self.cache_path} cannot be used ({e})") from None
+
+    def _rebuild(self, args: Any) -> None:
+        if len(args.args) > 1:
+            raise UsageError("%chat rebuild takes at most one notebook, e.g. %chat rebuild analysis.ipynb")
+        path = args.args[0] if args.args else rebuild.own_notebook(self.user_shell.user_ns)
+        if path is None:
+            raise NbChatError(rebuild.NOT_FOUND)
+        restored = rebuild.rebuild(rebuild.records(rebuild.read_notebook(path)))
+        if not restored:
+            return render.note(f"`{path}` holds no nbchat replies; nothing changed.", self.terminal)
+        self.conversations.update(restored)
+        # this kernel now holds those cells' answers: re-running one asks for a new sample
+        self.replayer.answered.update(t.cell_id for c in restored.values() for t in c.turns if t.cell_id)
+        summary = ", ".join(f"*{name}* ({_turns(len(c.turns))})" for name, c in sorted(restored.items()))
+        render.note(f"Rebuilt from `{path}`: {summary}.", self.terminal)
+
     verbs: ClassVar[dict[str, Callable[[ChatMagics, Any], None]]] = {
         "history": _history,
         "reset": _reset,
@@ -430,6 +491,8 @@ class ChatMagics(Magics, Settings):
         "usage": _usage,
         "models": _models,
         "request": _request,
+        "cache": _cache,
+        "rebuild": _rebuild,
     }
 
     # -- %chatconfig ------------------------------------------------------------------
@@ -538,3 +601,7 @@ class ChatMagics(Magics, Settings):
 # One ChatMagics per shell. It lives here, not in nbchat/__init__.py, because
 # %reload_ext re-executes that module: conversations and settings must survive it.
 INSTANCES: weakref.WeakKeyDictionary[Any, ChatMagics] = weakref.WeakKeyDictionary()
+
+
+def _turns(count: int) -> str:
+    return f"{count} turn" if count == 1 else f"{count} turns"

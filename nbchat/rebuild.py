@@ -3,30 +3,159 @@ rebuilt from a saved notebook's outputs. No IPython."""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .conversation import Conversation, Message, Turn
+from .errors import NbChatError
+
+NOT_FOUND = (
+    "cannot tell which notebook this kernel runs (neither JPY_SESSION_NAME nor VS Code's "
+    "__vsc_ipynb_file__ is set); name it: %chat rebuild analysis.ipynb"
+)
 
 
-def exchange_of(conversation: Conversation, turn: Turn, sent: list[Message]) -> dict[str, Any]:
-    """The record of one turn that lets a later kernel put it back where it was.
+def exchange_of(conversation: Conversation, turn: Turn | None, sent: list[Message]) -> dict[str, Any]:
+    """The record that lets a later kernel put a turn back where it was (or, without a turn,
+    repeat a change of the conversation: a system prompt, a reset, an undo).
 
-    ``position`` is the turn's index and ``length`` the conversation's size right after
-    it: together they replay re-runs (a turn replaced in place) and resets (a shorter
-    conversation). Only the turn's own messages are kept, not the whole history sent
-    with it (that would grow a notebook quadratically); ``history`` says how many earlier
+    ``position`` is the turn's index and ``length`` the conversation's size right after:
+    together they replay re-runs (a turn replaced in place), resets and undos (a shorter
+    conversation). Only the turn's own messages are kept, not the whole history sent with
+    it (that would grow a notebook quadratically); ``history`` says how many earlier
     messages went with the request."""
-    position = next(i for i, t in enumerate(conversation.turns) if t is turn)
-    return {
+    record: dict[str, Any] = {
         "conversation": conversation.name,
-        "position": position,
         "length": len(conversation.turns),
-        "cell_id": turn.cell_id,
         "system": conversation.system,
-        "messages": turn.messages,
-        "choices": turn.choices,
-        "model": turn.model,
-        "usage": turn.usage,
-        "finish_reason": turn.finish_reason,
-        "history": max(len(sent) - 1, 0),
     }
+    if turn is not None:
+        record |= {
+            "position": next(i for i, t in enumerate(conversation.turns) if t is turn),
+            "cell_id": turn.cell_id,
+            "messages": turn.messages,
+            "choices": turn.choices,
+            "model": turn.model,
+            "usage": turn.usage,
+            "finish_reason": turn.finish_reason,
+            "history": max(len(sent) - 1, 0),
+        }
+    return record
+
+
+def metadata(conversation: Conversation, turn: Turn | None = None) -> dict[str, Any]:
+    """Output metadata for a change of ``conversation`` that sends nothing."""
+    return {"nbchat": {"exchange": exchange_of(conversation, turn, [])}}
+
+
+def records(notebook: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every exchange record in a notebook, in the order the kernel made them (execution
+    count; notebook order for cells that have none)."""
+    found: list[tuple[tuple[int, int, int, int], dict[str, Any]]] = []
+    cells = notebook.get("cells") if isinstance(notebook, Mapping) else None
+    for c, cell in enumerate(cells if isinstance(cells, list) else []):
+        if not isinstance(cell, Mapping) or cell.get("cell_type") != "code":
+            continue
+        count = cell.get("execution_count")
+        order = (0, count, c) if isinstance(count, int) else (1, 0, c)
+        for o, output in enumerate(cell.get("outputs") or []):
+            record = _record_in(output)
+            if record is not None:
+                found.append(((*order, o), record))
+    return [record for _, record in sorted(found, key=lambda item: item[0])]
+
+
+def _record_in(output: Any) -> dict[str, Any] | None:
+    meta = output.get("metadata") if isinstance(output, Mapping) else None
+    nbchat = meta.get("nbchat") if isinstance(meta, Mapping) else None
+    record = nbchat.get("exchange") if isinstance(nbchat, Mapping) else None
+    if not isinstance(record, dict) or not isinstance(record.get("conversation"), str):
+        return None
+    if not isinstance(record.get("length"), int):
+        return None
+    messages = record.get("messages")
+    if messages is not None and not (
+        isinstance(messages, list)
+        and isinstance(record.get("position"), int)
+        and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
+    ):
+        return None
+    return record
+
+
+def rebuild(found: list[dict[str, Any]]) -> dict[str, Conversation]:
+    """The conversations as the kernel that made ``found`` (see :func:`records`) had them."""
+    conversations: dict[str, Conversation] = {}
+    slots: dict[str, dict[int, Turn]] = {}
+    for record in found:
+        name = record["conversation"]
+        conversation = conversations.setdefault(name, Conversation(name))
+        turns = slots.setdefault(name, {})
+        system = record.get("system")
+        conversation.system = system if isinstance(system, str) else None
+        if record.get("messages") is not None:
+            turns[record["position"]] = Turn(
+                [dict(m) for m in record["messages"]],
+                cell_id=record.get("cell_id"),
+                model=record.get("model"),
+                usage=record.get("usage"),
+                choices=list(record.get("choices") or []),
+                finish_reason=record.get("finish_reason"),
+            )
+        for position in [p for p in turns if p >= record["length"]]:
+            del turns[position]
+    for name, conversation in conversations.items():
+        conversation.turns = [slots[name][p] for p in sorted(slots[name])]
+    return conversations
+
+
+def read_notebook(path: str | os.PathLike[str]) -> dict[str, Any]:
+    source = Path(path).expanduser()
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NbChatError(f"no such notebook: {str(source)!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise NbChatError(f"cannot read {str(source)!r}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise NbChatError(f"{str(source)!r} is not a notebook (invalid JSON: {e.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise NbChatError(f"{str(source)!r} is not a notebook (no cells)")
+    return data
+
+
+def own_notebook(user_ns: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Path | None:
+    """The notebook this kernel runs, if the frontend said: VS Code puts its path in the
+    namespace; jupyter_server starts the kernel with ``JPY_SESSION_NAME`` (an absolute
+    path, or a path relative to the server's root for older clients: the kernel's working
+    directory is the notebook's folder, so its base name is tried there too)."""
+    environ = os.environ if environ is None else environ
+    for candidate in (user_ns.get("__vsc_ipynb_file__"), environ.get("JPY_SESSION_NAME")):
+        if not isinstance(candidate, str) or not candidate.endswith(".ipynb"):
+            continue
+        path = Path(candidate).expanduser()
+        for option in (path, Path.cwd() / path.name):
+            if option.is_file():
+                return option
+    return None
+
+
+def hint(user_ns: Mapping[str, Any]) -> str | None:
+    """Once per fresh kernel: if its notebook holds earlier replies, say how to restore them."""
+    path = own_notebook(user_ns)
+    if path is None:
+        return None
+    try:
+        found = records(read_notebook(path))
+    except NbChatError:
+        return None
+    if not any(r.get("messages") for r in found):
+        return None
+    names = sorted({r["conversation"] for r in found})
+    return (
+        f"This notebook holds earlier nbchat replies ({', '.join(names)}); "
+        "`%chat rebuild` restores those conversations in this kernel."
+    )

@@ -276,12 +276,12 @@ def _print_stream(stream: ReplyStream) -> Reply:
     return reply
 
 
-def note(text: str, terminal: bool = False) -> None:
+def note(text: str, terminal: bool = False, metadata: dict[str, Any] | None = None) -> None:
     """A short confirmation line (system prompt set, conversation reset, …)."""
     if terminal:
         print(text)
     else:
-        display({"text/markdown": text, "text/plain": text}, raw=True)
+        display({"text/markdown": text, "text/plain": text}, raw=True, metadata=metadata)
 
 
 def table(headers: list[str], cells: Iterable[Iterable[Any]], terminal: bool = False) -> None:
@@ -353,6 +353,19 @@ def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = Fals
     table(["model", "requests", "prompt tokens", "completion tokens", "cost"], rows, terminal)
 
 
+def cache_stats(path: str, stats: Any, terminal: bool = False) -> None:
+    """``%chat cache``: where the reply cache is, how big, and what its replays saved."""
+    size = f"{stats.size / 1e6:.2f} MB" if stats.size >= 100_000 else f"{stats.size / 1e3:.1f} kB"
+    rows = [
+        ["file", path],
+        ["entries", stats.entries],
+        ["size", size],
+        ["replays", stats.replays],
+        ["saved", format_cost(stats.saved)],
+    ]
+    table(["reply cache", ""], rows, terminal)
+
+
 def dry_run(request: Request, terminal: bool = False) -> None:
     """``%chat request``: the exact body the next cell would send; nothing is sent."""
     import json
@@ -383,6 +396,7 @@ def receipt_table(receipt: list[dict[str, Any]], terminal: bool = False) -> None
 
 
 __all__ = [
+    "cache_stats",
     "dry_run",
     "logprob_html",
     "note",

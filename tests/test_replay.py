@@ -199,3 +199,24 @@ def test_a_locked_cache_file_never_fails_a_cell(
     finally:
         holder.close()
     cache._OPEN.pop(str(cache_file), None)
+
+
+def test_chat_cache_shows_entries_size_and_savings_and_clear_empties_it(
+    kernel: Kernel, server: StandInServer, cache_file: Path
+) -> None:
+    first = kernel()
+    first(QUESTION)
+    first("%%chat\nSecond question")
+    cell = kernel()
+    cell(QUESTION)
+    shown = cell("%chat cache").text
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in shown.splitlines()[2:]}
+    assert rows["file"] == str(cache_file) and rows["entries"] == "2" and rows["replays"] == "1"
+    assert rows["size"].endswith("kB") and float(rows["size"].split()[0]) > 0
+    assert rows["saved"].startswith(("$0.0", "<$0.0"))
+    assert "2 replies removed" in cell("%chat cache clear").text
+    assert ReplyCache(cache_file).stats().entries == 0
+    kernel()(QUESTION)
+    assert len(server.bodies) == 3, "after clear the question is asked again"
+    wrong = cell("%chat cache purge")
+    assert not wrong.ok and "%chat cache clear empties it" in str(wrong.error)
