@@ -63,7 +63,7 @@ class Request:
     cell_id: str | None
     record: bool
     slot: int | None = None  # the turn this exchange replaces (re-run cell, retry)
-    cache: str = "replay"  # the reply cache's mode for this request
+    cache: str | None = None  # the reply cache's mode for this request (None: the setting)
     dropped: list[str] = field(default_factory=list)  # set, but rejected by this model
     api: str = "chat"  # the wire API: chat, or a module of nbchat.transports
     sent: list[Message] = field(default_factory=list)  # as messages, when the body has none
@@ -106,7 +106,7 @@ class ReplyStream:
         self._started = True
         settings, body = self.chat.settings, self.request.body
         entry, problem = self.chat.replayer.lookup(
-            self.request.cache, settings.cache_path, self._key(), self.request.cell_id
+            self._mode(), settings.cache_path, self._key(), self.request.cell_id
         )
         if entry is not None:
             # a replay arrives whole, as one delta per choice, through the same consumer
@@ -129,12 +129,16 @@ class ReplyStream:
             yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
         self.reply = self.finish(problem=problem)
 
+    def _mode(self) -> str:
+        return self.request.cache or self.chat.settings.cache
+
     def _key(self) -> str:
+        """The cache key: the body, the server and the wire API it was sent to."""
         settings = self.chat.settings
         url = settings.base_url or OPENAI_URL
         if settings.azure_endpoint:
             url = f"{settings.azure_endpoint}/openai/deployments/{settings.azure_deployment or ''}"
-        return key_of(self.request.body, url)
+        return key_of(self.request.body, f"{url}/{self.request.api}")
 
     def finish(
         self, interrupted: bool = False, replayed: Entry | None = None, problem: str | None = None
@@ -194,7 +198,7 @@ class ReplyStream:
         elif self.completion.finish or self.completion.done:
             stored = snapshot(self.completion)
             problem = (
-                replayer.store(self.request.cache, settings.cache_path, key, stored, reply.model, reply.cost)
+                replayer.store(self._mode(), settings.cache_path, key, stored, reply.model, reply.cost)
                 or problem
             )
         if problem:
@@ -299,7 +303,7 @@ class Chat:
         user: Message = {"role": "user", "content": text}
         messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
         body, dropped = request_body(values, messages, stream=bool(stream))
-        cache = checked.get("cache") or self.settings.cache
+        cache = checked.get("cache")
         schema = to_schema(spec) if spec is not None else None
         if schema is not None:
             request_with(body, schema, fallback=self.transport.no_json_schema)
