@@ -212,7 +212,11 @@ def _figure(fig: Any, max_side: int) -> tuple[str, bytes, str]:
         note = f"rendered at {max_side} px (was {round(width * dpi)}×{round(height * dpi)})"
         dpi = max_side / max(width, height)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    try:  # zlib level 3: a third faster than the default 6 for ~10% more bytes
+        fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 3})
+    except TypeError:  # a savefig without pil_kwargs
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi)
     return "image/png", buffer.getvalue(), note
 
 
