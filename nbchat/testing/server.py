@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nbchat import content
+from nbchat.testing.tool_calls import call_deltas, rejects_tools, scripted_calls, tool_results
 
 STAND_IN = "nbchat-stand-in"
 
@@ -79,6 +80,8 @@ class Script:
     stall_at: int | None = None  # pause for ``stall`` seconds before this content chunk
     stall: float = 0.0
     times: int = 1  # how many requests this answer serves
+    tool_calls: list[dict[str, Any]] | None = None  # ask for calls: [{"name", "arguments", "id"?}]
+    argument_pieces: int = 3  # a streamed call's arguments arrive in this many chunks
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Script:
@@ -96,6 +99,7 @@ class Quirks:
     no_logprobs: bool = False  # ignore logprobs
     no_finish_reason: bool = False  # finish_reason always null
     reject_json_schema: bool = False  # answer 400 to response_format json_schema (json_object is fine)
+    reject_tools: bool = False  # answer 400 to a request that offers tools
     extra_fields: dict[str, Any] = field(default_factory=dict)  # added to every chunk and reply
     text_only: bool = False  # answer 400 to images and files, as a model without vision does
 
@@ -166,6 +170,9 @@ def reply_text(body: dict[str, Any]) -> str:
     if wants_json(body):
         return reply_json(body)
     messages = body.get("messages") or [{}]
+    results = tool_results(messages)
+    if results is not None:  # after tool calls: echo their results, so a tool loop ends
+        return f"Echo: {' | '.join(results)}"
     last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
     if isinstance(last, list) and content.is_valid(last):
         # parts arrive as text, with each image or file named: "[image/png 640×480]"
@@ -194,7 +201,8 @@ def completion_parts(
     body: dict[str, Any], script: Script, quirks: Quirks
 ) -> tuple[list[list[str]], list[str | None]]:
     """Each choice's pieces after ``stop`` and ``max_tokens``, and its finish_reason."""
-    base = script.text if script.text is not None else reply_text(body)
+    calling = bool(script.tool_calls) and script.text is None and script.chunks is None
+    base = "" if calling else script.text if script.text is not None else reply_text(body)
     n = 1 if quirks.ignore_n else int(body.get("n") or 1)
     stops = body.get("stop") or []
     stops = [stops] if isinstance(stops, str) else stops
@@ -203,6 +211,8 @@ def completion_parts(
         text = base if i == 0 else f"{base} (choice {i + 1})"
         pieces = list(script.chunks) if script.chunks is not None and i == 0 else _TOKENS.findall(text)
         reason: str | None = None if quirks.no_finish_reason else script.finish_reason
+        if script.tool_calls and i == 0 and reason == "stop":
+            reason = "tool_calls"
         joined = "".join(pieces)
         cut = min((joined.find(s) for s in stops if s and s in joined), default=-1)
         if cut >= 0:
@@ -319,6 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         quirks = self.stand_in.quirks
+        if quirks.reject_tools and (refusal := rejects_tools(body)):
+            return self._json(400, refusal)
         if quirks.reject_stream_options and "stream_options" in body:
             return self._json(
                 400,
@@ -408,6 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
         choices, reasons = completion_parts(body, script, self.stand_in.quirks)
         top = body.get("top_logprobs") or 0
         logprobs = body.get("logprobs") and not self.stand_in.quirks.no_logprobs
+        calls = scripted_calls(script.tool_calls)
         data: dict[str, Any] = {
             "id": "chatcmpl-standin",
             "object": "chat.completion",
@@ -417,7 +430,8 @@ class _Handler(BaseHTTPRequestHandler):
             "choices": [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": "".join(pieces)},
+                    "message": {"role": "assistant", "content": "".join(pieces)}
+                    | ({"tool_calls": calls, "content": "".join(pieces) or None} if calls and i == 0 else {}),
                     "finish_reason": reasons[i],
                     "logprobs": {"content": [logprob_entry(t, k, top) for k, t in enumerate(pieces)]}
                     if logprobs
@@ -499,6 +513,10 @@ class _Handler(BaseHTTPRequestHandler):
                     batch.append(choice)
             event(batch)
             sent += 1
+        for delta in call_deltas(scripted_calls(script.tool_calls), script.argument_pieces):
+            if script.chunk_delay:
+                time.sleep(script.chunk_delay)
+            event([{"index": 0, "delta": delta, "finish_reason": None}])
         event([{"index": i, "delta": {}, "finish_reason": reasons[i]} for i in range(len(choices))])
         wants_usage = (body.get("stream_options") or {}).get("include_usage")
         if script.usage and wants_usage and not self.stand_in.quirks.no_stream_usage:
