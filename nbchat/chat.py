@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .cache import Entry, Replayer, key_of, restore, snapshot
@@ -17,6 +19,7 @@ from .rebuild import exchange_of
 from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .settings import Settings
 from .tokens import estimate_messages, estimate_text
+from .tools import Approval, Tool, ToolCall, ToolEvent, Workspace, as_tool, run_call
 from .usage import Ledger, cost
 
 
@@ -42,6 +45,7 @@ class Reply:
     exchange: dict[str, Any] | None = None  # what rebuilds this turn (see nbchat.rebuild)
     context: list[dict[str, Any]] = field(default_factory=list)  # the receipt of the message
     data: Any = None  # with a schema: the parsed reply (a dict, or an instance of the schema's class)
+    tool_calls: list[ToolCall] = field(default_factory=list)  # every call of the turn, in order
 
     def __str__(self) -> str:
         return self.text
@@ -69,6 +73,9 @@ class Request:
     sent: list[Message] = field(default_factory=list)  # as messages, when the body has none
     context: list[dict[str, Any]] = field(default_factory=list)  # the receipt: what was put in
     schema: Schema | None = None  # structured output: the reply must match it
+    tools: dict[str, Tool] = field(default_factory=dict)  # offered to the model
+    approval: str = "ask"
+    max_tool_steps: int = 8
 
     @property
     def messages(self) -> list[Message]:
@@ -93,14 +100,22 @@ class ReplyStream:
         self.completion = Completion()
         self.reply: Reply | None = None
         self._started = False
+        # a tool turn: its earlier rounds (each a request, and the messages it sent), the
+        # messages they added between the user's message and the reply, and every call
+        self.rounds: list[tuple[Completion, list[Message]]] = []
+        self.added: list[Message] = []
+        self.calls: list[ToolCall] = []
+        self.stopped: str | None = None
+        self.approval = Approval(request.approval, chat.ask)
 
     def __iter__(self) -> Iterator[str]:
-        for index, text in self.events():
-            if index == 0:
-                yield text
+        for event in self.events():
+            if type(event) is tuple and event[0] == 0:
+                yield event[1]
 
-    def events(self) -> Iterator[tuple[int, str]]:
-        """``(choice index, delta)`` for every choice, for views that show them all."""
+    def events(self) -> Iterator[Any]:
+        """``(choice index, delta)`` for every choice, for views that show them all, and a
+        ``ToolEvent`` before and after each tool call."""
         if self._started:
             raise NbChatError("this reply was already read")
         self._started = True
@@ -111,6 +126,7 @@ class ReplyStream:
         if entry is not None:
             # a replay arrives whole, as one delta per choice, through the same consumer
             restore(self.completion, entry.reply)
+            yield from self._replayed_calls()
             for index, text in enumerate(self.completion.texts):
                 if text:
                     yield index, text
@@ -127,10 +143,53 @@ class ReplyStream:
             request_with(body, schema, fallback=True)
             self.completion = Completion()
             yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
+        while self.request.tools and self.completion.calls and self.stopped is None:
+            yield from self._tool_round()
         self.reply = self.finish(problem=problem)
 
     def _mode(self) -> str:
         return self.request.cache or self.chat.settings.cache
+
+    def _tool_round(self) -> Iterator[Any]:
+        """Run the calls the last reply asked for, then ask again with their results.
+
+        Each call is answered (by its result, its error, or why it did not run), so the
+        history never holds a call without its result.
+        """
+        calls = self.completion.calls.calls()
+        if len(self.rounds) >= self.request.max_tool_steps:
+            self.stopped = (
+                f"stopped after {len(self.rounds)} rounds of tool calls (max_tool_steps); "
+                f"the model's last {len(calls)} call(s) did not run"
+            )
+            return
+        asked: Message = {
+            "role": "assistant",
+            "content": self.completion.texts[0] or None,
+            "tool_calls": [call.message for call in calls],
+        }
+        answers = []
+        for call in calls:
+            yield ToolEvent(call, done=False)
+            run_call(call, self.request.tools, self.approval, self.chat.workspace.limits)
+            self.calls.append(call)
+            answers.append(call.answer)
+            yield ToolEvent(call, done=True)
+        self.rounds.append((self.completion, [*self.request.messages, *self.added]))
+        self.added += [asked, *answers]
+        self.completion = Completion()
+        body = self.request.body | {"messages": [*self.request.messages, *self.added]}
+        yield from self.chat.transport.run(self.chat.settings, body, self.completion, self.request.api)
+
+    def _replayed_calls(self) -> Iterator[Any]:
+        """A tool turn from the cache: its calls are shown with their stored results, not
+        run again."""
+        turn = self.completion.tool_turn
+        if isinstance(turn, dict):
+            self.added = list(turn.get("messages") or [])
+            self.calls = [ToolCall(**c) for c in turn.get("calls") or [] if isinstance(c, dict)]
+            for call in self.calls:
+                yield ToolEvent(call, done=True)
 
     def _key(self) -> str:
         """The cache key: the body, the server and the wire API it was sent to."""
@@ -148,42 +207,61 @@ class ReplyStream:
         done = self.completion
         texts = done.texts
         model = done.model or self.request.body["model"]
-        usage = done.usage or estimate_usage(self.request.messages, texts)
+        usage = done.usage or estimate_usage([*self.request.messages, *self.added], texts)
+        # a tool turn made several requests: each counts, the footer shows their sum
+        for earlier, sent in self.rounds:
+            self.chat.ledger.add(earlier.model or model, earlier.usage or estimate_usage(sent, earlier.texts))
+        total = sum_usage([earlier.usage or estimate_usage(m, earlier.texts) for earlier, m in self.rounds])
+        total = sum_usage([total, usage]) if self.rounds else usage
+        if replayed is not None and isinstance(done.tool_turn, dict) and done.tool_turn.get("usage"):
+            total = done.tool_turn["usage"]
         reply = Reply(
             text=texts[0],
             choices=[{"index": i, "role": "assistant", "content": t} for i, t in enumerate(texts)],
-            usage=usage,
+            usage=total,
             finish_reason=done.finish.get(0),
             model=model,
-            latency=done.latency,
+            latency=(done.ended or time.perf_counter())
+            - (self.rounds[0][0] if self.rounds else done).started,
             params=self.request.params,
             left_out=self.request.left_out,
             logprobs=done.logprobs.get(0),
-            cost=cost(model, usage, self.chat.settings.prices),
+            cost=cost(model, total, self.chat.settings.prices),
             interrupted=interrupted,
-            estimated=done.usage is None,
-            notes=notes(self.request, done),
+            estimated=done.usage is None or any(e.usage is None for e, _ in self.rounds),
+            notes=notes(self.request, done) + tool_notes(self, replayed is not None),
+            tool_calls=self.calls,
             replayed=replayed is not None,
             asked=replayed.asked if replayed is not None else None,
             context=self.request.context,
         )
         if replayed is not None:
-            self.chat.ledger.replay(model, usage, reply.cost)
+            self.chat.ledger.replay(model, total, reply.cost)
         else:
             self.chat.ledger.add(model, usage)
         if self.request.schema is not None and not interrupted:
             reply.data = self.request.schema.parse(reply.text)  # a mismatch records and caches nothing
-        if self.request.record and (not interrupted or self.chat.settings.keep_partial):
+        # a tool turn is recorded whole or not at all: a part of one could hold calls
+        # whose results never came back
+        partial_ok = self.chat.settings.keep_partial and not (self.rounds or self.completion.calls)
+        if self.request.record and (not interrupted or partial_ok):
             turn = Turn(
-                [self.user, {"role": "assistant", "content": reply.text}],
+                [self.user, *self.added, {"role": "assistant", "content": reply.text}],
                 cell_id=self.request.cell_id,
                 model=model,
-                usage=done.usage,
+                usage=total if done.usage and all(e.usage for e, _ in self.rounds) else None,
                 choices=texts if len(texts) > 1 else [],
                 finish_reason=reply.finish_reason if not interrupted else "interrupted",
             )
             self.chat.conversation.record(turn, self.request.slot)
             reply.exchange = exchange_of(self.chat.conversation, turn, self.request.messages)
+        if self.rounds and not interrupted:
+            # cached with the turn's reply, so a replay shows the calls without running them
+            done.tool_turn = {
+                "messages": self.added,
+                "calls": [asdict(c) for c in self.calls],
+                "usage": total,
+            }
         if not interrupted:
             self._cache(reply, replayed, problem)
         self.reply = reply
@@ -212,6 +290,30 @@ def estimate_usage(messages: list[Message], texts: list[str]) -> dict[str, int]:
     prompt = estimate_messages(messages)
     completion = sum(estimate_text(t) for t in texts)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def sum_usage(usages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The usage of several requests added up (nested counts too)."""
+    total: dict[str, Any] = {}
+    for usage in usages:
+        for key, value in usage.items():
+            if isinstance(value, dict):
+                total[key] = sum_usage([total.get(key) or {}, value])
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+def tool_notes(stream: ReplyStream, replayed: bool) -> list[str]:
+    """What the footer says about a tool turn."""
+    out = []
+    if stream.rounds:
+        out.append(f"{len(stream.rounds) + 1} requests ({len(stream.calls)} tool calls)")
+    if replayed and stream.calls:
+        out.append(f"{len(stream.calls)} tool calls replayed from the cache, not run again")
+    if stream.stopped:
+        out.append(stream.stopped)
+    return out
 
 
 def notes(request: Request, done: Completion) -> list[str]:
@@ -249,11 +351,20 @@ class Chat:
         transport: Transport | None = None,
         ledger: Ledger | None = None,
         replayer: Replayer | None = None,
+        tools: list[Any] | None = None,
+        namespace: dict[str, Any] | None = None,
+        ask: Callable[[str], str] | None = None,
         **options: Any,
     ) -> None:
         self.settings = settings if settings is not None else Settings()
         if model is not None:
             options["model"] = model
+        # offered in every request; a name is looked up when a request is made
+        self.tools = [t if isinstance(t, str) else as_tool(t) for t in tools or ()]
+        # where tool names, ``describe`` and ``python`` look: the notebook's own namespace
+        main = sys.modules.get("__main__")
+        self.workspace = Workspace(namespace if namespace is not None else vars(main) if main else {})
+        self.ask = ask  # how tool_approval=ask asks (default: input())
         try:
             self.settings.apply(options, source="Chat()")
         except ValueError as e:
@@ -292,6 +403,10 @@ class Chat:
         if isinstance(text, list) and not is_valid(text):
             text, pieces = compose(text, self.limits())
             context = [*(context or []), *(p.as_dict() for p in pieces)]
+        wanted = [*self.settings.tools, *self.tools, *(overrides.pop("tools", None) or ())]
+        if wanted:
+            self.workspace.limits = self.limits()
+        tools = self.workspace.resolve(wanted)
         checked = self.settings.checked(overrides)
         values = self.settings.request_values() | checked
         stream = overrides.get("stream", self.settings.stream)
@@ -311,6 +426,11 @@ class Chat:
             body, left_out, cell_id, record=history, slot=slot, dropped=dropped, cache=cache, schema=schema
         )
         request.context = list(context or [])
+        if tools:
+            body["tools"] = [tool.spec for tool in tools.values()]
+            request.tools = tools
+            request.approval = checked.get("tool_approval") or self.settings.tool_approval
+            request.max_tool_steps = checked.get("max_tool_steps") or self.settings.max_tool_steps
         return request, user
 
     def limits(self, detail: str | None = None) -> Limits:

@@ -19,6 +19,7 @@ from .content import rejected_part
 from .errors import NbChatError, RequestFailed
 from .secret import scrub
 from .settings import Settings
+from .tools import CallParts
 
 OPENAI_URL = "https://api.openai.com/v1"
 NO_KEY = "nbchat-no-key"  # local servers (Ollama, llama.cpp, vLLM) want some key, any key
@@ -26,6 +27,13 @@ NO_KEY = "nbchat-no-key"  # local servers (Ollama, llama.cpp, vLLM) want some ke
 SIMPLE_PARAMS = tuple(n for n in Settings.class_trait_names(request=True) if n not in ("model", "logprobs"))
 KEY_HELP = (
     "set OPENAI_API_KEY in the environment Jupyter starts from, or run %chatconfig --key (a hidden prompt)"
+)
+
+
+TOOLS_HELP = (
+    "This server or model does not take tools: run the cell without --tools (and %chatconfig "
+    "tools=unset), or use a server that speaks OpenAI tool calling (vLLM with --enable-auto-tool-choice "
+    "--tool-call-parser, llama.cpp with --jinja, an Ollama model with tool support)"
 )
 
 
@@ -61,6 +69,8 @@ class Completion:
         self.first_token: float | None = None
         self.ended: float | None = None
         self.done = False  # the stream's closing [DONE] arrived
+        self.calls = CallParts()  # the tool calls of choice 1
+        self.tool_turn: dict[str, Any] | None = None  # a whole tool turn, cached with its reply
 
     @property
     def texts(self) -> list[str]:
@@ -84,7 +94,10 @@ class Completion:
         logprobs = choice.get("logprobs")
         if isinstance(logprobs, dict) and logprobs.get("content"):
             self.logprobs.setdefault(index, []).extend(logprobs["content"])
-        content = (choice.get(key) or {}).get("content")
+        message = choice.get(key) or {}
+        if index == 0 and message.get("tool_calls"):
+            self.calls.take(message["tool_calls"])
+        content = message.get("content")
         if content:
             self.add(index, content)
             return str(content)
@@ -289,6 +302,8 @@ def explain(exc: Exception, settings: Any, completion: Completion | None) -> str
             return f"{status} server error{retried}: {said}. The server at {where} failed; try again later."
         param = getattr(exc, "param", None)
         hint = f" (parameter {param!r}: unset it with %chatconfig {param}=unset)" if param else ""
+        if param in ("tools", "tool_choice") or "tool" in said.lower():
+            hint = f". {TOOLS_HELP}"
         return f"{status} {_reason(exc)}: {said}{hint}"
     if isinstance(exc, openai.APITimeoutError):
         phase = "between tokens" if midway else "before the first token"

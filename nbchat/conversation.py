@@ -13,6 +13,7 @@ from typing import Any
 from .content import is_valid, text_of
 from .errors import NbChatError
 from .tokens import estimate_messages
+from .tools import message_text
 
 Message = dict[str, Any]
 FORMAT = "nbchat.conversation"
@@ -175,7 +176,7 @@ class Conversation:
         if suffix == ".md":
             parts = [f"# {self.name}"]
             for m in self.messages():
-                parts.append(f"**{m['role']}**\n\n{text_of(m.get('content'))}")
+                parts.append(f"**{m['role']}**\n\n{message_text(m)}")
             return write_atomically(path, "\n\n".join(parts) + "\n")
         if suffix == ".jsonl":
             example = {"messages": self.messages()}

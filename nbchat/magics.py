@@ -19,7 +19,7 @@ from . import mapview, rebuild, render
 from .cache import CacheUnavailable, Replayer, open_cache
 from .chat import Chat, Reply
 from .client import Transport
-from .content import estimate, text_of
+from .content import estimate
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .notebook import Notebook
@@ -28,6 +28,7 @@ from .secret import Secret
 from .settings import Settings, parse_assignments, read_ini
 from .template import substitute
 from .tokens import estimate_text
+from .tools import ToolError, Workspace, message_text
 from .usage import Ledger
 
 # each per-cell option is named after the request setting it overrides for that cell
@@ -103,13 +104,16 @@ class ChatMagics(Magics, Settings):
 
     def chat_for(self, name: str) -> Chat:
         conversation = self.conversations.setdefault(name, Conversation(name))
-        return Chat(
+        chat = Chat(
             settings=self,
             conversation=conversation,
             transport=self.transport,
             ledger=self.ledger,
             replayer=self.replayer,
         )
+        transform = self.user_shell.input_transformer_manager.transform_cell
+        chat.workspace = Workspace(self.user_shell.user_ns, self.user_shell.user_ns_hidden, transform)
+        return chat
 
     def cell_text(self, cell: str, raw: bool) -> str:
         text = cell.strip()
@@ -185,6 +189,11 @@ class ChatMagics(Magics, Settings):
         help="Structured reply: 'label, score float, tags list[str]', JSON Schema, or a variable "
         "holding a dict, dataclass or pydantic class.",
     )
+    @argument(
+        "--tools",
+        metavar="NAME[,NAME…]",
+        help="Let the model call these functions of yours (or variables, describe, python) in this cell.",
+    )
     @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
@@ -230,9 +239,12 @@ class ChatMagics(Magics, Settings):
         if args.schema:
             overrides["schema"] = self.schema_of(args.schema)
         content, receipt = self.message(chat, args, cell)
-        stream = chat.stream(
-            content, cell_id=self.cell_id, history=not args.no_history, context=receipt, **overrides
-        )
+        try:
+            stream = chat.stream(
+                content, cell_id=self.cell_id, history=not args.no_history, context=receipt, **overrides
+            )
+        except ToolError as e:
+            raise UsageError(str(e)) from None
         fmt = args.format or self.output
         reply = self.show_reply(stream, fmt, args.conversation)
         if reply.data is not None:
@@ -307,6 +319,8 @@ class ChatMagics(Magics, Settings):
         overrides = {name: getattr(args, name) for name in CELL_OPTIONS if getattr(args, name) is not None}
         if args.no_stream:
             overrides["stream"] = False
+        if args.tools:
+            overrides["tools"] = args.tools
         if args.no_cache:  # ask again, and the new answer replaces the stored one
             overrides["cache"] = "off" if self.cache == "off" else "refresh"
         if not args.conversation.strip():
@@ -380,9 +394,9 @@ class ChatMagics(Magics, Settings):
         for turn in chat.conversation.turns:
             for message in turn.messages:
                 tokens: Any = f"≈{estimate(message.get('content'))}"
-                if message["role"] == "assistant" and turn.usage and not turn.choices:
-                    tokens = turn.usage.get("completion_tokens")
-                entries.append(message | {"content": text_of(message.get("content")), "tokens": tokens})
+                if message is turn.messages[-1] and message["role"] == "assistant" and turn.usage:
+                    tokens = turn.usage.get("completion_tokens") if not turn.choices else tokens
+                entries.append(message | {"content": message_text(message), "tokens": tokens})
         render.transcript(entries, self.terminal)
 
     def _reset(self, args: Any) -> None:

@@ -14,6 +14,7 @@ from IPython.display import DisplayHandle, display
 from .chat import Reply, ReplyStream, Request
 from .context import summary
 from .errors import StreamInterrupted
+from .tools import ToolCall, ToolEvent
 from .usage import Ledger, cost, format_cost, reasoning_tokens
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
@@ -77,12 +78,32 @@ def body_text(texts: list[str], markdown: bool) -> str:
     return "\n\n".join(f"{label.format(i + 1)}\n\n{t}" for i, t in enumerate(texts))
 
 
-def bundle(texts: list[str], fmt: str, foot: str | None = None) -> dict[str, str]:
-    plain = body_text(texts, markdown=False) + (f"\n\n— {foot}" if foot else "")
+def bundle(
+    texts: list[str], fmt: str, foot: str | None = None, calls: list[ToolCall] | None = None
+) -> dict[str, str]:
+    head = "\n".join(tool_block(c, markdown=False) for c in calls or ()) + ("\n\n" if calls else "")
+    plain = head + body_text(texts, markdown=False) + (f"\n\n— {foot}" if foot else "")
     if fmt == "text":
         return {"text/plain": plain}
-    markdown = body_text(texts, markdown=True) + (f"\n\n<sub>{foot}</sub>" if foot else "")
+    head = "\n".join(tool_block(c, markdown=True) for c in calls or ()) + ("\n\n" if calls else "")
+    markdown = head + body_text(texts, markdown=True) + (f"\n\n<sub>{foot}</sub>" if foot else "")
     return {"text/markdown": markdown, "text/plain": plain}
+
+
+def tool_block(call: ToolCall, markdown: bool) -> str:
+    """One tool call above the reply: a collapsible block (name, arguments, time; the
+    result inside) in Jupyter, a line and the result's first lines in plain text."""
+    import html
+
+    if not markdown:
+        lines = (call.result or "").splitlines()
+        shown = [f"    {line}" for line in lines[:6]] + (["    …"] if len(lines) > 6 else [])
+        return "\n".join([f"→ {call.shown} · {call.status}", *shown])
+    result = html.escape(call.result or "")
+    return (
+        f'<details class="nbchat-tool"><summary>🔧 <code>{html.escape(call.shown)}</code> · '
+        f"{call.status}</summary><pre>{result}</pre></details>"
+    )
 
 
 def logprob_html(entries: list[dict[str, Any]]) -> str:
@@ -225,19 +246,25 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
     waiting = Waiting(handle, model)
     throttle, size = Throttle(), 0
     try:
-        for _, delta in stream.events():
+        for event in stream.events():
             waiting.stop()
-            size += len(delta)
+            if isinstance(event, ToolEvent):
+                shown = stream.calls if event.done else [*stream.calls, event.call]
+                handle.update(bundle(stream.completion.texts, fmt, calls=shown), raw=True)
+                continue
+            size += len(event[1])
             now = time.perf_counter()
             if throttle.ready(size, now):
-                handle.update(bundle(stream.completion.texts, fmt), raw=True)
+                handle.update(bundle(stream.completion.texts, fmt, calls=stream.calls), raw=True)
                 throttle.note(size, now)
     except KeyboardInterrupt:
         waiting.stop()
         reply = stream.finish(interrupted=True)
         texts = reply_texts(reply)
         texts[0] += "\n\n(interrupted)" if fmt == "text" else "\n\n*(interrupted)*"
-        handle.update(bundle(texts, fmt, footer(reply)), raw=True, metadata=metadata(reply, conversation))
+        handle.update(
+            bundle(texts, fmt, footer(reply), stream.calls), raw=True, metadata=metadata(reply, conversation)
+        )
         kept = (
             "kept in history"
             if stream.chat.settings.keep_partial and stream.request.record
@@ -252,7 +279,11 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
     assert final is not None
     reply = final
     foot = footer(reply) if stream.chat.settings.show_usage else None
-    handle.update(bundle(reply_texts(reply), fmt, foot), raw=True, metadata=metadata(reply, conversation))
+    handle.update(
+        bundle(reply_texts(reply), fmt, foot, reply.tool_calls),
+        raw=True,
+        metadata=metadata(reply, conversation),
+    )
     return reply
 
 
@@ -263,7 +294,12 @@ def reply_texts(reply: Reply) -> list[str]:
 def _print_stream(stream: ReplyStream) -> Reply:
     """Terminal IPython: print deltas as they come, then the footer."""
     single = stream.request.body.get("n", 1) == 1
-    for index, delta in stream.events():
+    for event in stream.events():
+        if isinstance(event, ToolEvent):
+            if event.done:
+                sys.stdout.write(tool_block(event.call, markdown=False) + "\n")
+            continue
+        index, delta = event
         if single and index == 0:
             sys.stdout.write(delta)
             sys.stdout.flush()

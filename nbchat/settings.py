@@ -23,6 +23,7 @@ from traitlets import (
     Unicode,
     default,
     observe,
+    validate,
 )
 from traitlets.config import Configurable
 
@@ -159,6 +160,15 @@ class Settings(Configurable):
     image_max_side = Int(
         1024, min=64, max=8192, help="Images are scaled so their longer side is at most this many pixels."
     ).tag(config=True)
+    tools = List(
+        Unicode(), [], help="Functions offered to the model in every cell, by name (and built-ins)."
+    ).tag(config=True)
+    tool_approval = Enum(
+        ["ask", "auto"], "ask", help="ask: confirm each tool call with a prompt; auto: run calls unasked."
+    ).tag(config=True)
+    max_tool_steps = Int(
+        8, min=1, max=100, help="Most rounds of tool calls in one cell before nbchat stops the loop."
+    ).tag(config=True)
     prices = Dict(
         {},
         help='Per-model USD per million tokens, e.g. {"my-model": [0.5, 1.5]} (input, output).',
@@ -208,6 +218,15 @@ class Settings(Configurable):
     @default("project")
     def _project_from_env(self) -> str | None:
         return os.environ.get("OPENAI_PROJECT_ID") or None
+
+    @validate("tools")
+    def _tool_names(self, proposal: Mapping[str, Any]) -> list[str]:
+        """``tools=lookup,describe`` and ``tools=["lookup"]`` both give a list of names."""
+        names = [n.strip() for entry in proposal["value"] for n in str(entry).split(",") if n.strip()]
+        bad = next((n for n in names if not n.isidentifier()), None)
+        if bad is not None:
+            raise TraitError(f"{bad!r} is not a function name")
+        return names
 
     # Where each value came from, for `%chatconfig`. Config is applied inside
     # Configurable.__init__, before any __init__ of ours runs, hence the lazy dicts.
@@ -331,6 +350,8 @@ def describe(trait: TraitType[Any, Any]) -> str:
         if low is not None:
             return f"{kind} ≥ {_num(low)}"
         return kind
+    if isinstance(trait, List) and trait.name == "tools":
+        return "function names, e.g. lookup,describe"
     if isinstance(trait, List):
         return "a string or a list of up to 4 strings"
     if isinstance(trait, Dict):

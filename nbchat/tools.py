@@ -20,12 +20,13 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
+from .content import text_of
+from .context import Limits, cut, render, scrub_text
 from .errors import NbChatError
 
 _SIMPLE: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _ARRAYS = (list, tuple, set, frozenset)
 _KINDS = "str, int, float, bool, list[...], dict[str, ...], Literal, Enum or Optional"
-RESULT_CHARS = 8000  # a tool result longer than this is cut (with a note) before it is sent
 
 
 class ToolError(NbChatError):
@@ -79,15 +80,19 @@ class Tool:
     def __call__(self, arguments: str) -> Any:
         return self.function(**self.arguments(arguments))
 
-    def display(self, arguments: str, limit: int = 200) -> str:
-        """``lookup(key='x')``: how a call looks in the prompt and in the call's block."""
-        try:
-            args = json.loads(arguments) if arguments and arguments.strip() else {}
-            inner = ", ".join(f"{k}={v!r}" for k, v in args.items()) if isinstance(args, dict) else arguments
-        except json.JSONDecodeError:
-            inner = arguments
-        text = f"{self.name}({inner})"
-        return text if len(text) <= limit else text[: limit - 2] + "…)"
+    def display(self, arguments: str) -> str:
+        return call_text(self.name, arguments)
+
+
+def call_text(name: str, arguments: str, limit: int = 200) -> str:
+    """``lookup(key='x')``: how a call looks in the prompt and in the call's block."""
+    try:
+        args = json.loads(arguments) if arguments and arguments.strip() else {}
+        inner = ", ".join(f"{k}={v!r}" for k, v in args.items()) if isinstance(args, dict) else arguments
+    except json.JSONDecodeError:
+        inner = arguments
+    text = f"{name}({inner})"
+    return text if len(text) <= limit else text[: limit - 2] + "…)"
 
 
 def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, ask: bool = True) -> Any:
@@ -378,11 +383,22 @@ def _extend(params: dict[str, str], names: list[str], text: str) -> None:
         params[name] = f"{params[name]} {text}".strip()
 
 
+def message_text(message: Mapping[str, Any]) -> str:
+    """A message as a transcript shows it; the calls it asks for as ``→ lookup(key='a')``."""
+    calls = [c.get("function") or {} for c in message.get("tool_calls") or () if isinstance(c, dict)]
+    lines = [text_of(message.get("content"))]
+    lines += [f"→ {call_text(str(f.get('name')), str(f.get('arguments') or ''))}" for f in calls]
+    return "\n".join(line for line in lines if line)
+
+
 # -- results ------------------------------------------------------------------------------
 
 
-def result_text(value: Any, limit: int = RESULT_CHARS) -> str:
-    """A tool's return value as the text the model reads."""
+def result_text(value: Any, limits: Limits | None = None) -> str:
+    """A tool's return value as the text the model reads: text as it is, JSON values as
+    JSON, anything else described as ``{name}`` would show it (a DataFrame's shape,
+    columns and first and last rows); cut to ``context_tokens``, secrets removed."""
+    limits = limits or Limits()
     if isinstance(value, str):
         text = value
     elif value is None or isinstance(value, (bool, int, float)):
@@ -390,32 +406,14 @@ def result_text(value: Any, limit: int = RESULT_CHARS) -> str:
     elif isinstance(value, (dict, list, tuple)) and _is_json(value):
         text = json.dumps(value, ensure_ascii=False)
     else:
-        text = describe_value(value, limit)
-    if len(text) > limit:
-        text = text[:limit] + f"\n… ({len(text) - limit} more characters left out)"
-    return text
-
-
-def describe_value(value: Any, limit: int = RESULT_CHARS) -> str:
-    """A compact description of any value, as a person would paste it."""
-    shape, dtypes = getattr(value, "shape", None), getattr(value, "dtypes", None)
-    kind = type(value).__name__
-    if shape is not None and dtypes is not None and hasattr(value, "to_string"):
-        # a DataFrame (duck-typed: pandas is never imported here)
-        try:
-            columns = ", ".join(f"{c} ({t})" for c, t in dtypes.items())
-            head = value.head(5).to_string()
-            tail = value.tail(5).to_string() if len(value) > 10 else ""
-        except Exception:
-            pass
-        else:
-            body = head + (f"\n…\n{tail}" if tail else "")
-            return f"{kind} with shape {tuple(shape)}; columns: {columns}\n{body}"[:limit]
-    try:
-        text = str(value)
-    except Exception as e:
-        return f"<{kind}: str() failed with {type(e).__name__}>"
-    return text if shape is None else f"{kind} with shape {tuple(shape)}\n{text}"
+        piece = render(value, limits, "result").piece
+        # a tool message carries text only: an image is named, not sent
+        return (
+            piece
+            if isinstance(piece, str)
+            else f"{text_of([piece])} (an image; a tool result carries text only)"
+        )
+    return cut(scrub_text(text, limits), limits.context_tokens)[0]
 
 
 # -- built-in tools ------------------------------------------------------------------------
@@ -428,6 +426,7 @@ def builtin_tools(
     namespace: Mapping[str, Any],
     hidden: Iterable[str] = (),
     transform: Callable[[str], str] | None = None,
+    limits: Limits | None = None,
 ) -> dict[str, Tool]:
     """``variables``, ``describe`` and ``python``, working on ``namespace`` (the user's).
 
@@ -458,7 +457,7 @@ def builtin_tools(
         value = namespace[first]
         for attr in attrs:
             value = getattr(value, attr)
-        return result_text(value)
+        return result_text(value, limits)
 
     def python(code: str) -> str:
         """Run Python code in the user's notebook namespace and return what it printed, the
@@ -467,7 +466,7 @@ def builtin_tools(
         Args:
             code: The code to run.
         """
-        return run_python(code, namespace, transform)
+        return run_python(code, namespace, transform, limits)
 
     found = {fn.__name__: describe_function(fn) for fn in (variables, describe, python)}
     found["variables"].ask = found["describe"].ask = False  # they only read
@@ -492,7 +491,12 @@ def _summary(value: Any) -> str:
         return f"{kind} = {text}" if text else kind
 
 
-def run_python(code: str, namespace: Mapping[str, Any], transform: Callable[[str], str] | None = None) -> str:
+def run_python(
+    code: str,
+    namespace: Mapping[str, Any],
+    transform: Callable[[str], str] | None = None,
+    limits: Limits | None = None,
+) -> str:
     """Run ``code`` like a cell: output, the last expression's value, or the error, as text."""
     ns = typing.cast(dict[str, Any], namespace)
     out = io.StringIO()
@@ -511,12 +515,30 @@ def run_python(code: str, namespace: Mapping[str, Any], transform: Callable[[str
         own = [f for f in frames if f.filename == "<python tool>"]
         lines = traceback.format_list(own) + traceback.format_exception_only(type(e), e)
         error = "Traceback (most recent call last):\n" + "".join(lines)
-    parts = [out.getvalue().rstrip("\n")]
+    parts = [scrub_text(out.getvalue().rstrip("\n"), limits or Limits())]
     if value is not None:
-        parts.append(result_text(value))
+        parts.append(result_text(value, limits))
     parts.append(error.rstrip("\n"))
     text = "\n".join(p for p in parts if p)
     return text or "(no output)"
+
+
+@dataclass
+class Workspace:
+    """Where tools live: the user's namespace (functions by name, and what the built-ins
+    read and run in), IPython's own names to leave out, and how to turn IPython syntax
+    into Python."""
+
+    namespace: Mapping[str, Any]
+    hidden: Iterable[str] = ()
+    transform: Callable[[str], str] | None = None
+    limits: Limits = field(default_factory=Limits)  # how much of a result is sent; secrets
+
+    def builtins(self) -> dict[str, Tool]:
+        return builtin_tools(self.namespace, self.hidden, self.transform, self.limits)
+
+    def resolve(self, wanted: Iterable[Any]) -> dict[str, Tool]:
+        return resolve(wanted, self.namespace, self.builtins)
 
 
 # -- approval -----------------------------------------------------------------------------
@@ -528,7 +550,8 @@ class Approval:
 
     def __init__(self, mode: str = "ask", ask: Callable[[str], str] | None = None) -> None:
         self.mode = mode
-        self.ask = ask if ask is not None else input
+        # looked up at each call: ipykernel swaps ``input`` in while a cell runs
+        self.ask = ask if ask is not None else lambda prompt: input(prompt)
         self.everything = False
 
     def check(self, tool: Tool, arguments: str) -> str | None:
@@ -579,6 +602,19 @@ class ToolCall:
     seconds: float = 0.0
 
     @property
+    def shown(self) -> str:
+        return call_text(self.name, self.arguments)
+
+    @property
+    def status(self) -> str:
+        """``running…``, ``0.02 s``, ``error · 0.02 s`` or ``not run``."""
+        if self.result is None:
+            return "running…"
+        if self.refused:
+            return "not run"
+        return ("error · " if self.error else "") + f"{self.seconds:.2f} s"
+
+    @property
     def message(self) -> dict[str, Any]:
         """The call as it appears in the assistant message's ``tool_calls``."""
         return {
@@ -593,7 +629,89 @@ class ToolCall:
         return {"role": "tool", "tool_call_id": self.id, "content": self.result or ""}
 
 
-def run_call(call: ToolCall, tools: Mapping[str, Tool], approval: Approval) -> ToolCall:
+class CallParts:
+    """Tool calls of one reply, assembled from stream deltas (the id and name arrive
+    first, the arguments in pieces, several calls told apart by ``index``) or taken whole."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, dict[str, Any]] = {}
+
+    def take(self, entries: Any) -> None:
+        for position, entry in enumerate(entries if isinstance(entries, list) else ()):
+            if not isinstance(entry, dict):
+                continue
+            index = entry.get("index")
+            slot = self.parts.setdefault(
+                index if isinstance(index, int) else position, {"id": "", "name": "", "arguments": []}
+            )
+            slot["id"] = slot["id"] or str(entry.get("id") or "")
+            function = entry.get("function") or {}
+            slot["name"] = slot["name"] or str(function.get("name") or "")
+            arguments = function.get("arguments")
+            if isinstance(arguments, (dict, list)):  # some servers send an object, not JSON text
+                arguments = json.dumps(arguments)
+            if arguments:
+                slot["arguments"].append(str(arguments))
+
+    def calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(part["id"] or f"call_{index}", part["name"], "".join(part["arguments"]) or "{}")
+            for index, part in sorted(self.parts.items())
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+
+@dataclass(frozen=True)
+class ToolEvent:
+    """A call in the reply stream: once when it is about to run, once with its result."""
+
+    call: ToolCall
+    done: bool
+
+    @property
+    def kind(self) -> str:
+        return "tool_call"
+
+    @property
+    def size(self) -> int:
+        return 1
+
+
+def resolve(
+    wanted: Iterable[Any], namespace: Mapping[str, Any], builtins: Callable[[], Mapping[str, Tool]]
+) -> dict[str, Tool]:
+    """Tools by name: a function (or ``Tool``) as it is; a name from ``namespace`` (a
+    function there wins over a built-in of the same name); else a built-in."""
+    found: dict[str, Tool] = {}
+    # "lookup,describe" is two names, as in --tools and %chatconfig
+    items = [n.strip() if isinstance(n, str) else n for i in wanted for n in _names(i)]
+    for item in items:
+        if item == "":
+            continue
+        if not isinstance(item, str):
+            described = as_tool(item)
+        elif callable(namespace.get(item)):
+            described = as_tool(namespace[item])
+        elif item in BUILTIN_NAMES:
+            described = builtins()[item]
+        else:
+            what = "is not a function" if item in namespace else "is not defined"
+            raise ToolError(
+                f"unknown tool {item!r}: {item} {what} (built-in tools: {', '.join(BUILTIN_NAMES)})"
+            )
+        found[described.name] = described
+    return found
+
+
+def _names(item: Any) -> list[Any]:
+    return item.split(",") if isinstance(item, str) else [item]
+
+
+def run_call(
+    call: ToolCall, tools: Mapping[str, Tool], approval: Approval, limits: Limits | None = None
+) -> ToolCall:
     """Approve and run one call; any exception of the tool becomes its result."""
     tool = tools.get(call.name)
     if tool is None:
@@ -606,11 +724,11 @@ def run_call(call: ToolCall, tools: Mapping[str, Tool], approval: Approval) -> T
         return call
     start = time.perf_counter()
     try:
-        call.result = result_text(tool(call.arguments))
+        call.result = result_text(tool(call.arguments), limits)
     except ToolArgumentsError as e:
         call.result, call.error = f"Error: {e}", True
     except Exception as e:
-        call.result, call.error = f"Error: {_exception_text(e)}", True
+        call.result, call.error = scrub_text(f"Error: {_exception_text(e)}", limits or Limits()), True
     finally:
         call.seconds = time.perf_counter() - start
     return call
@@ -626,14 +744,19 @@ def _exception_text(e: BaseException) -> str:
 __all__ = [
     "BUILTIN_NAMES",
     "Approval",
+    "CallParts",
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
     "ToolError",
+    "ToolEvent",
+    "Workspace",
     "as_tool",
     "builtin_tools",
     "describe_function",
+    "message_text",
     "parse_docstring",
+    "resolve",
     "result_text",
     "run_call",
     "run_python",

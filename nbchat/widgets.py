@@ -217,8 +217,10 @@ class ChatView:
         self.logprobs.value = self.usage.value = ""
         throttle, size = Throttle(), 0
         try:
-            for _, delta in stream.events():
-                size += len(delta)
+            for event in stream.events():
+                if type(event) is not tuple:
+                    continue  # tool calls show in the transcript once the turn is recorded
+                size += len(event[1])
                 now = time.perf_counter()
                 if throttle.ready(size, now):
                     live.value = _text_html(stream.completion.texts[0])
