@@ -12,7 +12,9 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -49,19 +51,22 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def lab(server, tmp_path) -> Iterator[str]:
+def lab_cells() -> list[str]:
+    """The code cells of the notebook the browser opens (a test module may override this)."""
+    return [
+        "%load_ext nbchat",
+        "%chatconfig --sliders",
+        "%%chat\nWhich temperature did you get?",
+        "%%chat -f widget -n 2\nPick a colour",
+    ]
+
+
+@pytest.fixture
+def lab(server, tmp_path, lab_cells) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 with token auth; its kernels reach the stand-in server."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell(s)
-        for s in (
-            "%load_ext nbchat",
-            "%chatconfig --sliders",
-            "%%chat\nWhich temperature did you get?",
-            "%%chat -f widget -n 2\nPick a colour",
-        )
-    ]
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in lab_cells]
     nbformat.write(nb, tmp_path / "lab.ipynb")
     port = free_port()
     env = {
@@ -122,12 +127,14 @@ def wait_for(predicate, seconds: float = 60, what: str = "") -> None:
         time.sleep(0.2)
 
 
-def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(lab, server) -> None:
+@contextmanager
+def lab_page(lab: str, artifacts: Path) -> Iterator[Any]:
+    """lab.ipynb open in headless Chromium, its kernel idle; ``last.png`` on the way out."""
     from playwright.sync_api import sync_playwright
 
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir()
+    if artifacts.exists():
+        shutil.rmtree(artifacts)
+    artifacts.mkdir(parents=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -147,62 +154,66 @@ def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(la
             page.goto(f"{lab}/lab/tree/lab.ipynb?token={TOKEN}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
-            cells = page.locator(".jp-Notebook .jp-Cell")
-
-            def run_cell(index: int) -> None:
-                """Click into the cell and run it in place, as a user would (Ctrl+Enter),
-                until it shows a new execution count."""
-                prompt = cells.nth(index).locator(".jp-InputPrompt")
-                before = prompt.inner_text()
-                for _attempt in range(3):  # a keypress sent while the kernel connects can be lost
-                    cells.nth(index).locator(".jp-InputArea-editor").click()
-                    page.keyboard.press("Control+Enter")
-                    deadline = time.monotonic() + 20
-                    while time.monotonic() < deadline:
-                        now = prompt.inner_text()
-                        if re.search(r"\[\d+\]", now) and now != before:
-                            return
-                        time.sleep(0.2)
-                raise AssertionError(f"cell {index} did not run")
-
-            run_cell(0)  # %load_ext nbchat
-            run_cell(1)  # %chatconfig --sliders
-            slider = page.locator(".widget-slider", has=page.locator("label", has_text="temperature"))
-            slider.wait_for(timeout=60_000)
-            readout = slider.locator(".widget-readout")
-            assert readout.inner_text() == "1.00"  # unset: the API default is shown
-            page.screenshot(path=str(ARTIFACTS / "1-panel.png"), full_page=True)
-
-            track = slider.locator(".noUi-target")
-            box = track.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + box["width"] * 0.35, box["y"] + box["height"] / 2)
-            wait_for(lambda: readout.inner_text() != "1.00", 10, "the slider to move")
-            moved = float(readout.inner_text())
-            assert 0.5 <= moved <= 0.9
-            page.screenshot(path=str(ARTIFACTS / "2-slider-moved.png"), full_page=True)
-
-            before = len(server.bodies)
-            run_cell(2)  # %%chat
-            wait_for(lambda: len(server.bodies) > before, 30, "the chat request")
-            assert server.bodies[-1]["temperature"] == pytest.approx(moved)
-            reply = cells.nth(2).locator(
-                ".jp-RenderedMarkdown", has_text="Echo: Which temperature did you get?"
-            )
-            reply.wait_for(timeout=30_000)
-            assert "completion tokens" in reply.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "3-reply.png"), full_page=True)
-
-            run_cell(3)  # %%chat -f widget -n 2: the chat view, choices as tabs
-            view = cells.nth(3).locator(".nbchat-view")
-            view.locator(".lm-TabBar-tab", has_text="Choice 2").click()
-            view.locator("button", has_text="Keep this one").locator("visible=true").click()
-            view.locator("button", has_text="Kept ✓").wait_for(timeout=30_000)  # the kernel ran the callback
-            assert "Echo: Pick a colour (choice 2)" in view.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "4-chat-view.png"), full_page=True)
+            yield page
         finally:
-            page.screenshot(path=str(ARTIFACTS / "last.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "last.png"), full_page=True)
             browser.close()
+
+
+def run_cell(page: Any, index: int) -> None:
+    """Click into the cell and run it in place, as a user would (Ctrl+Enter), until it
+    shows a new execution count."""
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    prompt = cells.nth(index).locator(".jp-InputPrompt")
+    before = prompt.inner_text()
+    for _attempt in range(3):  # a keypress sent while the kernel connects can be lost
+        cells.nth(index).locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Control+Enter")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = prompt.inner_text()
+            if re.search(r"\[\d+\]", now) and now != before:
+                return
+            time.sleep(0.2)
+    raise AssertionError(f"cell {index} did not run")
+
+
+def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(lab, server) -> None:
+    with lab_page(lab, ARTIFACTS) as page:
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        run_cell(page, 0)  # %load_ext nbchat
+        run_cell(page, 1)  # %chatconfig --sliders
+        slider = page.locator(".widget-slider", has=page.locator("label", has_text="temperature"))
+        slider.wait_for(timeout=60_000)
+        readout = slider.locator(".widget-readout")
+        assert readout.inner_text() == "1.00"  # unset: the API default is shown
+        page.screenshot(path=str(ARTIFACTS / "1-panel.png"), full_page=True)
+
+        track = slider.locator(".noUi-target")
+        box = track.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] * 0.35, box["y"] + box["height"] / 2)
+        wait_for(lambda: readout.inner_text() != "1.00", 10, "the slider to move")
+        moved = float(readout.inner_text())
+        assert 0.5 <= moved <= 0.9
+        page.screenshot(path=str(ARTIFACTS / "2-slider-moved.png"), full_page=True)
+
+        before = len(server.bodies)
+        run_cell(page, 2)  # %%chat
+        wait_for(lambda: len(server.bodies) > before, 30, "the chat request")
+        assert server.bodies[-1]["temperature"] == pytest.approx(moved)
+        reply = cells.nth(2).locator(".jp-RenderedMarkdown", has_text="Echo: Which temperature did you get?")
+        reply.wait_for(timeout=30_000)
+        assert "completion tokens" in reply.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "3-reply.png"), full_page=True)
+
+        run_cell(page, 3)  # %%chat -f widget -n 2: the chat view, choices as tabs
+        view = cells.nth(3).locator(".nbchat-view")
+        view.locator(".lm-TabBar-tab", has_text="Choice 2").click()
+        view.locator("button", has_text="Keep this one").locator("visible=true").click()
+        view.locator("button", has_text="Kept ✓").wait_for(timeout=30_000)  # the kernel ran the callback
+        assert "Echo: Pick a colour (choice 2)" in view.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "4-chat-view.png"), full_page=True)
     assert sorted(p.name for p in ARTIFACTS.iterdir()) == [
         "1-panel.png",
         "2-slider-moved.png",
