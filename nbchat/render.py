@@ -99,7 +99,8 @@ def tool_block(call: ToolCall, markdown: bool) -> str:
         lines = (call.result or "").splitlines()
         shown = [f"    {line}" for line in lines[:6]] + (["    …"] if len(lines) > 6 else [])
         return "\n".join([f"→ {call.shown} · {call.status}", *shown])
-    result = html.escape(call.result or "")
+    # one line: a blank line would end the HTML block in Markdown and show the rest as text
+    result = html.escape(call.result or "").replace("\n", "&#10;")
     return (
         f'<details class="nbchat-tool"><summary>🔧 <code>{html.escape(call.shown)}</code> · '
         f"{call.status}</summary><pre>{result}</pre></details>"

@@ -394,7 +394,7 @@ def message_text(message: Mapping[str, Any]) -> str:
 # -- results ------------------------------------------------------------------------------
 
 
-def result_text(value: Any, limits: Limits | None = None) -> str:
+def result_text(value: Any, limits: Limits | None = None, name: str = "result") -> str:
     """A tool's return value as the text the model reads: text as it is, JSON values as
     JSON, anything else described as ``{name}`` would show it (a DataFrame's shape,
     columns and first and last rows); cut to ``context_tokens``, secrets removed."""
@@ -406,7 +406,7 @@ def result_text(value: Any, limits: Limits | None = None) -> str:
     elif isinstance(value, (dict, list, tuple)) and _is_json(value):
         text = json.dumps(value, ensure_ascii=False)
     else:
-        piece = render(value, limits, "result").piece
+        piece = render(value, limits, name).piece
         # a tool message carries text only: an image is named, not sent
         return (
             piece
@@ -457,7 +457,7 @@ def builtin_tools(
         value = namespace[first]
         for attr in attrs:
             value = getattr(value, attr)
-        return result_text(value, limits)
+        return result_text(value, limits, name.strip())
 
     def python(code: str) -> str:
         """Run Python code in the user's notebook namespace and return what it printed, the

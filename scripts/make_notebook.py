@@ -138,12 +138,74 @@ WIDGETS = [
     ("code", "%%chat --logprobs 3\nIs this certain?"),
 ]
 
+TOOLS = [
+    (
+        "md",
+        "# Tools: the model calls your functions\n\n"
+        "`%%chat --tools NAME,…` lets the model call functions from your namespace, and the built-ins "
+        "`variables`, `describe` and `python`. Each call shows as a collapsible block above the reply. "
+        "Offline, the stand-in server (not a model) calls the tools your message writes out as calls, "
+        "like `describe(name='sales')`; a real model decides by itself.",
+    ),
+    ("code", "%load_ext nbchat"),
+    (
+        "code",
+        "import pandas as pd\n\n"
+        "sales = pd.DataFrame(\n"
+        '    {"region": ["north", "south", "east", "west"] * 50, "amount": [120.0 + i for i in range(200)]}\n'
+        ")",
+    ),
+    (
+        "md",
+        "Any function with type hints is a tool; its docstring describes it to the model "
+        "(`@nbchat.tool` is optional).",
+    ),
+    (
+        "code",
+        "from typing import Literal\n\n\n"
+        'def to_eur(amount: float, currency: Literal["USD", "GBP"] = "USD") -> float:\n'
+        '    """Convert an amount of money to euros.\n\n'
+        "    Args:\n"
+        "        amount: The amount to convert.\n"
+        "        currency: Its currency.\n"
+        '    """\n'
+        '    return round(amount * {"USD": 0.92, "GBP": 1.17}[currency], 2)',
+    ),
+    (
+        "md",
+        "`describe` only reads, so it never asks. Your own functions ask first (`tool_approval=ask`): "
+        "*Run to_eur(amount=319.0, currency='USD')? [y/N/a(ll)]*. Where nobody can answer (this notebook "
+        "run by nbclient in CI) the call is refused and the model is told so.",
+    ),
+    (
+        "code",
+        "%%chat --tools describe,to_eur\n"
+        "Look at describe(name='sales'): what is the largest amount, in euros with "
+        "to_eur(amount=319.0, currency='USD')?",
+    ),
+    ("md", "With `tool_approval=auto` calls run without asking (`python` too, so use it with care):"),
+    ("code", "%chatconfig tool_approval=auto"),
+    (
+        "code",
+        "%%chat --tools describe,to_eur\n"
+        "Look at describe(name='sales'): what is the largest amount, in euros with "
+        "to_eur(amount=319.0, currency='USD')?",
+    ),
+    (
+        "md",
+        "The whole exchange — question, calls, results, answer — is one turn: re-running the cell "
+        "replaces all of it, and the history keeps the tool messages.",
+    ),
+    ("code", "%chat history"),
+]
+
 
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     nbformat.write(build(QUICKSTART), HERE / "quickstart.ipynb")
     nbformat.write(build(CONVERSATIONS), HERE / "conversations.ipynb")
     nbformat.write(build(WIDGETS), HERE / "widgets.ipynb")
+    nbformat.write(build(TOOLS), HERE / "tools.ipynb")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ requests it received. Run it with ``python -m nbchat.server``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import socket
@@ -22,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nbchat import content
-from nbchat.testing.tool_calls import call_deltas, rejects_tools, scripted_calls, tool_results
+from nbchat.testing.tool_calls import call_deltas, rejects_tools, scripted_calls, tool_results, written_calls
 
 STAND_IN = "nbchat-stand-in"
 
@@ -357,6 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
         if refused is not None:
             return self._json(400, {"error": refused})
         script = self.stand_in.next_script()
+        if script.tool_calls is None and script.text is None and script.chunks is None:
+            script = dataclasses.replace(script, tool_calls=written_calls(body))
         if script.delay:
             time.sleep(script.delay)
         if script.reset_before:

@@ -1,10 +1,15 @@
 """The stand-in's tool calls: a script asks for calls, streamed (arguments split across
-chunks, several calls in one reply) or whole; ``tool`` results are echoed so loops end."""
+chunks, several calls in one reply) or whole; ``tool`` results are echoed so loops end.
+
+Unscripted, the stand-in (not a model) calls the offered tools that the user's message
+writes out as calls, ``describe(name='sales')``, so demo notebooks run offline."""
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
+import re
 from typing import Any
 
 _IDS = itertools.count(1)
@@ -67,3 +72,28 @@ def rejects_tools(body: dict[str, Any]) -> dict[str, Any] | None:
             "code": 400,
         }
     }
+
+
+_WRITTEN = re.compile(r"\b([A-Za-z_][\w-]*)\(([^()]*)\)")
+
+
+def written_calls(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The calls the last user message writes out, of tools the request offers."""
+    offered = {(t.get("function") or {}).get("name") for t in body.get("tools") or () if isinstance(t, dict)}
+    messages = body.get("messages") or []
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    if not offered or last.get("role") != "user" or not isinstance(last.get("content"), str):
+        return None
+    found = []
+    for name, inner in _WRITTEN.findall(last["content"]):
+        if name not in offered:
+            continue
+        try:
+            call = ast.parse(f"f({inner})", mode="eval").body
+            if not isinstance(call, ast.Call) or call.args:
+                continue  # only name=value arguments, as a JSON object has them
+            arguments = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+        except (SyntaxError, ValueError):
+            continue
+        found.append({"name": name, "arguments": arguments})
+    return found or None
