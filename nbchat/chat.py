@@ -467,6 +467,34 @@ class Chat:
         request = Request(body, 0, None, record=False, dropped=ignored, api="completions", sent=[user])
         return ReplyStream(self, request, user)
 
+    def map(
+        self,
+        items: Any,
+        template: str,
+        *,
+        schema: Any = None,
+        concurrency: int = 8,
+        batch: bool = False,
+        **options: Any,
+    ) -> Any:
+        """Send ``template`` once per item, each as its own request (system prompt + the
+        filled template; nothing joins the history)::
+
+            labels = chat.map(df, "Sentiment of: {review}", schema="label, score float")
+
+        ``{item}`` is the item; ``{column}`` a field of a dict or DataFrame row. A list gives
+        a list (``.errors`` lists failed items, which are ``None``); a Series or DataFrame
+        gives a Series (or, with ``schema``, a DataFrame with a column per field) with the
+        same index and the errors in ``.attrs["errors"]``. At most ``concurrency`` requests
+        run at once. ``batch=True`` sends them to the Batch API and returns a ``BatchJob``.
+        Also: ``previous=`` (earlier results to continue from), ``progress=None`` (no bar),
+        ``confirm=`` (asked instead of ``input()`` above ``confirm_cost``), and any setting
+        as a per-request override.
+        """
+        from .mapping import run_map
+
+        return run_map(self, items, template, schema=schema, concurrency=concurrency, batch=batch, **options)
+
     def retry(self, **overrides: Any) -> ReplyStream:
         """Regenerate the last reply with the current settings; it replaces the old one."""
         turns = self.conversation.turns

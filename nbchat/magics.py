@@ -194,6 +194,9 @@ class ChatMagics(Magics, Settings):
         metavar="NAME[,NAME…]",
         help="Let the model call these functions of yours (or variables, describe, python) in this cell.",
     )
+    @argument("--map", metavar="NAME", help="Send the cell once per item of the list/Series/DataFrame NAME.")
+    @argument("--concurrency", type=int, default=8, help="--map: most requests at once (default 8).")
+    @argument("--batch", action="store_true", help="--map: run through the Batch API (half price, ≤ 24 h).")
     @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
@@ -211,6 +214,8 @@ class ChatMagics(Magics, Settings):
         run before; ``--image plot.png`` and ``--file report.pdf`` attach files.
         """
         args, overrides = self.parse_cell_line(line)
+        if args.map or args.batch:
+            return self.map_cell(args, overrides, cell)
         # a chat message is filled in by self.message (with images); the others take text
         as_text = args.system or args.completion or args.role in ("system", "assistant")
         text = self.cell_text(cell, args.raw or not as_text)
@@ -281,6 +286,55 @@ class ChatMagics(Magics, Settings):
         except NbChatError as e:
             raise UsageError(str(e)) from None
         return content, [piece.as_dict() for piece in receipt]
+
+    def map_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """``--map NAME``: the cell is a template sent once per item; ``-o`` gets the results."""
+        from .mapping import MapInterrupted, Shape, errors_of, fields_of
+
+        if not args.map:
+            raise UsageError("--batch needs --map NAME (the items to send)")
+        namespace = self.user_shell.user_ns
+        if args.map not in namespace:
+            raise UsageError(f"--map {args.map}: there is no variable {args.map!r}")
+        if args.concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1 (got {args.concurrency})")
+        template = cell.strip()
+        if not template:
+            raise UsageError("empty cell: write the template below the %%chat line, e.g. Label: {item}")
+        try:
+            shape = Shape.of(namespace[args.map])
+        except NbChatError as e:
+            raise UsageError(f"--map {args.map}: {e}") from None
+        if not args.raw:  # the items' fields are filled per item, not from the namespace
+            hidden = set(fields_of(shape.items[0])) if shape.items else {"item"}
+            template = substitute(template, _Without(namespace, hidden | {"item"}))
+        if args.schema:
+            overrides["schema"] = self.schema_of(args.schema)
+        previous = namespace.get(args.out) if args.out else None
+        chat = self.chat_for(args.conversation)
+        try:
+            results = chat.map(
+                shape.original if shape.kind != "list" else shape.items,
+                template,
+                concurrency=args.concurrency,
+                batch=args.batch,
+                previous=previous,
+                label=args.map,
+                progress=lambda state: mapview.ProgressView.for_shell(self.shell, state.total, state.label),
+                **overrides,
+            )
+        except MapInterrupted as e:
+            if args.out:
+                namespace[args.out] = e.results
+            raise
+        if args.batch:
+            mapview.show_job(results, self.terminal)
+        else:
+            mapview.show_errors(errors_of(results), self.terminal)
+        if args.out:
+            namespace[args.out] = results
+        elif not args.batch:
+            mapview.show_results(results, self.terminal)
 
     def schema_of(self, spec: str) -> Schema:
         """``--schema``: a variable's value when SPEC names one, else SPEC's own text."""
@@ -610,6 +664,19 @@ class ChatMagics(Magics, Settings):
                 shown = "unset" if value is None else repr(value)
             rows.append([name, shown, self.origin(name)])
         render.table(["setting", "value", "from"], rows, self.terminal)
+
+
+class _Without(dict[str, Any]):
+    """The user's namespace minus some names (a map's fields are filled per item)."""
+
+    def __init__(self, namespace: Any, hidden: set[str]) -> None:
+        super().__init__()
+        self.namespace, self.hidden = namespace, hidden
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.hidden:
+            raise KeyError(name)
+        return self.namespace[name]
 
 
 # One ChatMagics per shell. It lives here, not in nbchat/__init__.py, because

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import sys
-import time
 from typing import Any
 
 from IPython.display import display
@@ -45,7 +44,6 @@ class ProgressView:
 
     def __init__(self, total: int, label: str, terminal: bool, widget: bool) -> None:
         self.total, self.label, self.terminal = total, label, terminal
-        self.started = time.perf_counter()
         self.handle: Any = None
         self.bar: Any = None
         if terminal:
@@ -58,29 +56,41 @@ class ProgressView:
             self.box = w.HBox([self.bar, self.info])
             self.handle = display(self.box, display_id=True)
         else:
-            self.handle = display({"text/plain": self.line(0, 0, 0, None, 0)}, raw=True, display_id=True)
+            first = f"{label} {bar_text(0, total)} 0/{total}"
+            self.handle = display({"text/plain": first}, raw=True, display_id=True)
 
-    def line(self, done: int, failed: int, tokens: int, cost: str | None, inflight: int) -> str:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        rate = done / elapsed
-        parts = [f"{self.label} {bar_text(done, self.total)} {done}/{self.total}", f"{rate:.1f}/s"]
-        if failed:
-            parts.append(f"{failed} failed")
-        parts.append(f"{tokens} tokens")
-        if cost:
-            parts.append(cost)
-        if inflight:
-            parts.append(f"{inflight} in flight")
+    @classmethod
+    def for_shell(cls, shell: Any, total: int, label: str) -> ProgressView:
+        terminal = any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
+        kernel = getattr(shell, "kernel", None)
+        # nbclient runs cells with allow_stdin off and nobody watches; a person's frontend allows it
+        return cls(total, label, terminal, widget=bool(getattr(kernel, "_allow_stdin", False)))
+
+    @staticmethod
+    def line(state: Any) -> str:
+        elapsed = max(state.elapsed, 1e-9)
+        rate = (state.done - state.reused) / elapsed
+        parts = [
+            f"{state.label} {bar_text(state.done, state.total)} {state.done}/{state.total}",
+            f"{rate:.1f}/s",
+        ]
+        if state.failed:
+            parts.append(f"{state.failed} failed")
+        parts.append(f"{state.tokens} tokens")
+        if state.cost_text:
+            parts.append(state.cost_text)
+        if state.inflight:
+            parts.append(f"{state.inflight} in flight")
         return " · ".join(parts)
 
-    def update(self, done: int, failed: int, tokens: int, cost: str | None, inflight: int) -> None:
-        text = self.line(done, failed, tokens, cost, inflight)
+    def update(self, state: Any) -> None:
+        text = self.line(state)
         if self.terminal:
             sys.stdout.write("\r" + text)
             sys.stdout.flush()
         elif self.bar is not None:
-            self.bar.value = done
-            self.info.value = html.escape(text.split(" · ", 1)[1] if " · " in text else text)
+            self.bar.value = state.done
+            self.info.value = html.escape(text.split(" · ", 1)[1])
         else:
             self.handle.update({"text/plain": text}, raw=True)
 
@@ -96,6 +106,33 @@ class ProgressView:
             self.handle.update({"text/plain": summary}, raw=True)
 
 
+def show_errors(errors: list[Any], terminal: bool, limit: int = 5) -> None:
+    """The first few failed items of a map, under its summary."""
+    if not errors:
+        return
+    rows = [[e.position, cell_text(e.item)[:60], e.error[:160]] for e in errors[:limit]]
+    if len(errors) > limit:
+        rows.append(["…", f"{len(errors) - limit} more", "see .errors"])
+    render.table(["#", "item", "error"], rows, terminal)
+
+
+def show_results(results: Any, terminal: bool, limit: int = 20) -> None:
+    """A map's results when no ``-o`` keeps them: pandas shows itself; a list, its first rows."""
+    if hasattr(results, "_repr_html_") and not terminal:
+        display(results)
+        return
+    if hasattr(results, "to_string"):
+        print(results.to_string(max_rows=limit))
+        return
+    rows = [
+        [i, "—" if v is None else cell_text(v if isinstance(v, (dict, list)) else str(v))[:200]]
+        for i, v in enumerate(results[:limit])
+    ]
+    if len(results) > limit:
+        rows.append(["…", f"{len(results) - limit} more (keep them all with -o NAME)"])
+    render.table(["#", "result"], rows, terminal)
+
+
 def note(text: str, terminal: bool) -> None:
     render.note(text, terminal)
 
@@ -108,4 +145,4 @@ def show_job(job: Any, terminal: bool) -> None:
         display(job)
 
 
-__all__ = ["ProgressView", "bar_text", "note", "show_data", "show_job"]
+__all__ = ["ProgressView", "bar_text", "note", "show_data", "show_errors", "show_job", "show_results"]

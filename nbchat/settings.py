@@ -169,6 +169,9 @@ class Settings(Configurable):
     max_tool_steps = Int(
         8, min=1, max=100, help="Most rounds of tool calls in one cell before nbchat stops the loop."
     ).tag(config=True)
+    confirm_cost = Float(
+        1.0, min=0.0, help="A map or batch estimated to cost more than this (USD) asks before it starts."
+    ).tag(config=True)
     prices = Dict(
         {},
         help='Per-model USD per million tokens, e.g. {"my-model": [0.5, 1.5]} (input, output).',

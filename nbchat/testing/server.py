@@ -111,6 +111,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any = None
+    at: float = field(default_factory=time.monotonic)  # when it arrived
+    status: int | None = None  # the status it was answered with
 
 
 @dataclass
@@ -124,6 +126,8 @@ class StandInServer:
     scripts: deque[Script] = field(default_factory=deque)
     quirks: Quirks = field(default_factory=Quirks)
     open_streams: int = 0
+    inflight: int = 0  # chat requests being answered now
+    max_inflight: int = 0  # the most at once (a map's concurrency bound)
 
     def start(self) -> StandInServer:
         handler = type("Handler", (_Handler,), {"stand_in": self})
@@ -240,6 +244,9 @@ def logprob_entry(token: str, position: int, top: int) -> dict[str, Any]:
     }
 
 
+_COUNT_LOCK = threading.Lock()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -285,6 +292,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
 
     def do_POST(self) -> None:
+        counted = self.path.split("?")[0].endswith("/chat/completions")
+        if counted:
+            with _COUNT_LOCK:
+                self.stand_in.inflight += 1
+                self.stand_in.max_inflight = max(self.stand_in.max_inflight, self.stand_in.inflight)
+        try:
+            self._post()
+        finally:
+            if counted:
+                with _COUNT_LOCK:
+                    self.stand_in.inflight -= 1
+
+    def _post(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         handler = _find_route(self.command, self.path)
@@ -373,12 +393,16 @@ class _Handler(BaseHTTPRequestHandler):
     # -- answers ------------------------------------------------------------------------
 
     def _record(self, body: Any) -> None:
-        self.stand_in.requests.append(
-            Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        self._received = Received(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
         )
+        self.stand_in.requests.append(self._received)
 
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(data).encode()
+        received = getattr(self, "_received", None)
+        if received is not None and received.status is None:
+            received.status = status
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

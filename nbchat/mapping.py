@@ -1,0 +1,632 @@
+"""``Chat.map``: one independent request per item, bounded concurrency that backs off on 429,
+retries, progress events, and results in the items' own shape with their errors. No IPython.
+
+Requests run on one long-lived asyncio loop in a background thread (``AsyncOpenAI``), while
+the caller's thread waits in short ticks and paints progress: a kernel interrupt lands in
+the caller's thread, which cancels the loop's tasks — the in-flight requests' connections
+are closed, nothing new starts, and what completed is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import random
+import re
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .client import Completion
+from .errors import NbChatError
+from .schema import Mismatch, Schema, as_record, to_schema
+from .tokens import estimate_messages
+from .usage import format_cost, price
+
+if TYPE_CHECKING:
+    from .chat import Chat, Reply, Request
+
+TICK = 0.1  # seconds between progress refreshes in the caller's thread
+COMPLETION_GUESS = 200  # tokens per reply for the cost estimate when max_tokens is unset
+MAX_429 = 10  # a request answered 429 this many times fails
+_FIELD = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
+
+
+class MapInterrupted(NbChatError):
+    """A kernel interrupt stopped a map; ``results`` holds what completed (re-run to continue)."""
+
+    def __init__(self, message: str, results: Any) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+@dataclasses.dataclass
+class MapError:
+    """One failed item: its position, the item, and what went wrong."""
+
+    position: int
+    item: Any
+    error: str
+
+    def __str__(self) -> str:
+        return f"#{self.position}: {self.error}"
+
+
+class MapResults(list[Any]):
+    """A map's results in the items' order (``None`` where an item failed), with ``errors``."""
+
+    errors: list[MapError]
+    keys: list[str]
+
+    def __init__(self, values: Iterable[Any] = (), errors: list[MapError] | None = None) -> None:
+        super().__init__(values)
+        self.errors = errors or []
+        self.keys = []
+
+
+@dataclasses.dataclass
+class Progress:
+    """What a progress view paints; updated by the runner, read by the caller's thread."""
+
+    total: int
+    label: str = "map"
+    done: int = 0
+    failed: int = 0
+    reused: int = 0
+    tokens: int = 0
+    cost: float | None = None
+    inflight: int = 0
+    limit: int = 0
+    lowest_limit: int = 0
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    ended: float | None = None
+    interrupted: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+    @property
+    def cost_text(self) -> str | None:
+        return format_cost(self.cost) if self.cost is not None else None
+
+    def summary(self) -> str:
+        ran = self.done - self.reused
+        parts = [f"{self.label}: {self.done - self.failed}/{self.total} done"]
+        if self.failed:
+            parts.append(f"{self.failed} failed (see .errors)")
+        if self.reused:
+            parts.append(f"{self.reused} replayed (not asked again)")
+        if self.interrupted:
+            parts.append(f"interrupted — {self.total - self.done} not run; re-run to continue")
+        parts.append(f"{self.tokens} tokens")
+        if self.cost is not None:
+            parts.append(format_cost(self.cost))
+        parts.append(f"{self.elapsed:.2f} s")
+        if ran and self.elapsed > 0:
+            parts.append(f"{ran / self.elapsed:.1f} requests/s")
+        if self.lowest_limit and self.lowest_limit < self.limit:
+            parts.append(f"slowed to {self.lowest_limit} at once on 429")
+        return " · ".join(parts)
+
+
+# -- items in, results out (duck-typed: pandas is never imported) -------------------------
+
+
+@dataclasses.dataclass
+class Shape:
+    kind: str  # "list", "series" or "frame"
+    items: list[Any]
+    original: Any = None
+
+    @classmethod
+    def of(cls, items: Any) -> Shape:
+        if hasattr(items, "itertuples") and hasattr(items, "columns"):
+            columns = [str(c) for c in items.columns]
+            rows = [dict(zip(columns, row, strict=True)) for row in items.itertuples(index=False, name=None)]
+            return cls("frame", rows, items)
+        if hasattr(items, "to_frame") and hasattr(items, "index"):
+            return cls("series", list(items), items)
+        if isinstance(items, (str, bytes)) or isinstance(items, Mapping):
+            raise NbChatError("map takes a list (or a Series or DataFrame) of items, not one string or dict")
+        return cls("list", list(items))
+
+    def build(self, values: list[Any], errors: list[MapError], keys: list[str], schema: Schema | None) -> Any:
+        """Results in the items' shape: a list, a Series, or (with a schema) a DataFrame."""
+        if self.kind == "list":
+            results = MapResults(values, errors)
+            results.keys = keys
+            return results
+        index = self.original.index
+        if schema is not None:
+            frame_cls = type(self.original) if self.kind == "frame" else type(self.original.to_frame())
+            fields = schema.fields
+            rows = [
+                {f: as_record(v).get(f) for f in fields} if v is not None else dict.fromkeys(fields)
+                for v in values
+            ]
+            out = frame_cls(rows, index=index, columns=fields)
+        else:
+            series_cls = type(index.to_series())
+            texts = [str(v) if v is not None else None for v in values]
+            out = series_cls(texts, index=index, dtype=object)
+        out.attrs["errors"] = errors
+        out.attrs["nbchat_keys"] = keys
+        return out
+
+
+def errors_of(results: Any) -> list[MapError]:
+    """A map's errors, from a list's ``.errors`` or a Series' or DataFrame's ``.attrs``."""
+    if isinstance(results, MapResults):
+        return results.errors
+    attrs = getattr(results, "attrs", None)
+    return list(attrs.get("errors") or []) if isinstance(attrs, dict) else []
+
+
+def fields_of(item: Any) -> dict[str, Any]:
+    """What a template can name: ``{item}``, and each key of a dict or DataFrame row."""
+    if isinstance(item, Mapping):
+        return {
+            "item": "; ".join(f"{k}: {v}" for k, v in item.items()),
+            **{str(k): v for k, v in item.items()},
+        }
+    return {"item": item}
+
+
+def fill(template: str, item: Any) -> str:
+    """The template with ``{item}`` / ``{column}`` filled; other braces are left as written.
+    A template that names no field gets the item appended (``Classify:`` + the item)."""
+    fields = fields_of(item)
+    if not any(m.group(1) in fields for m in _FIELD.finditer(template)):
+        return f"{template}\n\n{fields['item']}"
+    return _FIELD.sub(lambda m: str(fields[m.group(1)]) if m.group(1) in fields else m.group(0), template)
+
+
+def request_key(body: Mapping[str, Any]) -> str:
+    """Which request an item was (its body), to keep completed items across runs."""
+    wire = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    return hashlib.sha256(json.dumps(wire, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def completed(previous: Any, schema: Schema | None) -> dict[str, Any]:
+    """The completed values of an earlier run's results, by request key."""
+    if previous is None:
+        return {}
+    attrs = getattr(previous, "attrs", None)
+    if isinstance(previous, MapResults):
+        keys, errors, values = previous.keys, previous.errors, list(previous)
+    elif isinstance(attrs, dict) and "nbchat_keys" in attrs:
+        keys, errors = attrs["nbchat_keys"], attrs.get("errors") or []
+        if hasattr(previous, "columns"):
+            values = [schema.build(r) if schema else r for r in previous.to_dict("records")]
+        else:
+            values = list(previous)
+    else:
+        return {}
+    failed = {e.position for e in errors}
+    return {
+        k: v
+        for i, (k, v) in enumerate(zip(keys, values, strict=False))
+        if i not in failed and v is not None and v == v  # NaN != NaN
+    }
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Job:
+    position: int
+    item: Any
+    request: Request
+    user: dict[str, Any]
+    key: str
+    attempts: int = 0
+    throttled: int = 0
+
+
+def run_map(
+    chat: Chat,
+    items: Any,
+    template: str,
+    *,
+    schema: Any = None,
+    concurrency: int = 8,
+    batch: bool = False,
+    previous: Any = None,
+    progress: Any = "auto",
+    label: str = "map",
+    confirm: Callable[[str], str] | None = None,
+    **overrides: Any,
+) -> Any:
+    """See :meth:`nbchat.Chat.map`."""
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise NbChatError(f"concurrency must be an integer ≥ 1 (got {concurrency!r})")
+    if not isinstance(template, str) or not template.strip():
+        raise NbChatError("map needs a template, e.g. 'Label the sentiment of: {item}'")
+    spec = to_schema(schema) if schema is not None else None
+    shape = Shape.of(items)
+    jobs = []
+    for position, item in enumerate(shape.items):
+        request, user = chat.prepare(
+            fill(template, item), history=False, stream=False, schema=spec, **overrides
+        )
+        jobs.append(Job(position, item, request, user, request_key(request.body)))
+    if batch:
+        raise NbChatError("batch=True needs the Batch API support, which is not in this version yet")
+    done = completed(previous, spec)
+    values: list[Any] = [done.get(j.key) for j in jobs]
+    replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)
+    todo = [j for j in jobs if values[j.position] is None]
+    check_cost(chat, todo, confirm)
+    state = Progress(total=len(jobs), label=label, limit=concurrency, lowest_limit=concurrency)
+    state.done = state.reused = len(jobs) - len(todo)
+    state.tokens = sum(_tokens(r) for r in replayed)
+    errors: dict[int, MapError] = {}
+    factory = _auto_progress if progress == "auto" else progress
+    view = factory(state) if factory is not None else None
+    interrupted = False
+    try:
+        if todo:
+            interrupted = _drive(chat, todo, values, errors, state, concurrency, view)
+    finally:
+        state.ended = time.perf_counter()
+        state.interrupted = interrupted
+        if interrupted:
+            for job in todo:
+                if values[job.position] is None and job.position not in errors:
+                    errors[job.position] = MapError(job.position, job.item, "interrupted before it completed")
+        if view is not None:
+            view.close(state.summary())
+    results = shape.build(values, [errors[p] for p in sorted(errors)], [j.key for j in jobs], spec)
+    if interrupted:
+        raise MapInterrupted(
+            f"interrupted: {state.done - state.failed} of {state.total} completed and are kept; "
+            "re-run to continue with the rest",
+            results,
+        )
+    return results
+
+
+def replay(chat: Chat, jobs: list[Job], values: list[Any]) -> list[Reply]:
+    """Items answered before come from the reply cache: a re-run continues, it does not resample
+    (``cache="refresh"`` / ``--no-cache`` asks for every item again)."""
+    from .cache import restore
+    from .chat import ReplyStream
+
+    replies = []
+    settings = chat.settings
+    for job in jobs:
+        stream = ReplyStream(chat, job.request, job.user)
+        # no cell id: within a map, an identical request always replays
+        mode = job.request.cache or settings.cache
+        entry, _ = chat.replayer.lookup(mode, settings.cache_path, stream._key(), None)
+        if entry is None:
+            continue
+        restore(stream.completion, entry.reply)
+        try:
+            reply = stream.finish(replayed=entry)
+        except Mismatch:
+            continue  # asked again below
+        values[job.position] = reply.data if job.request.schema is not None else reply
+        replies.append(reply)
+    return replies
+
+
+def _tokens(reply: Reply) -> int:
+    usage = reply.usage or {}
+    return int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+
+
+def check_cost(
+    chat: Chat, jobs: list[Job], confirm: Callable[[str], str] | None, discount: float = 1.0
+) -> float | None:
+    """Estimate what the requests will cost; above ``confirm_cost`` ask (``input()``), and
+    refuse where nobody can answer."""
+    if not jobs:
+        return None
+    model = jobs[0].request.body["model"]
+    rates = price(model, chat.settings.prices)
+    if rates is None:
+        return None
+    limit = jobs[0].request.body.get("max_tokens") or jobs[0].request.body.get("max_completion_tokens")
+    prompt = sum(estimate_messages(j.request.messages) for j in jobs)
+    completion = len(jobs) * int(limit or COMPLETION_GUESS)
+    estimate = discount * (prompt * rates[0] + completion * rates[1]) / 1e6
+    threshold = float(getattr(chat.settings, "confirm_cost", 1.0))
+    if estimate <= threshold:
+        return estimate
+    question = (
+        f"{len(jobs)} requests to {model} will cost about {format_cost(estimate)} "
+        f"(above confirm_cost {format_cost(threshold)}). Run them? [y/N] "
+    )
+    try:
+        answer = (confirm or builtins.input)(question)
+    except Exception:  # no stdin: nbclient, a script, a captured test
+        raise NbChatError(
+            f"{len(jobs)} requests would cost about {format_cost(estimate)}, above confirm_cost "
+            f"({format_cost(threshold)}), and there is no stdin to confirm; raise the limit "
+            f"(%chatconfig confirm_cost={estimate * 1.5:.2f}) to run it"
+        ) from None
+    if answer.strip().lower() not in ("y", "yes"):
+        raise NbChatError("not run: the estimated cost was not confirmed")
+    return estimate
+
+
+def _auto_progress(state: Progress) -> Any:
+    """A progress view where IPython is running (the Python API in a notebook), else none."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return None
+    from .mapview import ProgressView
+
+    return ProgressView.for_shell(shell, state.total, state.label)
+
+
+def _drive(
+    chat: Chat,
+    jobs: list[Job],
+    values: list[Any],
+    errors: dict[int, MapError],
+    state: Progress,
+    concurrency: int,
+    view: Any,
+) -> bool:
+    """Run ``jobs`` on the background loop; paint progress; True if interrupted."""
+    client = async_client(chat)
+    finished = threading.Event()
+    runner = Runner(chat, client, values, errors, state, concurrency)
+    future = asyncio.run_coroutine_threadsafe(runner.run(jobs, finished), loop())
+    try:
+        while True:
+            try:
+                future.result(timeout=TICK)
+                break
+            except concurrent.futures.TimeoutError:
+                if view is not None:
+                    view.update(state)
+    except KeyboardInterrupt:
+        future.cancel()
+        finished.wait(5.0)  # the cancelled tasks close their connections
+        return True
+    return False
+
+
+class Runner:
+    """The asyncio side: workers take jobs while the (adaptive) limit allows."""
+
+    def __init__(
+        self,
+        chat: Chat,
+        client: Any,
+        values: list[Any],
+        errors: dict[int, MapError],
+        state: Progress,
+        concurrency: int,
+    ) -> None:
+        self.chat, self.client = chat, client
+        self.values, self.errors, self.state = values, errors, state
+        self.most = concurrency
+        self.limit = concurrency
+        self.inflight = 0
+        self.resume_at = 0.0
+        self.streak = 0  # successes since the limit last changed
+        self.retries = chat.settings.max_retries
+
+    async def run(self, jobs: list[Job], finished: threading.Event) -> None:
+        self.cond = asyncio.Condition()
+        self.queue = list(reversed(jobs))
+        self.pending = len(jobs)  # not yet settled: queued, waiting out a retry, or in flight
+        workers = [asyncio.ensure_future(self.worker()) for _ in range(min(self.most, len(jobs)))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            finished.set()
+
+    async def worker(self) -> None:
+        while True:
+            async with self.cond:
+                # a worker stays while others may still put a throttled job back
+                while not self.queue and self.pending:
+                    await self.cond.wait()
+                if not self.pending:
+                    return
+                job = self.queue.pop()
+            await self.acquire()
+            try:
+                outcome = await self.attempt(job)
+            finally:
+                self.inflight -= 1
+                self.state.inflight = self.inflight
+            await self.settle(job, outcome)
+
+    async def acquire(self) -> None:
+        """Wait for a free slot under the current limit and past any Retry-After pause."""
+        async with self.cond:
+            while True:
+                wait = self.resume_at - time.monotonic()
+                if wait > 0:
+                    try:
+                        await asyncio.wait_for(self.cond.wait(), wait)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+                if self.inflight < self.limit:
+                    self.inflight += 1
+                    self.state.inflight = self.inflight
+                    return
+                await self.cond.wait()
+
+    async def attempt(self, job: Job) -> tuple[str, Any]:
+        """One request: ("ok", reply), ("retry", seconds), ("throttled", seconds) or ("failed", why)."""
+        import openai
+
+        completion = Completion()
+        try:
+            data = await self.client.post("/chat/completions", body=job.request.body, cast_to=object)
+        except openai.RateLimitError as exc:
+            return "throttled", _retry_after(exc)
+        except openai.APIStatusError as exc:
+            if exc.status_code in (408, 409) or exc.status_code >= 500:
+                return "retry", (_retry_after(exc), _status_text(exc))
+            return "failed", _status_text(exc)
+        except openai.APITimeoutError:
+            return "retry", (None, "timed out (setting: timeout)")
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc.__context__
+            return "retry", (None, f"connection failed ({type(cause).__name__ if cause else exc})")
+        except openai.OpenAIError as exc:
+            return "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            completion.ended = time.perf_counter()
+        try:
+            return "ok", self.reply(job, data, completion)
+        except (Mismatch, NbChatError) as exc:
+            return "failed", str(exc)
+
+    def reply(self, job: Job, data: Any, completion: Completion) -> Reply:
+        from .chat import ReplyStream
+
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise NbChatError("the server's reply is not a chat completion")
+        completion.model = data.get("model")
+        completion.usage = data.get("usage") or None
+        for choice in data["choices"]:
+            completion.take_choice(choice, "message")
+        stream = ReplyStream(self.chat, job.request, job.user)
+        stream.completion = completion
+        return stream.finish()  # history=False: nothing is recorded; the ledger counts it
+
+    async def settle(self, job: Job, outcome: tuple[str, Any]) -> None:
+        kind, detail = outcome
+        retry = kind == "retry" and job.attempts < self.retries
+        if retry:
+            job.attempts += 1
+            wait, _ = detail
+            pause = wait if wait is not None else 0.5 * 2 ** (job.attempts - 1) * random.uniform(0.8, 1.2)
+            await asyncio.sleep(min(pause, 8.0))  # outside the lock: the others go on
+        async with self.cond:
+            if kind == "throttled":
+                self.throttle(job, detail)
+            elif retry:
+                self.queue.append(job)
+            elif kind == "retry":
+                self.fail(job, f"{detail[1]} (after {job.attempts} retries)")
+            elif kind == "failed":
+                self.fail(job, str(detail))
+            else:
+                self.succeed(job, detail)
+            self.cond.notify_all()
+
+    def throttle(self, job: Job, retry_after: float | None) -> None:
+        """429: halve the requests at once, everyone waits out Retry-After, the job goes back."""
+        job.throttled += 1
+        self.limit = max(1, self.limit // 2)
+        self.state.limit = self.limit
+        self.state.lowest_limit = min(self.state.lowest_limit, self.limit)
+        self.streak = 0
+        pause = retry_after if retry_after is not None else min(0.5 * 2**job.throttled, 8.0)
+        self.resume_at = max(self.resume_at, time.monotonic() + pause)
+        if job.throttled < MAX_429:
+            self.queue.append(job)
+        else:
+            self.fail(job, f"429 Too Many Requests {job.throttled} times; re-run later")
+
+    def succeed(self, job: Job, reply: Reply) -> None:
+        self.values[job.position] = reply.data if job.request.schema is not None else reply
+        self.pending -= 1
+        self.state.done += 1
+        self.state.tokens += _tokens(reply)
+        if reply.cost is not None:
+            self.state.cost = (self.state.cost or 0.0) + reply.cost
+        # additive increase: one more at once after a full window of successes
+        self.streak += 1
+        if self.limit < self.most and self.streak >= self.limit:
+            self.limit += 1
+            self.state.limit = self.limit
+            self.streak = 0
+
+    def fail(self, job: Job, why: str) -> None:
+        self.errors[job.position] = MapError(job.position, job.item, why)
+        self.pending -= 1
+        self.state.done += 1
+        self.state.failed += 1
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        value = float(exc.response.headers.get("retry-after"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return min(max(value, 0.0), 120.0)
+
+
+def _status_text(exc: Any) -> str:
+    body = exc.body
+    said = ""
+    if isinstance(body, dict):
+        said = str(body.get("message") or (body.get("error") or {}).get("message") or "")
+    return f"{exc.status_code}: {said or type(exc).__name__}"
+
+
+# -- the loop and the async client -------------------------------------------------------
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+_CLIENTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def loop() -> asyncio.AbstractEventLoop:
+    """One event loop for every map of this process, in a daemon thread: the kernel's own
+    loop is busy running the cell, and a loop per map would throw away its connections."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None or _LOOP.is_closed():
+            new = asyncio.new_event_loop()
+            threading.Thread(target=new.run_forever, name="nbchat-map", daemon=True).start()
+            _LOOP = new
+        return _LOOP
+
+
+def async_client(chat: Chat) -> Any:
+    """An ``AsyncOpenAI`` twin of the transport's client (same key, URL, headers), without
+    the SDK's own retries: the map's limiter decides when to try again."""
+    import openai
+
+    settings = chat.settings
+    sync = chat.transport.client(settings)
+    cached = _CLIENTS.get(chat.transport)
+    if cached is not None and cached[0] is sync:
+        return cached[1]
+    options: dict[str, Any] = {
+        "api_key": sync.api_key,
+        "max_retries": 0,
+        "default_headers": dict(settings.default_headers) or None,
+        "organization": settings.organization,
+        "project": settings.project,
+    }
+    if settings.timeout is not None:
+        options["timeout"] = settings.timeout
+    client: Any
+    if isinstance(sync, openai.AzureOpenAI):
+        client = openai.AsyncAzureOpenAI(
+            azure_endpoint=str(settings.azure_endpoint),
+            azure_deployment=settings.azure_deployment,
+            api_version=settings.api_version,
+            **options,
+        )
+    else:
+        client = openai.AsyncOpenAI(base_url=sync.base_url, **options)
+    _CLIENTS[chat.transport] = (sync, client)
+    return client
