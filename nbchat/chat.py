@@ -46,6 +46,7 @@ class Reply:
     context: list[dict[str, Any]] = field(default_factory=list)  # the receipt of the message
     data: Any = None  # with a schema: the parsed reply (a dict, or an instance of the schema's class)
     tool_calls: list[ToolCall] = field(default_factory=list)  # every call of the turn, in order
+    reasoning: str = ""  # the reasoning summary (Responses API), shown as *Thinking*
 
     def __str__(self) -> str:
         return self.text
@@ -234,6 +235,7 @@ class ReplyStream:
             replayed=replayed is not None,
             asked=replayed.asked if replayed is not None else None,
             context=self.request.context,
+            reasoning="\n\n".join(done.reasoning),
         )
         if replayed is not None:
             self.chat.ledger.replay(model, total, reply.cost)
@@ -417,13 +419,30 @@ class Chat:
             past = [m for m in past if m["role"] == "system"]
         user: Message = {"role": "user", "content": text}
         messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
-        body, dropped = request_body(values, messages, stream=bool(stream))
+        api = checked.get("api") or self.settings.api
+        if api == "responses":
+            from .transports import responses
+
+            if spec is not None:
+                raise responses.Unsupported("a --schema reply needs api=chat (Chat Completions)")
+            summary = self.settings.reasoning_summary
+            body, dropped = responses.request_body(values, messages, stream=bool(stream), summary=summary)
+        else:
+            body, dropped = request_body(values, messages, stream=bool(stream))
         cache = checked.get("cache")
         schema = to_schema(spec) if spec is not None else None
         if schema is not None:
             request_with(body, schema, fallback=self.transport.no_json_schema)
         request = Request(
-            body, left_out, cell_id, record=history, slot=slot, dropped=dropped, cache=cache, schema=schema
+            body,
+            left_out,
+            cell_id,
+            record=history,
+            slot=slot,
+            dropped=dropped,
+            cache=cache,
+            schema=schema,
+            api=api,
         )
         request.context = list(context or [])
         if tools:
@@ -431,6 +450,7 @@ class Chat:
             request.tools = tools
             request.approval = checked.get("tool_approval") or self.settings.tool_approval
             request.max_tool_steps = checked.get("max_tool_steps") or self.settings.max_tool_steps
+        request.sent = messages
         return request, user
 
     def limits(self, detail: str | None = None) -> Limits:

@@ -71,6 +71,7 @@ class Completion:
         self.done = False  # the stream's closing [DONE] arrived
         self.calls = CallParts()  # the tool calls of choice 1
         self.tool_turn: dict[str, Any] | None = None  # a whole tool turn, cached with its reply
+        self.reasoning: list[str] = []  # the reasoning summary's parts (Responses API)
 
     @property
     def texts(self) -> list[str]:

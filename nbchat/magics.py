@@ -239,6 +239,8 @@ class ChatMagics(Magics, Settings):
                 rebuild.metadata(chat.conversation, turn),
             )
         self.hint_rebuild()
+        if self.api == "responses":
+            self.check_responses(overrides)
         if args.new:
             chat.conversation.clear(keep_system=True)
         if args.schema:
@@ -255,6 +257,15 @@ class ChatMagics(Magics, Settings):
         if reply.data is not None:
             mapview.show_data(reply.data, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
+
+    def check_responses(self, overrides: dict[str, Any]) -> None:
+        """api=responses: parameters that API lacks are a usage error, before anything changes."""
+        from .transports import responses
+
+        try:
+            responses.check(self.request_values() | overrides)
+        except responses.Unsupported as e:
+            raise UsageError(str(e)) from None
 
     def complete_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
         """``--completion``: the cell as a raw prompt; the view is verbatim text by default."""

@@ -46,7 +46,7 @@ def footer(reply: Reply) -> str:
     prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
     reasoning = reasoning_tokens(usage)
     # OpenAI reports 0 for every non-reasoning model: say it only when it means something
-    shown = reasoning is not None and (reasoning > 0 or "reasoning_effort" in reply.params)
+    shown = reasoning is not None and (reasoning > 0 or {"reasoning_effort", "reasoning"} & set(reply.params))
     thought = f" ({reasoning} reasoning)" if shown else ""
     parts.append(f"{mark}{prompt} prompt + {mark}{completion} completion tokens{thought}")
     if reply.cost is not None and not reply.replayed:  # a replay costs nothing: it says what it saved
@@ -79,13 +79,21 @@ def body_text(texts: list[str], markdown: bool) -> str:
 
 
 def bundle(
-    texts: list[str], fmt: str, foot: str | None = None, calls: list[ToolCall] | None = None
+    texts: list[str],
+    fmt: str,
+    foot: str | None = None,
+    calls: list[ToolCall] | None = None,
+    thinking: str = "",
 ) -> dict[str, str]:
     head = "\n".join(tool_block(c, markdown=False) for c in calls or ()) + ("\n\n" if calls else "")
+    if thinking:
+        head = f"Thinking:\n{thinking}\n\n{head}"
     plain = head + body_text(texts, markdown=False) + (f"\n\n— {foot}" if foot else "")
     if fmt == "text":
         return {"text/plain": plain}
     head = "\n".join(tool_block(c, markdown=True) for c in calls or ()) + ("\n\n" if calls else "")
+    if thinking:
+        head = thinking_block(thinking, still=not any(texts) and not calls) + head
     markdown = head + body_text(texts, markdown=True) + (f"\n\n<sub>{foot}</sub>" if foot else "")
     return {"text/markdown": markdown, "text/plain": plain}
 
@@ -105,6 +113,18 @@ def tool_block(call: ToolCall, markdown: bool) -> str:
         f'<details class="nbchat-tool"><summary>🔧 <code>{html.escape(call.shown)}</code> · '
         f"{call.status}</summary><pre>{result}</pre></details>"
     )
+
+
+def thinking_block(summary: str, still: bool) -> str:
+    """The reasoning summary, collapsible above the reply; open while the model is still
+    thinking, folded once the reply begins."""
+    head = "<details open><summary>Thinking…</summary>" if still else "<details><summary>Thinking</summary>"
+    quoted = "\n".join(f"> {line}" if line else ">" for line in summary.splitlines())
+    return f"{head}\n\n{quoted}\n\n</details>\n\n"
+
+
+def thinking_of(stream: ReplyStream) -> str:
+    return "\n\n".join(stream.completion.reasoning)
 
 
 def logprob_html(entries: list[dict[str, Any]]) -> str:
@@ -251,21 +271,22 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
             waiting.stop()
             if isinstance(event, ToolEvent):
                 shown = stream.calls if event.done else [*stream.calls, event.call]
-                handle.update(bundle(stream.completion.texts, fmt, calls=shown), raw=True)
+                thinking = thinking_of(stream)
+                handle.update(bundle(stream.completion.texts, fmt, calls=shown, thinking=thinking), raw=True)
                 continue
             size += len(event[1])
             now = time.perf_counter()
             if throttle.ready(size, now):
-                handle.update(bundle(stream.completion.texts, fmt, calls=stream.calls), raw=True)
+                now_shown = bundle(stream.completion.texts, fmt, stream.calls, thinking=thinking_of(stream))
+                handle.update(now_shown, raw=True)
                 throttle.note(size, now)
     except KeyboardInterrupt:
         waiting.stop()
         reply = stream.finish(interrupted=True)
         texts = reply_texts(reply)
         texts[0] += "\n\n(interrupted)" if fmt == "text" else "\n\n*(interrupted)*"
-        handle.update(
-            bundle(texts, fmt, footer(reply), stream.calls), raw=True, metadata=metadata(reply, conversation)
-        )
+        partial = bundle(texts, fmt, footer(reply), stream.calls, reply.reasoning)
+        handle.update(partial, raw=True, metadata=metadata(reply, conversation))
         kept = (
             "kept in history"
             if stream.chat.settings.keep_partial and stream.request.record
@@ -280,11 +301,8 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
     assert final is not None
     reply = final
     foot = footer(reply) if stream.chat.settings.show_usage else None
-    handle.update(
-        bundle(reply_texts(reply), fmt, foot, reply.tool_calls),
-        raw=True,
-        metadata=metadata(reply, conversation),
-    )
+    whole = bundle(reply_texts(reply), fmt, foot, reply.tool_calls, reply.reasoning)
+    handle.update(whole, raw=True, metadata=metadata(reply, conversation))
     return reply
 
 
@@ -295,15 +313,20 @@ def reply_texts(reply: Reply) -> list[str]:
 def _print_stream(stream: ReplyStream) -> Reply:
     """Terminal IPython: print deltas as they come, then the footer."""
     single = stream.request.body.get("n", 1) == 1
+    thinking = False
     for event in stream.events():
         if isinstance(event, ToolEvent):
             if event.done:
                 sys.stdout.write(tool_block(event.call, markdown=False) + "\n")
             continue
         index, delta = event
-        if single and index == 0:
-            sys.stdout.write(delta)
-            sys.stdout.flush()
+        if index == -1:  # the reasoning summary, before the reply
+            sys.stdout.write(delta if thinking else f"Thinking: {delta}")
+            thinking = True
+        elif single and index == 0:
+            sys.stdout.write(f"\n\n{delta}" if thinking else delta)
+            thinking = False
+        sys.stdout.flush()
     reply = stream.reply
     assert reply is not None
     if not single:

@@ -100,6 +100,17 @@ class Settings(Configurable):
         Enum(["low", "medium", "high"], None, allow_none=True, help="How long the answer is (GPT-5 models).")
     )
     stream = Bool(True, help="Stream the reply as it is generated.").tag(config=True)
+    api = Enum(
+        ["chat", "responses"],
+        "chat",
+        help="Wire API for %%chat: chat (Chat Completions) or responses (the Responses API, nothing stored).",
+    ).tag(config=True)
+    reasoning_summary = Enum(
+        ["auto", "concise", "detailed"],
+        "auto",
+        allow_none=True,
+        help="api=responses: ask reasoning models for a summary of their thinking (unset: none).",
+    ).tag(config=True)
     completion_model = Unicode(
         "gpt-3.5-turbo-instruct", help="Model for %%chat --completion (the legacy Completions API)."
     ).tag(config=True)

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -122,3 +123,13 @@ def pytest_configure(config: pytest.Config) -> None:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ["NBCHAT_CACHE_PATH"] = os.path.join(folder, "replies.sqlite3")
     os.environ["NBCHAT_CACHE"] = "off"
+
+
+def sent(server: StandInServer) -> list[Any]:
+    """The bodies of the chat requests received, by either API (Chat Completions, Responses)."""
+    return [r.body for r in server.requests if r.path.endswith(("/chat/completions", "/v1/responses"))]
+
+
+def said(body: dict[str, Any]) -> list[Any]:
+    """The contents of a chat request's messages (Chat Completions) or input items (Responses)."""
+    return [m["content"] for m in body.get("messages") or body["input"]]

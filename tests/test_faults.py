@@ -7,7 +7,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import FAKE_KEY
+from conftest import FAKE_KEY, said, sent
+
+
+@pytest.fixture(params=["chat", "responses"], autouse=True)
+def api(request, magics) -> str:
+    """Every fault, on both wire APIs."""
+    magics.api = request.param
+    return str(request.param)
 
 
 def wait_for_closed_streams(server, seconds: float = 4.0) -> int:
@@ -124,7 +131,7 @@ def test_a_fault_leaves_history_unchanged_closes_the_stream_and_the_next_cell_wo
     before = magics.conversations["default"].messages()
     for name, value in settings.items():
         setattr(magics, name, value)
-    requests = len(server.bodies)
+    requests = len(sent(server))
     server.script(text="one two three four five six", **script)
     start = time.monotonic()
     run = cell("%%chat\nduring the fault")
@@ -134,14 +141,14 @@ def test_a_fault_leaves_history_unchanged_closes_the_stream_and_the_next_cell_wo
     assert "Traceback" not in run.io.stdout + run.io.stderr
     assert "api_key=" not in run.io.stdout  # never suggests typing the key into a cell
     assert FAKE_KEY[-6:] not in run.io.stdout
-    assert len(server.bodies) - requests == attempts
+    assert len(sent(server)) - requests == attempts
     assert magics.conversations["default"].messages() == before
     assert wait_for_closed_streams(server) == 0
     server.scripts.clear()
     for name in settings:
         setattr(magics, name, magics.trait_defaults(name))
     assert cell("%%chat\nafter the fault").ok
-    assert [m["content"] for m in server.bodies[-1]["messages"]] == [
+    assert said(sent(server)[-1]) == [
         "before the fault",
         "Echo: before the fault",
         "after the fault",
@@ -153,7 +160,7 @@ def test_429_with_retry_after_is_retried_after_that_delay(cell, server, magics) 
     start = time.monotonic()
     run = cell("%%chat\nhello")
     assert run.ok and time.monotonic() - start >= 1.0
-    assert len(server.bodies) == 2
+    assert len(sent(server)) == 2
     assert magics.conversations["default"].messages() == [
         {"role": "user", "content": "hello"},
         {"role": "assistant", "content": "Echo: hello"},

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import sent
 from jupyter_client.manager import start_new_kernel
 
 pytestmark = pytest.mark.kernel
@@ -96,12 +97,14 @@ def test_a_failed_request_fails_the_cell_in_a_kernel(kernel, server) -> None:
     ]
 
 
+@pytest.mark.parametrize("api", ["chat", "responses"])
 @pytest.mark.parametrize("keep_partial", [False, True])
 def test_an_interrupt_mid_stream_shows_what_arrived_closes_the_stream_and_keeps_the_kernel(
-    kernel_manager, server, keep_partial
+    kernel_manager, server, keep_partial, api
 ) -> None:
     km, kc = kernel_manager
-    assert execute(kc, f"%load_ext nbchat\n%chatconfig keep_partial={keep_partial}")["status"] == "ok"
+    setup = f"%load_ext nbchat\n%chatconfig keep_partial={keep_partial} api={api}"
+    assert execute(kc, setup)["status"] == "ok"
     server.script(chunks=[f"word{i} " for i in range(200)], chunk_delay=0.05)
     msg_id = send(kc, "%%chat\ntell me a long story", "story")
     partial = shown_markdown(kc, msg_id, lambda texts: any("word3 " in t for t in texts))
@@ -117,10 +120,11 @@ def test_an_interrupt_mid_stream_shows_what_arrived_closes_the_stream_and_keeps_
         time.sleep(0.05)
     assert server.open_streams == 0, "the stream's connection was closed"
     assert execute(kc, "%%chat\nstill working?")["status"] == "ok"
-    sent = server.bodies[-1]["messages"]
+    body = sent(server)[-1]
+    sent_ = body.get("messages") or body["input"]
     if keep_partial:  # the partial reply was kept as the assistant's turn
-        assert [m["role"] for m in sent] == ["user", "assistant", "user"]
-        assert sent[1]["content"].startswith("word0 word1 word2 word3 ")
-        assert "word199" not in sent[1]["content"]
+        assert [m["role"] for m in sent_] == ["user", "assistant", "user"]
+        assert sent_[1]["content"].startswith("word0 word1 word2 word3 ")
+        assert "word199" not in sent_[1]["content"]
     else:
-        assert sent == [{"role": "user", "content": "still working?"}]
+        assert sent_ == [{"role": "user", "content": "still working?"}]

@@ -1,0 +1,198 @@
+"""The stand-in's ``/v1/responses``: the last input item echoed back, a reasoning summary
+when one is asked for, in the Responses API's JSON and streaming events."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import content
+from . import wire
+from .server import _TOKENS, REASONING_TOKENS, STAND_IN, _Handler, completion_parts, count_tokens, route
+
+_PARTS = {"input_text": "text", "output_text": "text", "input_image": "image_url", "input_file": "file"}
+
+
+def as_messages(items: list[Any]) -> list[dict[str, Any]]:
+    """Input items as chat messages, so the echo reads them as the chat stand-in does."""
+    messages = []
+    for item in items:
+        if not isinstance(item, dict) or "role" not in item:
+            continue
+        value = item.get("content")
+        if isinstance(value, list):
+            parts: list[dict[str, Any]] = []
+            for part in value:
+                kind = _PARTS.get(part.get("type"))
+                if kind == "text":
+                    parts.append({"type": "text", "text": part.get("text", "")})
+                elif kind == "image_url":
+                    parts.append({"type": "image_url", "image_url": {"url": part.get("image_url", "")}})
+                elif kind == "file":
+                    fields = {k: v for k, v in part.items() if k != "type"}
+                    parts.append({"type": "file", "file": fields})
+            value = parts
+        messages.append({"role": item["role"], "content": value})
+    return messages
+
+
+def summary_of(messages: list[dict[str, Any]]) -> str:
+    last = messages[-1]["content"] if messages else ""
+    text = last if isinstance(last, str) else content.text_of(last)
+    return (
+        f"**Reading the message**\n\nThe stand-in was asked about {len(text)} characters; it will echo them."
+    )
+
+
+@route("POST", "/v1/responses")
+def responses(handler: _Handler, raw: bytes) -> None:
+    body = wire.body_of(handler, raw)
+    if body is None:
+        return
+    items = body.get("input") if isinstance(body, dict) else None
+    if isinstance(items, str):
+        items = [{"role": "user", "content": items}]
+    if not isinstance(items, list) or not body.get("model"):
+        return wire.bad_request(handler, "'model' and 'input' are required", "input")
+    for name in ("n", "stop", "seed", "frequency_penalty", "presence_penalty", "messages", "max_tokens"):
+        if name in body:
+            return wire.bad_request(handler, f"Unsupported parameter: '{name}'.", name)
+    script = wire.scripted(handler)
+    if script is None:
+        return
+    messages = as_messages(items)
+    chat_body = {
+        "messages": messages or [{"role": "user", "content": ""}],
+        "max_tokens": body.get("max_output_tokens"),
+    }
+    (pieces,), (reason,) = completion_parts(chat_body, script, handler.stand_in.quirks)
+    reasoning = body.get("reasoning") or {}
+    summary = _TOKENS.findall(summary_of(messages)) if reasoning.get("summary") else []
+    thought = REASONING_TOKENS.get(str(reasoning.get("effort") or "medium"), 0) if reasoning else 0
+    prompt = 3 + sum(
+        3 + count_tokens(content.text_of(m["content"]) if content.is_valid(m["content"]) else "")
+        for m in messages
+    )
+    usage = {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": len(pieces) + thought,
+        "output_tokens_details": {"reasoning_tokens": thought},
+        "total_tokens": prompt + len(pieces) + thought,
+    }
+    cut = reason == "length"
+    response = {
+        "id": "resp_standin",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "incomplete" if cut else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
+        "error": None,
+        "model": body["model"],
+        "store": body.get("store", True),
+        "output": output(summary, pieces),
+        "usage": usage if script.usage else None,
+        "metadata": {"served_by": STAND_IN},
+    }
+    if not body.get("stream"):
+        return handler._json(200, response)
+    events = Events()
+    started = response | {"status": "in_progress", "output": [], "usage": None, "incomplete_details": None}
+    opening = [events("response.created", response=started), events("response.in_progress", response=started)]
+    content_: list[bytes] = []
+    if summary:
+        opening.append(events("response.output_item.added", output_index=0, item=_reasoning_item([])))
+        opening.append(
+            events(
+                "response.reasoning_summary_part.added",
+                item_id="rs_standin",
+                output_index=0,
+                summary_index=0,
+                part={"type": "summary_text", "text": ""},
+            )
+        )
+        for piece in summary:
+            content_.append(
+                events(
+                    "response.reasoning_summary_text.delta",
+                    item_id="rs_standin",
+                    output_index=0,
+                    summary_index=0,
+                    delta=piece,
+                )
+            )
+    at = 1 if summary else 0
+    head = b""
+    if summary:
+        done = "".join(summary)
+        head += events(
+            "response.reasoning_summary_text.done",
+            item_id="rs_standin",
+            output_index=0,
+            summary_index=0,
+            text=done,
+        )
+        head += events("response.output_item.done", output_index=0, item=_reasoning_item(summary))
+    head += events("response.output_item.added", output_index=at, item=_message_item([], "in_progress"))
+    head += events(
+        "response.content_part.added",
+        item_id="msg_standin",
+        output_index=at,
+        content_index=0,
+        part={"type": "output_text", "text": "", "annotations": []},
+    )
+    for k, piece in enumerate(pieces):
+        delta = events(
+            "response.output_text.delta",
+            item_id="msg_standin",
+            output_index=at,
+            content_index=0,
+            delta=piece,
+            logprobs=[],
+        )
+        content_.append((head if k == 0 else b"") + delta)
+    if not pieces:
+        opening.append(head)
+    closing = [
+        events(
+            "response.output_text.done",
+            item_id="msg_standin",
+            output_index=at,
+            content_index=0,
+            text="".join(pieces),
+        ),
+        events("response.output_item.done", output_index=at, item=_message_item(pieces, "completed")),
+        events("response.incomplete" if cut else "response.completed", response=response),
+    ]
+
+    def error_event() -> bytes:
+        return events("error", code="server_error", message="scripted error event", param=None)
+
+    wire.stream(handler, script, opening, content_, closing, error_event)
+
+
+class Events:
+    """Numbers each event, as the Responses API does."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+
+    def __call__(self, kind: str, **fields: Any) -> bytes:
+        data = {"type": kind, "sequence_number": self.sequence, **fields}
+        self.sequence += 1
+        return wire.sse(data, event=kind)
+
+
+def output(summary: list[str], pieces: list[str]) -> list[dict[str, Any]]:
+    items = [_reasoning_item(summary)] if summary else []
+    return [*items, _message_item(pieces, "completed")]
+
+
+def _reasoning_item(summary: list[str]) -> dict[str, Any]:
+    parts = [{"type": "summary_text", "text": "".join(summary)}] if summary else []
+    return {"id": "rs_standin", "type": "reasoning", "summary": parts}
+
+
+def _message_item(pieces: list[str], status: str) -> dict[str, Any]:
+    parts = [{"type": "output_text", "text": "".join(pieces), "annotations": []}] if pieces else []
+    return {"id": "msg_standin", "type": "message", "role": "assistant", "status": status, "content": parts}

@@ -1,0 +1,255 @@
+"""The Responses API (``/v1/responses``): the history as input items, nothing stored on the
+server, output text and reasoning summaries as they stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+from ..compat import is_reasoning_model
+from ..errors import NbChatError, RequestFailed
+
+PATH = "/responses"
+# Chat Completions parameters the Responses API does not have
+LACKING = ("n", "frequency_penalty", "presence_penalty", "stop", "seed")
+# the ones it has under another name or shape are mapped in request_body
+_REASONING_REJECTS = ("temperature", "top_p", "top_logprobs")
+_PART_TYPES = {"text": "input_text", "image_url": "input_image", "file": "input_file"}
+
+
+class Unsupported(NbChatError):
+    """A parameter is set that the Responses API does not take (a usage error in a cell)."""
+
+
+class ReasoningDelta(NamedTuple):
+    """The next piece of the reasoning summary, shown in the *Thinking* block (the summary's
+    parts so far are in ``Completion.reasoning``). ``choice`` is -1, so code that reads
+    ``(choice, text)`` pairs never takes it for text of the reply."""
+
+    choice: int
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return "reasoning"
+
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
+
+def check(values: Mapping[str, Any]) -> None:
+    """Raise :class:`Unsupported` naming the set parameters this API lacks."""
+    missing = [name for name in LACKING if values.get(name) is not None]
+    if missing:
+        unset = " ".join(f"{n}=unset" for n in missing)
+        raise Unsupported(
+            f"the Responses API (api=responses) has no {', '.join(missing)}; "
+            f"leave them out of this cell, or %chatconfig {unset}, or use api=chat"
+        )
+
+
+def request_body(
+    values: Mapping[str, Any], messages: list[dict[str, Any]], *, stream: bool, summary: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The body for the whole history; the parameters left out for this model. Raises
+    :class:`Unsupported` naming the set parameters this API lacks."""
+    check(values)
+    model = str(values["model"])
+    body: dict[str, Any] = {"model": model, "input": input_items(messages), "store": False}
+    for name in ("temperature", "top_p"):
+        if values.get(name) is not None:
+            body[name] = values[name]
+    if values.get("max_tokens") is not None:
+        body["max_output_tokens"] = values["max_tokens"]
+    if values.get("logprobs") is not None:
+        body["top_logprobs"] = values["logprobs"]
+        body["include"] = ["message.output_text.logprobs"]
+    reasoning: dict[str, Any] = {}
+    if values.get("reasoning_effort") is not None:
+        reasoning["effort"] = values["reasoning_effort"]
+    reasons = is_reasoning_model(model) or bool(reasoning)
+    if summary and reasons:
+        reasoning["summary"] = summary
+    if reasoning:
+        body["reasoning"] = reasoning
+    if values.get("verbosity") is not None:
+        body["text"] = {"verbosity": values["verbosity"]}
+    dropped = []
+    if is_reasoning_model(model):
+        dropped = [n for n in _REASONING_REJECTS if n in body]
+        for name in dropped:
+            del body[name]
+        body.pop("include", None)
+    if stream:
+        body["stream"] = True
+    return body, [n if n != "top_logprobs" else "logprobs" for n in dropped]
+
+
+def input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat messages as Responses input items: content parts renamed, tool calls and their
+    results as function_call and function_call_output items."""
+    items: list[dict[str, Any]] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "tool":
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": m.get("tool_call_id"),
+                    "output": _text(m.get("content")),
+                }
+            )
+            continue
+        content = m.get("content")
+        if (content is not None and content != "") or not m.get("tool_calls"):
+            items.append({"role": role, "content": _content(content, role)})
+        for call in m.get("tool_calls") or ():
+            function = call.get("function") or {}
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": call.get("id"),
+                    "name": function.get("name"),
+                    "arguments": function.get("arguments") or "{}",
+                }
+            )
+    return items
+
+
+def _content(content: Any, role: Any) -> Any:
+    if not isinstance(content, list):
+        return content if content is not None else ""
+    parts = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            parts.append(
+                {"type": "output_text" if role == "assistant" else "input_text", "text": part["text"]}
+            )
+        elif kind == "image_url":
+            image = part.get("image_url") or {}
+            item = {"type": "input_image", "image_url": image.get("url")}
+            if image.get("detail"):
+                item["detail"] = image["detail"]
+            parts.append(item)
+        elif kind == "file":
+            parts.append({"type": "input_file", **(part.get("file") or {})})
+        else:
+            parts.append(dict(part))
+    return parts
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return "" if content is None else str(content)
+
+
+def usage_of(usage: Any) -> dict[str, Any] | None:
+    """Responses usage in the Chat Completions shape the footer, ledger and prices read."""
+    if not isinstance(usage, Mapping):
+        return None
+    out: dict[str, Any] = {
+        "prompt_tokens": int(usage.get("input_tokens") or 0),
+        "completion_tokens": int(usage.get("output_tokens") or 0),
+        "total_tokens": int(usage.get("total_tokens") or 0),
+    }
+    details = usage.get("output_tokens_details")
+    if isinstance(details, Mapping) and "reasoning_tokens" in details:
+        out["completion_tokens_details"] = {"reasoning_tokens": details["reasoning_tokens"]}
+    cached = usage.get("input_tokens_details")
+    if isinstance(cached, Mapping) and "cached_tokens" in cached:
+        out["prompt_tokens_details"] = {"cached_tokens": cached["cached_tokens"]}
+    return out
+
+
+def _failure(error: Any) -> RequestFailed:
+    error = error if isinstance(error, Mapping) else {}
+    code = f" ({error['code']})" if error.get("code") else ""
+    message = str(error.get("message") or "no details")
+    return RequestFailed(f"the server reported an error during the reply: {message}{code}")
+
+
+def _take_response(response: Any, completion: Any) -> None:
+    """The end state: model, usage and why it stopped."""
+    if not isinstance(response, Mapping):
+        return
+    completion.model = response.get("model") or completion.model
+    completion.usage = usage_of(response.get("usage")) or completion.usage
+    status = response.get("status")
+    if status == "failed":
+        raise _failure(response.get("error"))
+    reason = (response.get("incomplete_details") or {}).get("reason")
+    if status == "incomplete":
+        completion.finish[0] = "length" if reason == "max_output_tokens" else str(reason or "incomplete")
+    else:
+        completion.finish[0] = "stop"
+    completion.done = True
+
+
+def _add_reasoning(completion: Any, part: int, text: str) -> None:
+    if completion.first_token is None:
+        completion.first_token = time.perf_counter()
+    while len(completion.reasoning) <= part:
+        completion.reasoning.append("")
+    completion.reasoning[part] += text
+
+
+def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[Any]:
+    """Send ``body``; yield ``(0, text)`` pairs for the reply and :class:`ReasoningDelta`
+    events for the summary as they arrive."""
+    completion.parts.setdefault(0, [])
+    if not body.get("stream"):
+        data = client.post(PATH, body=body, cast_to=object)
+        if not isinstance(data, dict) or not isinstance(data.get("output"), list):
+            raise RequestFailed("the server's reply is not a response")
+        for item in data["output"]:
+            if not isinstance(item, Mapping):
+                continue
+            if item.get("type") == "reasoning":
+                for k, summary in enumerate(item.get("summary") or ()):
+                    _add_reasoning(completion, k, str(summary.get("text") or ""))
+            elif item.get("type") == "message":
+                for part in item.get("content") or ():
+                    if part.get("type") == "output_text" and part.get("text"):
+                        completion.add(0, str(part["text"]))
+                        if part.get("logprobs"):
+                            completion.logprobs.setdefault(0, []).extend(part["logprobs"])
+        _take_response(data, completion)
+        for text in completion.reasoning:
+            yield ReasoningDelta(-1, text)
+        if completion.texts[0]:
+            yield 0, completion.texts[0]
+        return
+    stream = client.post(PATH, body=body, cast_to=object, stream=True, stream_cls=stream_class)
+    try:
+        for event in stream:
+            if not isinstance(event, dict):
+                raise RequestFailed("the server sent a stream event that is not a JSON object")
+            kind = event.get("type")
+            if kind == "response.output_text.delta":
+                delta = str(event.get("delta") or "")
+                if event.get("logprobs"):
+                    completion.logprobs.setdefault(0, []).extend(event["logprobs"])
+                if delta:
+                    completion.add(0, delta)
+                    yield 0, delta
+            elif kind == "response.reasoning_summary_text.delta":
+                part, delta = int(event.get("summary_index") or 0), str(event.get("delta") or "")
+                _add_reasoning(completion, part, delta)
+                yield ReasoningDelta(-1, delta)
+            elif kind == "response.created":
+                completion.model = (event.get("response") or {}).get("model") or completion.model
+            elif kind in ("response.completed", "response.incomplete", "response.failed"):
+                _take_response(event.get("response"), completion)
+            elif kind == "error":
+                raise _failure(event)
+    finally:
+        stream.response.close()  # also on KeyboardInterrupt
+    if not completion.done:
+        raise RequestFailed(
+            "the stream ended before the reply was complete (no response.completed); "
+            "nothing was recorded — re-run the cell"
+        )
