@@ -277,7 +277,9 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
             size += len(event[1])
             now = time.perf_counter()
             if throttle.ready(size, now):
-                now_shown = bundle(stream.completion.texts, fmt, stream.calls, thinking=thinking_of(stream))
+                now_shown = bundle(
+                    stream.completion.texts, fmt, calls=stream.calls, thinking=thinking_of(stream)
+                )
                 handle.update(now_shown, raw=True)
                 throttle.note(size, now)
     except KeyboardInterrupt:
