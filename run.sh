@@ -31,6 +31,7 @@ case "$command" in
     python -m pip install --quiet --disable-pip-version-check -e ".[bench]"
     python benchmarks/bench.py "$@"
     python benchmarks/long_sessions.py
+    python benchmarks/replay.py
     python benchmarks/context.py
     exec python benchmarks/tokens.py ;;
   *) echo "usage: ./run.sh quickstart | test | bench" >&2; exit 2 ;;

@@ -111,6 +111,7 @@ def main() -> None:
 
     magics = INSTANCES[shell]
     magics.show_usage = True
+    magics.cache = "off"  # these figures are about requests; benchmarks/replay.py measures replays
 
     print(f"{'figure':<42} {'nbchat':>10} {'raw SDK':>10}     {'ratio':>6}   target")
     runs = 5 if args.quick else 15
@@ -129,7 +130,7 @@ def main() -> None:
     )
 
     hello = [{"role": "user", "content": "hello"}]
-    chat = Chat(transport=magics.transport)
+    chat = Chat(transport=magics.transport, cache="off")
     raw_warm = best(lambda: raw.chat.completions.create(model="gpt-4o-mini", messages=hello), reps)
     api_warm = best(lambda: chat.send("hello", stream=False, history=False), reps)
     cell_warm = best(lambda: shell.run_cell("%%chat --no-stream --no-history\nhello"), reps)
@@ -151,7 +152,7 @@ def main() -> None:
             {"role": "user", "content": f"question {i} about the data"},
             {"role": "assistant", "content": f"answer {i} with some detail"},
         ]
-    history_chat = Chat(transport=magics.transport)
+    history_chat = Chat(transport=magics.transport, cache="off")
     for i in range(0, len(long), 2):
         history_chat.conversation.turns.append(Turn(long[i : i + 2]))
 

@@ -101,6 +101,7 @@ class ReplyStream:
         self.completion = Completion()
         self.reply: Reply | None = None
         self._started = False
+        self._cache_key: str | None = None
         # a tool turn: its earlier rounds (each a request, and the messages it sent), the
         # messages they added between the user's message and the reply, and every call
         self.rounds: list[tuple[Completion, list[Message]]] = []
@@ -121,8 +122,11 @@ class ReplyStream:
             raise NbChatError("this reply was already read")
         self._started = True
         settings, body = self.chat.settings, self.request.body
-        entry, problem = self.chat.replayer.lookup(
-            self._mode(), settings.cache_path, self._key(), self.request.cell_id
+        mode = self._mode()
+        entry, problem = (
+            self.chat.replayer.lookup(mode, settings.cache_path, self._key(), self.request.cell_id)
+            if mode != "off"
+            else (None, None)
         )
         if entry is not None:
             # a replay arrives whole, as one delta per choice, through the same consumer
@@ -193,12 +197,16 @@ class ReplyStream:
                 yield ToolEvent(call, done=True)
 
     def _key(self) -> str:
-        """The cache key: the body, the server and the wire API it was sent to."""
+        """The cache key: the body, the server and the wire API it was sent to (taken before
+        the request goes out; a long history makes it worth computing once)."""
+        if self._cache_key is not None:
+            return self._cache_key
         settings = self.chat.settings
         url = settings.base_url or OPENAI_URL
         if settings.azure_endpoint:
             url = f"{settings.azure_endpoint}/openai/deployments/{settings.azure_deployment or ''}"
-        return key_of(self.request.body, f"{url}/{self.request.api}")
+        self._cache_key = key_of(self.request.body, f"{url}/{self.request.api}")
+        return self._cache_key
 
     def finish(
         self, interrupted: bool = False, replayed: Entry | None = None, problem: str | None = None
@@ -272,11 +280,11 @@ class ReplyStream:
     def _cache(self, reply: Reply, replayed: Entry | None, problem: str | None) -> None:
         """Store a new answer (or count a replay); remember that this cell was answered."""
         settings, replayer = self.chat.settings, self.chat.replayer
-        key = self._key()
         if replayed is not None:
-            replayer.replayed(settings.cache_path, key, reply.cost)
-        elif self.completion.finish or self.completion.done:
+            replayer.replayed(settings.cache_path, self._key(), reply.cost)
+        elif self._mode() != "off" and (self.completion.finish or self.completion.done):
             stored = snapshot(self.completion)
+            key = self._key()
             problem = (
                 replayer.store(self._mode(), settings.cache_path, key, stored, reply.model, reply.cost)
                 or problem
