@@ -464,12 +464,11 @@ class Chat:
     def limits(self, detail: str | None = None) -> Limits:
         """How much context one value may take, from the settings; the key is kept out."""
         key = self.settings.api_key.reveal() if self.settings.api_key else os.environ.get("OPENAI_API_KEY")
-        return Limits(
-            self.settings.context_tokens,
-            self.settings.image_max_side,
-            detail,
-            (key,) if key else (),
-        )
+        secrets = [key] if key else []
+        for name, value in self.settings.default_headers.items():
+            if str(name).lower() in ("authorization", "api-key", "x-api-key"):
+                secrets += [str(value), str(value).split()[-1]] if str(value).strip() else []
+        return Limits(self.settings.context_tokens, self.settings.image_max_side, detail, tuple(secrets))
 
     def stream(self, text: Content | list[Any], **overrides: Any) -> ReplyStream:
         request, user = self.prepare(text, **overrides)

@@ -19,7 +19,12 @@ class Notebook:
         self.errors = ErrorLog()
 
     def post_run_cell(self, result: Any) -> None:
-        """Remember each cell's error (a callback: the shell's exception handler stays)."""
+        """Remember each cell's error (a callback: the shell's exception handler stays).
+        A chat cell's own failure (a usage error, a refused request) is not the error a
+        user asks the model about, so it is not recorded."""
+        source = str(getattr(getattr(result, "info", None), "raw_cell", "") or "").lstrip()
+        if source.startswith(("%%chat", "%chat")):
+            return
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         self.errors.record(getattr(result, "execution_count", None), error)
 

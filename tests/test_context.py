@@ -305,3 +305,25 @@ def test_a_server_that_rejects_images_gets_a_message_naming_the_part(cell, serve
     assert "image_url is only supported by certain models" in message
     assert "without --image" in message and "unset it with %chatconfig" not in message
     assert len(magics.conversations["default"].turns) == 1
+
+
+def test_a_chat_cells_own_failure_is_not_the_err_the_model_is_asked_about(cell, server) -> None:
+    assert not cell("int('x')").ok
+    assert not cell("%%chat --context 0\noops").ok
+    assert cell("%%chat\n{Err}").ok
+    assert "ValueError: invalid literal for int()" in last_content(server)
+
+
+def test_a_credential_in_default_headers_is_removed_from_substituted_text(cell, server, shell) -> None:
+    token = "Zx81qPw7LmN3vB6tY0rK"
+    assert cell(f'%chatconfig default_headers={{"Authorization": "Bearer {token}"}}').ok
+    shell.user_ns["config"] = f"auth: Bearer {token}"
+    assert cell("%%chat\n{config}").ok
+    assert token not in json.dumps(server.bodies[-1]["messages"])
+
+
+def test_the_stand_in_bills_an_image_by_the_tile_rule(cell, server, tmp_path) -> None:
+    (tmp_path / "square.png").write_bytes(png(1024, 1024))
+    without = cell("%%chat --no-history\nhi").metadata["usage"]["prompt_tokens"]
+    run = cell(f"%%chat --no-history --image {tmp_path / 'square.png'}\nhi")
+    assert run.metadata["usage"]["prompt_tokens"] - without == 765

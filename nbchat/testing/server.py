@@ -185,6 +185,15 @@ def reply_text(body: dict[str, Any]) -> str:
     return f"Echo: {last if isinstance(last, str) else json.dumps(last)}"
 
 
+def _content_tokens(value: Any) -> int:
+    """Prompt tokens of a message's content; images by OpenAI's tile rule, as OpenAI bills."""
+    if isinstance(value, str):
+        return count_tokens(value)
+    if not isinstance(value, list) or not content.is_valid(value):
+        return 0
+    return sum(count_tokens(p["text"]) if p["type"] == "text" else content.part_tokens(p) for p in value)
+
+
 def _seen(part: dict[str, Any]) -> str:
     if part["type"] == "text":
         return str(part["text"])
@@ -429,9 +438,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _usage(self, body: dict[str, Any], choices: list[list[str]]) -> dict[str, Any]:
         prompt = 3 + sum(
-            3 + count_tokens(content.text_of(m["content"]) if content.is_valid(m.get("content")) else "")
-            for m in body["messages"]
-            if isinstance(m, dict)
+            3 + _content_tokens(m.get("content")) for m in body["messages"] if isinstance(m, dict)
         )
         # like OpenAI: reasoning tokens are part of the completion tokens, reported apart
         reasoning = REASONING_TOKENS.get(str(body.get("reasoning_effort")), 0)
