@@ -204,6 +204,10 @@ def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
             "replayed": reply.replayed,
             "exchange": reply.exchange,
             "context": reply.context,
+            "tool_calls": [
+                {k: getattr(c, k) for k in ("name", "arguments", "seconds", "error", "refused")}
+                for c in reply.tool_calls
+            ],
         }
     }
 

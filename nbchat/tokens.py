@@ -59,4 +59,11 @@ def estimate_messages(messages: list[dict[str, object]]) -> int:
             from .content import estimate
 
             total += MESSAGE_OVERHEAD + estimate(content if isinstance(content, list) else None)
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                total += MESSAGE_OVERHEAD + estimate_text(
+                    f"{function.get('name')}{function.get('arguments')}"
+                )
     return total

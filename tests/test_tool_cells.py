@@ -8,7 +8,11 @@ import json
 from typing import Any
 
 import pytest
+from conftest import Cell, make_shell
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from nbchat.magics import INSTANCES
 
 DEFINE = '''
 def lookup(key: str) -> str:
@@ -174,3 +178,34 @@ def test_a_server_that_rejects_tools_gets_a_clear_message(defined, server) -> No
     server.script(status=400, error="registry.ollama.ai/library/gemma:2b does not support tools")
     run = defined("%%chat --tools lookup\ngo")
     assert "does not support tools. This server or model does not take tools" in str(run.error)
+
+
+def test_a_fresh_kernel_replays_a_tool_turn_from_the_cache_without_running_the_tools(
+    env, server, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("NBCHAT_CACHE", "replay")
+    monkeypatch.setenv("NBCHAT_CACHE_PATH", str(tmp_path / "replies.sqlite3"))
+    counting = DEFINE + "ran = []\ndef count(n: int) -> int:\n    ran.append(n)\n    return n * 10\n"
+    question = "%%chat --tools count\nUse count(n=4)"
+    for kernel in range(2):  # two fresh kernels sharing the cache file
+        cell = Cell(make_shell())
+        assert cell(counting).ok
+        assert cell("%chatconfig tool_approval=auto").ok
+        run = cell(question, cell_id="q")
+        assert run.ok, run.error
+        assert cell.shell.user_ns["ran"] == ([4] if kernel == 0 else [])
+        assert "<pre>40</pre>" in run.markdown and "Echo: 40" in run.markdown
+        assert len(server.bodies) == 2  # the second kernel sent nothing
+    assert "1 tool calls replayed from the cache, not run again" in run.markdown
+    assert run.metadata["replayed"] is True
+    turn = INSTANCES[cell.shell].conversations["default"].turns[0]
+    assert [m["role"] for m in turn.messages] == ["user", "assistant", "tool", "assistant"]
+    assert cell("%%chat\nand then?").ok
+    assert [m["role"] for m in server.bodies[-1]["messages"]] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    InteractiveShell.clear_instance()

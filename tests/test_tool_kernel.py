@@ -4,6 +4,7 @@ notebook runs without stdin (nbclient), and the tools notebook end to end."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,9 @@ def test_without_stdin_a_call_is_refused_and_the_model_is_told(kernel, server) -
     assert run(kernel, "assert ran == []")[0]["status"] == "ok"
 
 
-def test_the_tools_notebook_answers_about_a_dataframe_with_describe_and_a_user_function(server) -> None:
+def test_the_tools_notebook_answers_about_a_dataframe_with_describe_and_a_user_function(
+    server, shell, tmp_path: Path
+) -> None:
     nb = execute(
         ROOT / "notebooks" / "tools.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
     )
@@ -127,3 +130,55 @@ def test_the_tools_notebook_answers_about_a_dataframe_with_describe_and_a_user_f
     assert final[-1]["content"] == "293.48"
     history = text_of(next(c for c in nb.cells if c.source.startswith("%chat history")).outputs[0])
     assert "→ describe(name='sales')\n→ to_eur(amount=319.0, currency='USD')" in history
+    meta = chats[1].outputs[0]["metadata"]["nbchat"]
+    assert [(c["name"], c["error"], c["refused"]) for c in meta["tool_calls"]] == [
+        ("describe", False, False),
+        ("to_eur", False, False),
+    ]
+    # a saved notebook rebuilds the tool turns, tool messages and all
+    import nbformat
+
+    from nbchat.magics import INSTANCES
+
+    nbformat.write(nb, tmp_path / "tools.ipynb")
+    shell.run_cell(f"%chat rebuild {tmp_path / 'tools.ipynb'}")
+    rebuilt = INSTANCES[shell].conversations["default"].messages()
+    assert rebuilt == [*final, {"role": "assistant", "content": f"Echo: {final[-2]['content']} | 293.48"}]
+
+
+def test_a_terminal_prints_each_call_as_plain_lines_and_asks_on_stdin(tmp_path: Path, server) -> None:
+    import subprocess
+
+    startup = tmp_path / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-tools.py").write_text(
+        "rows = [1, 2, 3]\ndef lookup(key: str) -> str:\n    return key.upper()\nget_ipython().run_line_magic('load_ext', 'nbchat')\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "IPython",
+            "--no-banner",
+            "--colors=nocolor",
+            "-c",
+            "%%chat --tools describe,lookup\nWhat are describe(name='rows') and lookup(key='ab')?",
+        ],
+        input="y\n",
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "IPYTHONDIR": str(tmp_path),
+            "OPENAI_BASE_URL": server.url,
+            "OPENAI_API_KEY": "sk-x",
+        },
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Run lookup(key='ab')? [y/N/a(ll)] " in out
+    assert re.search(r"→ describe\(name='rows'\) · \d\.\d\d s\n    \[1, 2, 3\]\n", out), out
+    assert re.search(r"→ lookup\(key='ab'\) · \d\.\d\d s\n    AB\n", out), out
+    assert "Echo: [1, 2, 3] | AB" in out and "2 requests (2 tool calls)" in out
+    assert "<details" not in out and "<sub>" not in out
