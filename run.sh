@@ -33,6 +33,7 @@ case "$command" in
     python benchmarks/long_sessions.py
     python benchmarks/replay.py
     python benchmarks/context.py
+    python benchmarks/map.py
     exec python benchmarks/tokens.py ;;
   *) echo "usage: ./run.sh quickstart | test | bench" >&2; exit 2 ;;
 esac

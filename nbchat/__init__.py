@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the magics import IPython, which %load_ext pays for only wh
     from .magics import ChatMagics
 
 __version__ = "0.1.0"
-__all__ = ["Chat", "Conversation", "NbChatError", "Reply", "__version__", "tool"]
+__all__ = ["BatchJob", "Chat", "Conversation", "NbChatError", "Reply", "__version__", "tool"]
 
 
 def load_ipython_extension(shell: Any) -> None:
@@ -60,3 +60,12 @@ def _unregister(shell: Any, magics: ChatMagics) -> None:
         shell.events.unregister("pre_run_cell", magics.pre_run_cell)
     if magics.notebook.post_run_cell in shell.events.callbacks["post_run_cell"]:
         shell.events.unregister("post_run_cell", magics.notebook.post_run_cell)
+
+
+def __getattr__(name: str) -> Any:
+    # BatchJob pulls in the map machinery (asyncio): only when asked for, not on %load_ext
+    if name == "BatchJob":
+        from .batch import BatchJob
+
+        return BatchJob
+    raise AttributeError(f"module 'nbchat' has no attribute {name!r}")

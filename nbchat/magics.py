@@ -321,7 +321,8 @@ class ChatMagics(Magics, Settings):
             template = substitute(template, _Without(namespace, hidden | {"item"}))
         if args.schema:
             overrides["schema"] = self.schema_of(args.schema)
-        previous = namespace.get(args.out) if args.out else None
+        # --no-cache asks for every item again; otherwise a re-run continues from -o's results
+        previous = namespace.get(args.out) if args.out and not args.no_cache else None
         chat = self.chat_for(args.conversation)
         try:
             results = chat.map(
@@ -411,11 +412,12 @@ class ChatMagics(Magics, Settings):
     @argument(
         "verb",
         help="history, reset, undo, retry, pick, list, save, load, export, usage, models, request, "
-        "cache or rebuild",
+        "cache, rebuild or files",
     )
     @argument("args", nargs="*", help="the verb's arguments")
     @argument("-c", "--conversation", default="default", help="Conversation name.")
     @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
+    @argument("--purpose", default="user_data", help="files upload: the file's purpose (default user_data).")
     @line_magic("chat")  # with variable expansion: %chat save {folder}/c.json
     def chat_line(self, line: str) -> None:
         """Manage conversations: ``%chat VERB [args] [-c NAME]``.
@@ -428,7 +430,8 @@ class ChatMagics(Magics, Settings):
         ``request [TEXT]`` (dry run: what the next ``%%chat`` would send),
         ``cache`` (the reply cache: entries, size, money saved) and ``cache clear``,
         ``rebuild [NOTEBOOK]`` (restore the conversations from a saved notebook's replies;
-        default: this kernel's own notebook).
+        default: this kernel's own notebook), ``files`` (the account's files; ``files upload
+        PATH [--purpose P]``, ``files download ID PATH``, ``files delete ID``).
 
         Example: ``%chat history -c review``
         """
@@ -557,6 +560,31 @@ class ChatMagics(Magics, Settings):
         summary = ", ".join(f"*{name}* ({_turns(len(c.turns))})" for name, c in sorted(restored.items()))
         render.note(f"Rebuilt from `{path}`: {summary}.", self.terminal)
 
+    def _files(self, args: Any) -> None:
+        from . import files
+
+        chat = self.chat_for(args.conversation)
+        words = list(args.args)
+        action, rest = (words[0], words[1:]) if words else ("list", [])
+        arity = {"list": 0, "upload": 1, "download": 2, "delete": 1}
+        if arity.get(action) != len(rest):
+            raise UsageError("%chat files [list] | upload PATH [--purpose P] | download ID PATH | delete ID")
+        if action == "list":
+            rows = [
+                [f["id"], f.get("filename"), f.get("purpose"), f.get("bytes")] for f in files.list_files(chat)
+            ]
+            return render.table(["id", "filename", "purpose", "bytes"], rows, self.terminal)
+        if action == "upload":
+            meta = files.upload(chat, rest[0], args.purpose)
+            return render.note(
+                f"Uploaded `{meta['filename']}` as `{meta['id']}` ({meta['purpose']}).", self.terminal
+            )
+        if action == "download":
+            path = files.download(chat, rest[0], rest[1])
+            return render.note(f"Downloaded `{rest[0]}` to `{path}`.", self.terminal)
+        files.delete(chat, rest[0])
+        render.note(f"Deleted `{rest[0]}`.", self.terminal)
+
     verbs: ClassVar[dict[str, Callable[[ChatMagics, Any], None]]] = {
         "history": _history,
         "reset": _reset,
@@ -570,6 +598,7 @@ class ChatMagics(Magics, Settings):
         "usage": _usage,
         "models": _models,
         "request": _request,
+        "files": _files,
         "cache": _cache,
         "rebuild": _rebuild,
     }

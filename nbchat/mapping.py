@@ -260,7 +260,9 @@ def run_map(
         )
         jobs.append(Job(position, item, request, user, request_key(request.body)))
     if batch:
-        raise NbChatError("batch=True needs the Batch API support, which is not in this version yet")
+        from .batch import BatchJob
+
+        return BatchJob.submit(chat, shape, jobs, spec, confirm=confirm)
     done = completed(previous, spec)
     values: list[Any] = [done.get(j.key) for j in jobs]
     replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)

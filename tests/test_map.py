@@ -237,3 +237,55 @@ def test_map_cell_names_a_missing_variable(cell, server) -> None:  # type: ignor
     run = cell("%%chat --map nothing_here\n{item}")
     assert type(run.error) is UsageError and "nothing_here" in str(run.error)
     assert server.bodies == []
+
+
+def test_the_terminal_shows_a_text_bar_then_the_summary(tmp_path, server) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["nbchat"]\nc.InteractiveShellApp.exec_lines = ["items = list(range(5))"]\n'
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "IPython",
+            "--no-banner",
+            "--colors=nocolor",
+            "-c",
+            "%%chat --map items -o out\nn={item}",
+        ],
+        capture_output=True,  # bytes: text mode would turn the bar's carriage returns into newlines
+        env={
+            **os.environ,
+            "IPYTHONDIR": str(tmp_path),
+            "OPENAI_BASE_URL": server.url,
+            "OPENAI_API_KEY": "sk-x",
+        },
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\ritems: 5/5 done" in result.stdout.decode() and "tokens" in result.stdout.decode()
+    assert "text/plain" not in result.stdout.decode() and len(server.bodies) == 5
+
+
+def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell) -> None:  # type: ignore[no-untyped-def]
+    from IPython.utils.capture import capture_output
+
+    from nbchat.mapping import Progress
+    from nbchat.mapview import ProgressView
+
+    state = Progress(total=4, label="rows")
+    with capture_output() as io:
+        view = ProgressView(4, "rows", terminal=False, widget=True)
+        state.done, state.tokens = 2, 40
+        view.update(state)
+        assert view.bar.value == 2 and "40 tokens" in view.info.value
+        view.close(state.summary())
+    first = io.outputs[0].data
+    assert "application/vnd.jupyter.widget-view+json" in first
+    assert io.outputs[-1].data["text/plain"].startswith("rows: 2/4 done")

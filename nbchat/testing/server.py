@@ -45,9 +45,15 @@ def route(method: str, suffix: str) -> Callable[[Route], Route]:
 
 
 def _find_route(method: str, path: str) -> Route | None:
+    """The handler for ``path``; a ``*`` in a suffix stands for one path segment (an id)."""
     bare = path.split("?")[0].rstrip("/")
     for (m, suffix), handler in ROUTES.items():
-        if m == method and bare.endswith(suffix):
+        if m != method:
+            continue
+        if "*" in suffix:
+            if re.search(re.escape(suffix).replace(r"\*", "[^/]+") + "$", bare):
+                return handler
+        elif bare.endswith(suffix):
             return handler
     return None
 
@@ -258,6 +264,7 @@ _COUNT_LOCK = threading.Lock()
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a map opens many connections at once; the default backlog is 5
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
