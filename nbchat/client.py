@@ -164,11 +164,9 @@ class Transport:
             self._identity = identity
         return self._client
 
-    def run(
-        self, settings: Any, body: dict[str, Any], completion: Completion, api: str = "chat"
-    ) -> Iterator[tuple[int, str]]:
+    def run(self, settings: Any, body: dict[str, Any], completion: Any, api: str = "chat") -> Iterator[Any]:
         """Send ``body`` to ``api`` (chat, or a module of nbchat.transports); yield
-        ``(choice index, text)`` as the reply arrives."""
+        ``(choice index, text)`` (or that module's events) as the reply arrives."""
         client = self.client(settings)
         try:
             if api != "chat":

@@ -162,7 +162,7 @@ class ChatMagics(Magics, Settings):
     @argument(
         "-f",
         "--format",
-        choices=["markdown", "text", "code", "widget"],
+        choices=["markdown", "text", "code", "widget", "image"],
         help="Reply view: code also puts the first code block in the next cell; widget is the chat view.",
     )
     @argument("-o", "--out", metavar="NAME", help="Also store the reply in the variable NAME.")
@@ -174,6 +174,10 @@ class ChatMagics(Magics, Settings):
         help="Send the cell as a raw prompt to the legacy Completions API (completion_model; no history).",
     )
     @argument("--echo", action="store_true", help="--completion: return the prompt too (to score it).")
+    @argument(
+        "--size", help="-f image: image size, e.g. 1024x1024, 1536x1024 (gpt-image-1), 1792x1024 (dall-e-3)."
+    )
+    @argument("--quality", help="-f image: low, medium, high, auto (gpt-image-1); standard, hd (dall-e-3).")
     @argument(
         "--context",
         type=int,
@@ -222,6 +226,10 @@ class ChatMagics(Magics, Settings):
         chat = self.chat_for(args.conversation)
         if args.completion:
             return self.complete_cell(chat, text, args, overrides)
+        if args.format == "image":
+            return self.image_cell(chat, text, args, overrides)
+        if args.size or args.quality:
+            raise UsageError("--size and --quality are for images: add -f image")
         if args.echo:
             raise UsageError("--echo needs --completion (the chat APIs do not echo the prompt)")
         if args.system or args.role == "system":
@@ -266,6 +274,32 @@ class ChatMagics(Magics, Settings):
             responses.check(self.request_values() | overrides)
         except responses.Unsupported as e:
             raise UsageError(str(e)) from None
+
+    def image_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
+        """``-f image``: the cell is the prompt; with ``--image PATH``, an edit of that picture."""
+        from . import images
+        from .transports.images import ImageOptionError
+
+        lacking = [n for n in overrides if n not in ("model", "n", "stream")]
+        if lacking or len(args.image or ()) > 1:
+            named = [f"--{n.replace('_', '-')}" for n in lacking] or ["more than one --image"]
+            raise UsageError(f"-f image does not take {', '.join(named)}")
+        try:
+            stream = images.start(
+                chat,
+                text,
+                image=(args.image or [None])[0],
+                model=overrides.get("model"),
+                size=args.size,
+                quality=args.quality,
+                n=overrides.get("n"),
+                stream=overrides.get("stream"),
+            )
+        except ImageOptionError as e:
+            raise UsageError(str(e)) from None
+        reply = render.show_images(stream, self.terminal)
+        if args.out:
+            self.user_shell.user_ns[args.out] = reply
 
     def complete_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
         """``--completion``: the cell as a raw prompt; the view is verbatim text by default."""

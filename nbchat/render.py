@@ -14,6 +14,7 @@ from IPython.display import DisplayHandle, display
 from .chat import Reply, ReplyStream, Request
 from .context import summary
 from .errors import StreamInterrupted
+from .images import ImageReply, ImageStream
 from .tools import ToolCall, ToolEvent
 from .usage import Ledger, cost, format_cost, reasoning_tokens
 
@@ -312,6 +313,87 @@ def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool
     return reply
 
 
+def image_footer(reply: ImageReply) -> str:
+    """``gpt-image-1 · 1 image 1024x1024 · 13 prompt + 1056 image tokens · $0.04 · 3.2 s``."""
+    count = len(reply.images)
+    parts = [
+        reply.model,
+        f"{count} image{'s' if count != 1 else ''} {reply.params.get('size') or ''}".rstrip(),
+    ]
+    if reply.usage:
+        prompt, drawn = reply.usage.get("input_tokens", 0), reply.usage.get("output_tokens", 0)
+        parts.append(f"{prompt} prompt + {drawn} image tokens")
+    parts.append(format_cost(reply.cost) if reply.cost is not None else "price unknown")
+    parts.append(f"{reply.latency:.2f} s")
+    if reply.interrupted:
+        parts.append("interrupted")
+    return " · ".join(parts)
+
+
+def image_bundle(png: bytes, label: str) -> dict[str, str]:
+    import base64
+
+    return {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": label}
+
+
+def show_images(stream: ImageStream, terminal: bool) -> ImageReply:
+    """Each image in its own output, partial images replaced in place as they stream,
+    then the footer. A terminal gets a line per image (keep them with ``-o NAME``)."""
+    model = stream.body["model"]
+    handles: dict[int, DisplayHandle] = {}
+    first = None if terminal else display({"text/plain": f"⏳ {model} · drawing"}, raw=True, display_id=True)
+    waiting = Waiting(first, model) if first is not None else None
+    try:
+        for event in stream.events():
+            if waiting is not None:
+                waiting.stop()
+            if terminal:
+                if event.kind == "image":
+                    print(f"[image {event.number + 1}: {_pixels(event.png)} PNG, {len(event.png):,} bytes]")
+                continue
+            label = f"<image {event.number + 1}{' (partial)' if event.kind == 'image_partial' else ''}>"
+            handle = handles.get(event.number) or (first if event.number == 0 and first else None)
+            if handle is None:
+                handle = display(image_bundle(event.png, label), raw=True, display_id=True)
+            else:
+                handle.update(image_bundle(event.png, label), raw=True)
+            handles[event.number] = handle
+    except KeyboardInterrupt:
+        _image_foot(image_footer(stream.finish(interrupted=True)), terminal, None)
+        raise StreamInterrupted("interrupted: the images that arrived are shown above") from None
+    except BaseException:
+        if first is not None and not handles:
+            first.update({"text/plain": ""}, raw=True)
+        raise
+    finally:
+        if waiting is not None:
+            waiting.stop()
+    done = stream.reply
+    assert done is not None
+    shown: dict[str, Any] = {"model": done.model, "params": done.params, "usage": done.usage}
+    meta = {"nbchat": shown | {"images": len(done), "latency": round(done.latency, 4)}}
+    _image_foot(image_footer(done) if stream.chat.settings.show_usage else "", terminal, meta)
+    return done
+
+
+def _image_foot(foot: str, terminal: bool, meta: dict[str, Any] | None) -> None:
+    """The footer under the images; it carries the metadata, so it is shown even when empty."""
+    if terminal:
+        if foot:
+            print(f"— {foot}")
+        return
+    display(
+        {"text/markdown": f"<sub>{foot}</sub>" if foot else "", "text/plain": foot}, raw=True, metadata=meta
+    )
+
+
+def _pixels(png: bytes) -> str:
+    from .content import image_size
+
+    size = image_size(png)
+    return f"{size[0]}×{size[1]}" if size else "?"
+
+
 def reply_texts(reply: Reply) -> list[str]:
     return [c["content"] for c in reply.choices]
 
@@ -400,6 +482,19 @@ def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = Fals
                 format_cost(price) if price is not None else "unknown price",
             ]
         )
+    for model, row in sorted(ledger.images.items()):  # image tokens count as completion tokens
+        spent = None if model in ledger.image_costs_unknown else ledger.image_costs.get(model, 0.0)
+        known, any_known, total = (
+            known and spent is not None,
+            any_known or spent is not None,
+            total + (spent or 0),
+        )
+        sums["requests"] += row["requests"]
+        sums["prompt_tokens"] += row["input_tokens"]
+        sums["completion_tokens"] += row["output_tokens"]
+        shown = format_cost(spent) if spent is not None else "unknown price"
+        label = f"{model} ({row['images']} image{'s' if row['images'] != 1 else ''})"
+        rows.append([label, row["requests"], row["input_tokens"], row["output_tokens"], shown])
     total_cost = (
         format_cost(total) + ("" if known else " (known prices only)") if any_known else "unknown price"
     )

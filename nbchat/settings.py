@@ -111,6 +111,9 @@ class Settings(Configurable):
         allow_none=True,
         help="api=responses: ask reasoning models for a summary of their thinking (unset: none).",
     ).tag(config=True)
+    image_model = Unicode("gpt-image-1", help="Model for %%chat -f image (generations and edits).").tag(
+        config=True
+    )
     completion_model = Unicode(
         "gpt-3.5-turbo-instruct", help="Model for %%chat --completion (the legacy Completions API)."
     ).tag(config=True)

@@ -66,6 +66,58 @@ def reasoning_tokens(usage: Mapping[str, Any]) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
+# Images. GPT image models bill tokens, USD per million: (text input, image input, output).
+IMAGE_TOKEN_PRICES: dict[str, tuple[float, float, float]] = {
+    "gpt-image-1": (5.00, 10.00, 40.00),
+    "gpt-image-1-mini": (2.00, 2.50, 8.00),
+}
+# DALL·E bills each image, USD by (quality, size).
+IMAGE_PRICES: dict[str, dict[tuple[str, str], float]] = {
+    "dall-e-3": {
+        ("standard", "1024x1024"): 0.040,
+        ("standard", "1792x1024"): 0.080,
+        ("standard", "1024x1792"): 0.080,
+        ("hd", "1024x1024"): 0.080,
+        ("hd", "1792x1024"): 0.120,
+        ("hd", "1024x1792"): 0.120,
+    },
+    "dall-e-2": {
+        ("standard", "256x256"): 0.016,
+        ("standard", "512x512"): 0.018,
+        ("standard", "1024x1024"): 0.020,
+    },
+}
+
+
+def image_cost(
+    model: str,
+    usage: Mapping[str, Any] | None,
+    images: int,
+    size: str | None,
+    quality: str | None,
+    overrides: Mapping[str, Any] | None = None,
+) -> float | None:
+    """What an image request cost: by its tokens (GPT image models, or a model in the
+    ``prices`` setting), or by the image (DALL·E); ``None`` where the price is unknown."""
+    family = _DATED.sub("", model)
+    if usage and (overrides or {}).get(model) is not None:
+        rates = price(model, overrides)
+        assert rates is not None
+        tokens = {"prompt_tokens": usage.get("input_tokens"), "completion_tokens": usage.get("output_tokens")}
+        return cost(model, tokens, overrides)
+    if family in IMAGE_TOKEN_PRICES and usage:
+        text_in, image_in, out = IMAGE_TOKEN_PRICES[family]
+        details = usage.get("input_tokens_details") or {}
+        pictures = int(details.get("image_tokens") or 0)
+        words = int(details.get("text_tokens") or 0) if details else int(usage.get("input_tokens") or 0)
+        return (words * text_in + pictures * image_in + int(usage.get("output_tokens") or 0) * out) / 1e6
+    table = IMAGE_PRICES.get(family)
+    if table is None:
+        return None
+    each = table.get((quality or "standard", size or "1024x1024"))
+    return None if each is None else each * images
+
+
 def format_cost(value: float) -> str:
     if 0 < value < 0.000005:
         return "<$0.00001"
@@ -80,6 +132,9 @@ class Ledger:
         # replies answered from the cache: no request made, their cost saved
         self.replays: dict[str, dict[str, int]] = {}
         self.saved = 0.0
+        self.images: dict[str, dict[str, int]] = {}  # image requests, per image model
+        self.image_costs: dict[str, float] = {}
+        self.image_costs_unknown: set[str] = set()
 
     def add(self, model: str | None, usage: Mapping[str, Any] | None) -> None:
         if not usage:
@@ -90,6 +145,20 @@ class Ledger:
         row["requests"] += 1
         row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
         row["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+
+    def add_images(
+        self, model: str, usage: Mapping[str, Any] | None, images: int, spent: float | None
+    ) -> None:
+        row = self.images.setdefault(
+            model, {"requests": 0, "images": 0, "input_tokens": 0, "output_tokens": 0}
+        )
+        row["requests"] += 1
+        row["images"] += images
+        row["input_tokens"] += int((usage or {}).get("input_tokens") or 0)
+        row["output_tokens"] += int((usage or {}).get("output_tokens") or 0)
+        self.image_costs[model] = self.image_costs.get(model, 0.0) + (spent or 0.0)
+        if spent is None:
+            self.image_costs_unknown.add(model)
 
     def replay(self, model: str | None, usage: Mapping[str, Any] | None, saved: float | None) -> None:
         row = self.replays.setdefault(

@@ -1,0 +1,163 @@
+"""Images from a prompt (or a prompt and a picture): the request, and what comes back."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .content import image_size
+from .errors import NbChatError
+from .transports.images import ImageDone, ImagePartial, Picture, request_body
+from .usage import image_cost
+
+
+@dataclass(eq=False)
+class Image:
+    """One picture: ``.png`` is its bytes; it shows itself in a notebook."""
+
+    png: bytes
+    revised_prompt: str | None = None
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return image_size(self.png)
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the PNG to ``path``; returns the path written."""
+        target = os.fspath(os.path.expanduser(path))
+        with open(target, "wb") as f:
+            f.write(self.png)
+        return target
+
+    def __repr__(self) -> str:
+        size = self.size
+        shown = f"{size[0]}×{size[1]}" if size else "?"
+        return f"<Image {shown} PNG, {len(self.png):,} bytes>"
+
+
+@dataclass(eq=False)
+class ImageReply:
+    """What ``%%chat -f image`` made: ``.images``; ``.png``, ``_repr_png_`` and ``.save``
+    act on the first one (``.save`` numbers the files when there are several)."""
+
+    images: list[Image]
+    model: str
+    usage: dict[str, Any] | None
+    cost: float | None
+    latency: float
+    params: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def png(self) -> bytes:
+        return self.images[0].png
+
+    @property
+    def text(self) -> str:
+        return self.images[0].revised_prompt or "" if self.images else ""
+
+    def _repr_png_(self) -> bytes | None:
+        return self.images[0].png if self.images else None
+
+    def save(self, path: str | os.PathLike[str]) -> list[str]:
+        """Save the image to ``path`` (``name-2.png``, ``name-3.png``… for the others)."""
+        root, ext = os.path.splitext(os.fspath(path))
+        return [
+            image.save(path if k == 0 else f"{root}-{k + 1}{ext or '.png'}")
+            for k, image in enumerate(self.images)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, k: int) -> Image:
+        return self.images[k]
+
+    def __repr__(self) -> str:
+        return f"<ImageReply {self.model}: {len(self.images)} image(s)>"
+
+
+class Drawing:
+    """What an image request collects while it runs (the transport fills it)."""
+
+    def __init__(self, picture: Picture | None) -> None:
+        self.picture = picture
+        self.images: list[bytes] = []
+        self.revised: list[str | None] = []
+        self.usage: dict[str, Any] | None = None
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+        self.ended: float | None = None
+
+
+class ImageStream:
+    """An image request being answered: ``events()`` yields partial and finished images;
+    ``reply`` is set once it completes."""
+
+    def __init__(self, chat: Any, body: dict[str, Any], picture: Picture | None) -> None:
+        self.chat, self.body = chat, body
+        self.drawing = Drawing(picture)
+        self.reply: ImageReply | None = None
+        self._started = False
+
+    def events(self) -> Iterator[ImagePartial | ImageDone]:
+        if self._started:
+            raise NbChatError("these images were already read")
+        self._started = True
+        yield from self.chat.transport.run(self.chat.settings, self.body, self.drawing, "images")
+        self.reply = self.finish()
+
+    def finish(self, interrupted: bool = False) -> ImageReply:
+        done = self.drawing
+        model = str(self.body["model"])
+        images = [Image(png, revised) for png, revised in zip(done.images, done.revised, strict=False)]
+        price = image_cost(
+            model,
+            done.usage,
+            len(images),
+            self.body.get("size"),
+            self.body.get("quality"),
+            self.chat.settings.prices,
+        )
+        params = {
+            k: v for k, v in self.body.items() if k not in ("prompt", "partial_images", "response_format")
+        }
+        latency = (done.ended or time.perf_counter()) - done.started
+        reply = ImageReply(images, model, done.usage, price, latency, params, interrupted)
+        self.chat.ledger.add_images(model, done.usage, len(images), price)
+        self.reply = reply
+        return reply
+
+
+def start(
+    chat: Any,
+    prompt: str,
+    *,
+    image: str | None = None,
+    model: str | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    n: int | None = None,
+    stream: bool | None = None,
+) -> ImageStream:
+    """An image request for ``prompt`` (an edit of the picture at ``image``); nothing is
+    sent until its events are read. Raises ``ImageOptionError`` for options the model
+    does not take."""
+    picture = Picture.read(image) if image else None
+    settings = chat.settings
+    body = request_body(
+        model or settings.image_model,
+        prompt,
+        size=size,
+        quality=quality,
+        n=n,
+        stream=settings.stream if stream is None else stream,
+        edit=picture is not None,
+    )
+    return ImageStream(chat, body, picture)

@@ -1,0 +1,206 @@
+"""The Images API: ``/v1/images/generations`` (a prompt) and ``/v1/images/edits`` (a prompt
+and a picture, multipart), whole or streamed with partial images."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ..errors import NbChatError, RequestFailed
+
+# What each model family takes (OpenAI's documented values); other servers' models are
+# sent what the user asked, unchecked.
+_GPT_IMAGE = {
+    "size": ("auto", "1024x1024", "1536x1024", "1024x1536"),
+    "quality": ("auto", "low", "medium", "high"),
+    "n": 10,
+    "edits": True,
+}
+MODELS: dict[str, dict[str, Any]] = {
+    "dall-e-3": {
+        "size": ("1024x1024", "1792x1024", "1024x1792"),
+        "quality": ("standard", "hd"),
+        "n": 1,
+        "edits": False,
+    },
+    "dall-e-2": {
+        "size": ("256x256", "512x512", "1024x1024"),
+        "quality": ("standard",),
+        "n": 10,
+        "edits": True,
+    },
+}
+PARTIAL_IMAGES = 2  # partial images asked for when streaming (0–3 allowed)
+
+
+class ImageOptionError(NbChatError):
+    """An option this image model does not take (a usage error in a cell)."""
+
+
+def family(model: str) -> dict[str, Any] | None:
+    if model.startswith("gpt-image") or model.startswith("chatgpt-image"):
+        return _GPT_IMAGE
+    return MODELS.get(model)
+
+
+def is_gpt_image(model: str) -> bool:
+    return family(model) is _GPT_IMAGE
+
+
+class ImagePartial(NamedTuple):
+    """A partial image of image ``number`` (0-based), to be replaced by the next one."""
+
+    number: int
+    png: bytes
+
+    @property
+    def kind(self) -> str:
+        return "image_partial"
+
+
+class ImageDone(NamedTuple):
+    """Image ``number`` (0-based) is complete."""
+
+    number: int
+    png: bytes
+
+    @property
+    def kind(self) -> str:
+        return "image"
+
+
+@dataclass
+class Picture:
+    """A picture to edit: its file name, bytes and type."""
+
+    name: str
+    data: bytes
+    mime: str
+
+    @classmethod
+    def read(cls, path: str) -> Picture:
+        expanded = os.path.expanduser(path)
+        try:
+            with open(expanded, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ImageOptionError(f"--image {path}: no such file") from None
+        except OSError as e:
+            raise ImageOptionError(f"--image {path}: cannot read it ({type(e).__name__})") from None
+        mime = mimetypes.guess_type(expanded)[0] or "image/png"
+        return cls(os.path.basename(expanded), data, mime)
+
+
+def request_body(
+    model: str,
+    prompt: str,
+    *,
+    size: str | None = None,
+    quality: str | None = None,
+    n: int | None = None,
+    stream: bool = False,
+    edit: bool = False,
+) -> dict[str, Any]:
+    """The body (fields of a multipart form for edits), checked against the model's
+    documented options; raises :class:`ImageOptionError` naming the option."""
+    if not prompt.strip():
+        raise ImageOptionError("an image needs a prompt: write it below the %%chat line")
+    spec = family(model)
+    if n is not None and n < 1:
+        raise ImageOptionError(f"-n must be at least 1 (got {n})")
+    if spec is not None:
+        if n is not None and n > spec["n"]:
+            most = "only one image a request" if spec["n"] == 1 else f"at most {spec['n']} images a request"
+            raise ImageOptionError(f"-n {n}: {model} makes {most}")
+        for name, value in (("size", size), ("quality", quality)):
+            if value is not None and value not in spec[name]:
+                raise ImageOptionError(f"--{name} {value}: {model} takes {', '.join(spec[name])}")
+        if edit and not spec["edits"]:
+            raise ImageOptionError(f"--image: {model} cannot edit images; use gpt-image-1 or dall-e-2")
+    body: dict[str, Any] = {"model": model, "prompt": prompt}
+    if size is not None:
+        body["size"] = size
+    if quality is not None:
+        body["quality"] = quality
+    if n is not None:
+        body["n"] = n
+    if spec is not None and spec is not _GPT_IMAGE:
+        body["response_format"] = "b64_json"  # DALL·E sends URLs (that expire) unless asked
+    if stream and spec is _GPT_IMAGE and (n or 1) == 1:
+        body["stream"] = True
+        body["partial_images"] = PARTIAL_IMAGES
+    return body
+
+
+def run(
+    client: Any, body: dict[str, Any], result: Any, stream_class: Any
+) -> Iterator[ImagePartial | ImageDone]:
+    """Send ``body`` (with ``result.picture``, an edit); yield partial and finished images
+    as they arrive, filling ``result`` (``.images``, ``.revised``, ``.usage``)."""
+    picture = result.picture
+    path = "/images/edits" if picture is not None else "/images/generations"
+    options: dict[str, Any] = {}
+    files = None
+    if picture is not None:
+        files = [("image", (picture.name, picture.data, picture.mime))]
+        options = {"headers": {"Content-Type": "multipart/form-data"}}
+        # multipart fields are strings
+        body = {k: str(v) if not isinstance(v, str) else v for k, v in body.items()}
+    if not body.get("stream"):
+        data = client.post(path, body=body, files=files, options=options, cast_to=object)
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise RequestFailed("the server's reply is not an images response")
+        result.usage = data.get("usage") or None
+        for index, item in enumerate(data["data"]):
+            png = _decode(item)
+            result.images.append(png)
+            result.revised.append(item.get("revised_prompt"))
+            yield ImageDone(index, png)
+        if not result.images:
+            raise RequestFailed("the server sent no image")
+        return
+    stream = client.post(
+        path, body=body, files=files, options=options, cast_to=object, stream=True, stream_cls=stream_class
+    )
+    try:
+        for event in stream:
+            if not isinstance(event, dict):
+                raise RequestFailed("the server sent a stream event that is not a JSON object")
+            kind = str(event.get("type") or "")
+            if kind.endswith(".partial_image"):
+                if result.first_token is None:
+                    result.first_token = time.perf_counter()
+                yield ImagePartial(0, _decode(event))
+            elif kind.endswith(".completed"):
+                png = _decode(event)
+                result.images.append(png)
+                result.revised.append(None)
+                result.usage = event.get("usage") or result.usage
+                yield ImageDone(len(result.images) - 1, png)
+            elif kind == "error":
+                error = event.get("error")
+                said = (error if isinstance(error, Mapping) else event).get("message")
+                raise RequestFailed(f"the server reported an error while drawing: {said}")
+    finally:
+        stream.response.close()  # also on KeyboardInterrupt
+    if not result.images:
+        raise RequestFailed("the stream ended before the image was complete; re-run the cell")
+
+
+def _decode(item: Mapping[str, Any]) -> bytes:
+    data = item.get("b64_json")
+    if not isinstance(data, str):
+        url = item.get("url")
+        raise RequestFailed(
+            f"the server sent an image URL ({url}) instead of the image" if url else "no image"
+        )
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestFailed("the server sent an image that is not valid base64") from None
