@@ -157,6 +157,8 @@ class ReplyCache:
 
     def stats(self) -> Stats:
         def read(conn: sqlite3.Connection) -> Stats:
+            # fold the write-ahead log into the file, so the file alone can be committed
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             entries, replays, saved = conn.execute(
                 "SELECT count(*), coalesce(sum(replays), 0), coalesce(sum(saved), 0) FROM replies"
             ).fetchone()

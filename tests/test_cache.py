@@ -45,6 +45,9 @@ def test_a_reply_is_stored_read_counted_and_cleared(tmp_path: Path) -> None:
     stats = store.stats()
     assert (stats.entries, stats.replays) == (1, 2) and stats.saved == pytest.approx(0.006)
     assert stats.size > 0
+    assert not Path(f"{store.path}-wal").exists() or Path(f"{store.path}-wal").stat().st_size == 0, (
+        "stats folds the log into the file"
+    )
     assert store.clear() == 1
     assert store.stats().entries == 0 and store.get("k") is None
 
