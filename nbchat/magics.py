@@ -452,6 +452,8 @@ class ChatMagics(Magics, Settings):
     @argument("-c", "--conversation", default="default", help="Conversation name.")
     @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
     @argument("--purpose", default="user_data", help="files upload: the file's purpose (default user_data).")
+    @argument("--org", action="store_true", help="usage: the organization's costs (needs OPENAI_ADMIN_KEY).")
+    @argument("--days", type=int, default=7, help="usage --org: how many days back (default 7, at most 180).")
     @line_magic("chat")  # with variable expansion: %chat save {folder}/c.json
     def chat_line(self, line: str) -> None:
         """Manage conversations: ``%chat VERB [args] [-c NAME]``.
@@ -556,6 +558,11 @@ class ChatMagics(Magics, Settings):
         render.note(f"Exported *{args.conversation}* to `{path}`.", self.terminal)
 
     def _usage(self, args: Any) -> None:
+        if args.org:
+            from .transports import organization
+
+            costs = organization.fetch(self, args.days)
+            return render.org_costs(costs, args.days, self.terminal)
         render.usage_table(self.ledger, self.prices, self.terminal)
 
     def _models(self, args: Any) -> None:

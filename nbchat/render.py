@@ -514,6 +514,19 @@ def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = Fals
     table(["model", "requests", "prompt tokens", "completion tokens", "cost"], rows, terminal)
 
 
+def org_costs(costs: list[Any], days: int, terminal: bool = False) -> None:
+    """``%chat usage --org``: spend per day and project, with a bar chart in Jupyter."""
+    from .transports.organization import bar_chart, table_rows
+
+    title = f"Organization costs, last {days} day{'s' if days != 1 else ''} (UTC)"
+    if terminal:
+        print(title)
+    else:
+        svg = bar_chart(costs)
+        display({"text/html": f"<div><b>{title}</b></div>{svg}", "text/plain": title}, raw=True)
+    table(["day", "project", "cost"], table_rows(costs), terminal)
+
+
 def cache_stats(path: str, stats: Any, terminal: bool = False) -> None:
     """``%chat cache``: where the reply cache is, how big, and what its replays saved."""
     size = f"{stats.size / 1e6:.2f} MB" if stats.size >= 100_000 else f"{stats.size / 1e3:.1f} kB"
