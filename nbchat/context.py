@@ -78,6 +78,10 @@ def render(value: Any, limits: Limits, name: str = "value") -> Rendered:
     image = image_bytes(value, limits.image_max_side)
     if image is not None:
         return _image_rendered(*image, limits=limits)
+    url = _linked_image(value)
+    if url is not None:  # IPython.display.Image(url=…) without the bytes: the server fetches it
+        part = image_part(url, limits.detail)
+        return Rendered(part, "image URL", part_tokens(part), "size unknown: 1024×1024 assumed")
     try:
         text = str(value)
     except Exception as e:
@@ -193,13 +197,21 @@ def image_bytes(value: Any, max_side: int) -> tuple[str, bytes, str] | None:
     most ``max_side`` where the object can scale itself; ``None`` otherwise."""
     if hasattr(value, "savefig") and hasattr(value, "get_size_inches"):
         return _figure(value, max_side)
-    owner = getattr(value, "figure", None)  # a matplotlib Axes: send its figure
-    if owner is not None and hasattr(owner, "savefig") and hasattr(value, "get_xlim"):
+    owner = getattr(value, "figure", None)  # an Axes, a seaborn grid: send the whole figure
+    if owner is not None and hasattr(owner, "savefig") and hasattr(owner, "get_size_inches"):
         return _figure(owner, max_side)
     if hasattr(value, "thumbnail") and hasattr(value, "save") and hasattr(value, "mode"):
         return _pil(value, max_side)
     for mime, data in _representations(value):
         return fit(mime, data, max_side)
+    return None
+
+
+def _linked_image(value: Any) -> str | None:
+    url = getattr(value, "url", None)
+    kind = type(value).__name__
+    if kind == "Image" and isinstance(url, str) and url.startswith(("http://", "https://")):
+        return url if not getattr(value, "data", None) else None
     return None
 
 

@@ -327,3 +327,14 @@ def test_the_stand_in_bills_an_image_by_the_tile_rule(cell, server, tmp_path) ->
     without = cell("%%chat --no-history\nhi").metadata["usage"]["prompt_tokens"]
     run = cell(f"%%chat --no-history --image {tmp_path / 'square.png'}\nhi")
     assert run.metadata["usage"]["prompt_tokens"] - without == 765
+
+
+def test_an_axes_sends_its_figure_and_a_linked_display_image_its_url(cell, server, shell, plt) -> None:
+    from IPython.display import Image as DisplayImage
+
+    _, ax = plt.subplots(figsize=(4, 2), dpi=100)
+    shell.user_ns.update(ax=ax, linked=DisplayImage(url="https://example.com/plot.png"))
+    assert cell("%%chat\n{ax} {linked}").ok
+    parts = image_parts(last_content(server))
+    assert url_info(parts[0]["image_url"]["url"])[2] == (400, 200)
+    assert parts[1]["image_url"]["url"] == "https://example.com/plot.png"
