@@ -15,6 +15,7 @@ from .content import Content, is_valid
 from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
 from .errors import NbChatError, RequestFailed
+from .events import Event, TextDelta
 from .rebuild import exchange_of
 from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .settings import Settings
@@ -93,13 +94,15 @@ class Request:
 
 
 class ReplyStream:
-    """A reply being received. Iterating yields text deltas of choice 1; the exchange
-    joins the conversation only once the reply is complete."""
+    """A reply being received. Iterating yields text deltas of choice 1; ``events()``
+    yields every event (see ``nbchat.events``). The exchange joins the conversation only
+    once the reply is complete."""
 
     def __init__(self, chat: Chat, request: Request, user: Message) -> None:
         self.chat, self.request, self.user = chat, request, user
         self.completion = Completion()
         self.reply: Reply | None = None
+        self.recorded = False  # the exchange joined the conversation
         self._started = False
         self._cache_key: str | None = None
         # a tool turn: its earlier rounds (each a request, and the messages it sent), the
@@ -112,12 +115,17 @@ class ReplyStream:
 
     def __iter__(self) -> Iterator[str]:
         for event in self.events():
-            if type(event) is tuple and event[0] == 0:
-                yield event[1]
+            if isinstance(event, TextDelta) and event.choice == 0:
+                yield event.text
 
-    def events(self) -> Iterator[Any]:
-        """``(choice index, delta)`` for every choice, for views that show them all, and a
-        ``ToolEvent`` before and after each tool call."""
+    def events(self) -> Iterator[Event]:
+        """Every event of the reply, in order: the text of every choice (``TextDelta``) and a
+        ``ToolEvent`` before and after each tool call (see ``nbchat.events``)."""
+        for item in self._events():
+            # transports yield text as bare (index, text) pairs
+            yield TextDelta(*item) if type(item) is tuple else item
+
+    def _events(self) -> Iterator[Any]:
         if self._started:
             raise NbChatError("this reply was already read")
         self._started = True
@@ -252,8 +260,10 @@ class ReplyStream:
         if self.request.schema is not None and not interrupted:
             reply.data = self.request.schema.parse(reply.text)  # a mismatch records and caches nothing
         # a tool turn is recorded whole or not at all: a part of one could hold calls
-        # whose results never came back
-        partial_ok = self.chat.settings.keep_partial and not (self.rounds or self.completion.calls)
+        # whose results never came back; an interrupt before the first token leaves nothing
+        partial_ok = (
+            self.chat.settings.keep_partial and any(texts) and not (self.rounds or self.completion.calls)
+        )
         if self.request.record and (not interrupted or partial_ok):
             turn = Turn(
                 [self.user, *self.added, {"role": "assistant", "content": reply.text}],
@@ -264,6 +274,7 @@ class ReplyStream:
                 finish_reason=reply.finish_reason if not interrupted else "interrupted",
             )
             self.chat.conversation.record(turn, self.request.slot)
+            self.recorded = True
             reply.exchange = exchange_of(self.chat.conversation, turn, self.request.messages)
         if self.rounds and not interrupted:
             # cached with the turn's reply, so a replay shows the calls without running them

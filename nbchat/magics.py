@@ -407,11 +407,9 @@ class ChatMagics(Magics, Settings):
             from .widgets import ChatView
 
             return ChatView(self, conversation).show(stream)
-        reply = render.show_stream(
+        return render.show_stream(
             stream, "text" if fmt == "text" else "markdown", conversation, self.terminal
         )
-        render.show_logprobs(reply, self.terminal)
-        return reply
 
     def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
         """``%%chat`` options -> (arguments, validated per-cell overrides); only ``UsageError``."""

@@ -6,7 +6,7 @@ import contextvars
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from IPython.display import DisplayHandle, display
@@ -14,6 +14,7 @@ from IPython.display import DisplayHandle, display
 from .chat import Reply, ReplyStream, Request
 from .context import summary
 from .errors import StreamInterrupted
+from .events import TextDelta
 from .images import ImageReply, ImageStream
 from .tools import ToolCall, ToolEvent
 from .usage import Ledger, cost, format_cost, reasoning_tokens
@@ -59,6 +60,8 @@ def footer(reply: Reply) -> str:
         parts.append("cut off at max_tokens")
     if reply.interrupted:
         parts.append("interrupted")
+    elif not any(c["content"] for c in reply.choices):
+        parts.append("empty reply: the server sent no text")
     parts.extend(reply.notes)
     if reply.context:
         parts.append(summary(reply.context))
@@ -86,16 +89,19 @@ def bundle(
     calls: list[ToolCall] | None = None,
     thinking: str = "",
 ) -> dict[str, str]:
+    """Tool calls, the reply (all its choices) and the footer, as Markdown and as plain text."""
+    body = body_text(texts, markdown=False)
+    gap = "\n\n" if body else ""
     head = "\n".join(tool_block(c, markdown=False) for c in calls or ()) + ("\n\n" if calls else "")
     if thinking:
         head = f"Thinking:\n{thinking}\n\n{head}"
-    plain = head + body_text(texts, markdown=False) + (f"\n\n— {foot}" if foot else "")
+    plain = head + body + (f"{gap}— {foot}" if foot else "")
     if fmt == "text":
         return {"text/plain": plain}
     head = "\n".join(tool_block(c, markdown=True) for c in calls or ()) + ("\n\n" if calls else "")
     if thinking:
         head = thinking_block(thinking, still=not any(texts) and not calls) + head
-    markdown = head + body_text(texts, markdown=True) + (f"\n\n<sub>{foot}</sub>" if foot else "")
+    markdown = head + body_text(texts, markdown=True) + (f"{gap}<sub>{foot}</sub>" if foot else "")
     return {"text/markdown": markdown, "text/plain": plain}
 
 
@@ -175,18 +181,11 @@ def logprob_text(entries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def show_logprobs(reply: Reply, terminal: bool) -> None:
+def show_logprobs(reply: Reply) -> None:
     """``--logprobs K``: the reply again, token by token, below it."""
     if not reply.logprobs:
         return
-    if terminal:
-        print(logprob_text(reply.logprobs))
-        return
-    plain = " ".join(
-        f"{e.get('token', '')!r}:{'—' if e.get('logprob') is None else format(e['logprob'], '.2f')}"
-        for e in reply.logprobs
-    )
-    display({"text/html": logprob_html(reply.logprobs), "text/plain": plain}, raw=True)
+    display({"text/html": logprob_html(reply.logprobs), "text/plain": logprob_text(reply.logprobs)}, raw=True)
 
 
 def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
@@ -214,10 +213,11 @@ def metadata(reply: Reply, conversation: str) -> dict[str, Any]:
 
 
 class Waiting:
-    """Shows "model · waiting 1.2 s" until the first token.
+    """Shows "model · waiting 1.2 s" until the first event, through ``paint(text)``.
 
     One long-lived ticker thread serves every request: starting a thread per request
-    would cost more than the rest of nbchat's work on a warm request.
+    would cost more than the rest of nbchat's work on a warm request. ``paint`` runs under
+    the ticker's lock, so once ``stop()`` returns it never runs again for this request.
     """
 
     _lock = threading.Lock()
@@ -225,8 +225,8 @@ class Waiting:
     _current: Waiting | None = None
     _thread: threading.Thread | None = None
 
-    def __init__(self, handle: DisplayHandle, model: str) -> None:
-        self.handle, self.model = handle, model
+    def __init__(self, paint: Callable[[str], None], model: str) -> None:
+        self.paint, self.model = paint, model
         self.start = time.perf_counter()
         self.done = False
         # a copied context keeps the kernel's output routed to this cell
@@ -242,7 +242,7 @@ class Waiting:
         return f"⏳ {self.model} · waiting {time.perf_counter() - self.start:.1f} s"
 
     def _refresh(self) -> None:
-        self.handle.update({"text/plain": self.text()}, raw=True)
+        self.paint(self.text())
 
     @classmethod
     def _tick(cls) -> None:
@@ -263,54 +263,209 @@ class Waiting:
                     Waiting._current = None
 
 
-def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool) -> Reply:
-    """Render ``stream`` as it arrives; the cell fails (history unchanged) on errors."""
-    if terminal:
-        return _print_stream(stream)
-    model = stream.request.body["model"]
-    handle = display({"text/plain": f"⏳ {model} · waiting"}, raw=True, display_id=True)
-    waiting = Waiting(handle, model)
-    throttle, size = Throttle(), 0
+class View:
+    """How one view paints a reply; :func:`consume` decides when.
+
+    ``waiting(text)`` shows the indicator (and is called again as time passes);
+    ``started()`` comes with the first event; ``on_<kind>(event)`` takes each event (see
+    ``nbchat.events``; a view skips kinds it has no method for; a method that returns
+    true asks for a redraw now, past the throttle); ``paint(stream)`` redraws all that
+    arrived, as often as the throttle allows; the reply ends in exactly one of
+    ``finish(reply, foot, interrupted)`` or ``fail(error)``.
+    """
+
+    def waiting(self, text: str) -> None:
+        pass
+
+    def started(self) -> None:
+        pass
+
+    def paint(self, stream: ReplyStream) -> None:
+        pass
+
+    def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
+        pass
+
+    def fail(self, error: BaseException) -> None:
+        pass
+
+
+def consume(stream: ReplyStream, view: View) -> Reply:
+    """Read ``stream`` into ``view``: the one loop behind every view.
+
+    Owns the waiting indicator (always stopped, whatever ends the reply), the throttle,
+    the footer, and the interrupt: a kernel interrupt closes the stream, keeps the
+    partial reply on screen with an *(interrupted)* mark, records it only under
+    ``keep_partial``, and fails the cell with one line. Errors fail the cell with the
+    history unchanged.
+    """
+    settings = stream.chat.settings
+    waiting = Waiting(view.waiting, stream.request.body["model"])
+    throttle, size, started = Throttle(), 0, False
     try:
         for event in stream.events():
-            waiting.stop()
-            if isinstance(event, ToolEvent):
-                shown = stream.calls if event.done else [*stream.calls, event.call]
-                thinking = thinking_of(stream)
-                handle.update(bundle(stream.completion.texts, fmt, calls=shown, thinking=thinking), raw=True)
-                continue
-            size += len(event[1])
+            if not started:
+                waiting.stop()
+                view.started()
+                started = True
+            take = getattr(view, f"on_{event.kind}", None)
+            urgent = bool(take(event)) if take is not None else False
+            size += getattr(event, "size", 1)
             now = time.perf_counter()
-            if throttle.ready(size, now):
-                now_shown = bundle(
-                    stream.completion.texts, fmt, calls=stream.calls, thinking=thinking_of(stream)
-                )
-                handle.update(now_shown, raw=True)
+            if urgent or throttle.ready(size, now):
+                view.paint(stream)
                 throttle.note(size, now)
     except KeyboardInterrupt:
         waiting.stop()
-        reply = stream.finish(interrupted=True)
-        texts = reply_texts(reply)
-        texts[0] += "\n\n(interrupted)" if fmt == "text" else "\n\n*(interrupted)*"
-        partial = bundle(texts, fmt, footer(reply), stream.calls, reply.reasoning)
-        handle.update(partial, raw=True, metadata=metadata(reply, conversation))
-        kept = (
-            "kept in history"
-            if stream.chat.settings.keep_partial and stream.request.record
-            else "not kept in history (keep_partial is off)"
-        )
-        raise StreamInterrupted(f"interrupted: the partial reply is shown above, {kept}") from None
-    except BaseException:
+        partial = stream.finish(interrupted=True)
+        view.finish(partial, footer(partial), interrupted=True)
+        if not partial.text:
+            kept = "nothing arrived and nothing was recorded"
+        elif stream.recorded:
+            kept = "the partial reply is shown above and kept in history"
+        elif stream.request.record:
+            kept = "the partial reply is shown above, not kept in history (keep_partial is off)"
+        else:
+            kept = "the partial reply is shown above"
+        raise StreamInterrupted(f"interrupted: {kept}") from None
+    except BaseException as error:
         waiting.stop()
-        handle.update({"text/plain": ""}, raw=True)
+        view.fail(error)
         raise
-    final = stream.reply
-    assert final is not None
-    reply = final
-    foot = footer(reply) if stream.chat.settings.show_usage else None
-    whole = bundle(reply_texts(reply), fmt, foot, reply.tool_calls, reply.reasoning)
-    handle.update(whole, raw=True, metadata=metadata(reply, conversation))
+    finally:
+        waiting.stop()
+    reply = stream.reply
+    assert reply is not None
+    view.finish(reply, footer(reply) if settings.show_usage else None, interrupted=False)
     return reply
+
+
+class MarkdownView(View):
+    """``-f markdown`` / ``-f text``: one display handle, updated in place."""
+
+    def __init__(self, fmt: str, conversation: str, model: str) -> None:
+        self.fmt, self.conversation = fmt, conversation
+        self.calls: list[ToolCall] = []  # tool calls shown above the reply, finished or running
+        self.handle = display({"text/plain": f"⏳ {model} · waiting"}, raw=True, display_id=True)
+
+    def waiting(self, text: str) -> None:
+        self.handle.update({"text/plain": text}, raw=True)
+
+    def on_tool_call(self, event: ToolEvent) -> bool:
+        if event.call not in self.calls:
+            self.calls.append(event.call)
+        return True  # shown before it runs (it may ask for approval)
+
+    def on_reasoning(self, event: Any) -> None:
+        pass  # painted from the stream's summary so far, with the rest
+
+    def paint(self, stream: ReplyStream) -> None:
+        texts, thinking = stream.completion.texts, thinking_of(stream)
+        self.handle.update(bundle(texts, self.fmt, calls=self.calls, thinking=thinking), raw=True)
+
+    def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
+        texts = reply_texts(reply)
+        if interrupted:
+            texts[0] += "\n\n(interrupted)" if self.fmt == "text" else "\n\n*(interrupted)*"
+        calls = self.calls if interrupted else reply.tool_calls
+        meta = metadata(reply, self.conversation)
+        if reply.logprobs and not interrupted:
+            # reply, then its shading, then the footer, which carries the metadata as it
+            # does when it closes the reply's own output
+            self.handle.update(
+                bundle(texts, self.fmt, calls=calls, thinking=reply.reasoning),
+                raw=True,
+                metadata=None if foot else meta,
+            )
+            show_logprobs(reply)
+            if foot:
+                display(bundle([], self.fmt, foot), raw=True, metadata=meta)
+            return
+        self.handle.update(bundle(texts, self.fmt, foot, calls, reply.reasoning), raw=True, metadata=meta)
+
+    def fail(self, error: BaseException) -> None:
+        self.handle.update({"text/plain": ""}, raw=True)
+
+
+class TerminalView(View):
+    """Terminal IPython: deltas printed as they come, plain text, then the footer.
+
+    The waiting indicator is drawn only on a real terminal (a pipe or a log file gets no
+    carriage returns) and erased when the reply starts.
+    """
+
+    ERASE = "\r\x1b[K"
+
+    def __init__(self, single: bool, out: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.single = single
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.indicator = False  # the waiting line is on screen
+        self.open_line = False  # the cursor is after text, not at a line start
+        self.thinking = False  # the last thing printed is the reasoning summary
+
+    def _write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self.open_line = not text.endswith("\n")
+
+    def _erase(self) -> None:
+        if self.indicator:
+            self.out.write(self.ERASE)
+            self.out.flush()
+            self.indicator = False
+
+    def waiting(self, text: str) -> None:
+        if self.tty:
+            self.out.write(self.ERASE + text)
+            self.out.flush()
+            self.indicator = True
+
+    def started(self) -> None:
+        self._erase()
+
+    def on_reasoning(self, event: Any) -> None:
+        # the reasoning summary, before the reply
+        self._erase()
+        self._write(event.text if self.thinking else f"Thinking: {event.text}")
+        self.thinking = True
+
+    def on_text(self, event: TextDelta) -> None:
+        if self.single and event.choice == 0:
+            self._write(f"\n\n{event.text}" if self.thinking else event.text)
+            self.thinking = False
+
+    def on_tool_call(self, event: ToolEvent) -> None:
+        if event.done:
+            self._erase()
+            self._write(("\n" if self.open_line else "") + tool_block(event.call, markdown=False) + "\n")
+
+    def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
+        self._erase()
+        if not self.single:
+            self._write(body_text(reply_texts(reply), markdown=False) + "\n")
+        if interrupted:
+            self._write(("\n" if self.open_line else "") + "(interrupted)\n")
+        if reply.logprobs and not interrupted:
+            self._write(("\n" if self.open_line else "") + logprob_text(reply.logprobs) + "\n")
+        if foot:
+            self._write(("\n" if self.open_line else "") + f"— {foot}\n")
+        elif self.open_line:
+            self._write("\n")
+
+    def fail(self, error: BaseException) -> None:
+        # the error message starts on its own line, not glued to the partial text
+        self._erase()
+        if self.open_line:
+            self._write("\n")
+
+
+def show_stream(stream: ReplyStream, fmt: str, conversation: str, terminal: bool) -> Reply:
+    """Render ``stream`` as it arrives; the cell fails (history unchanged) on errors."""
+    if terminal:
+        return consume(stream, TerminalView(single=stream.request.body.get("n", 1) == 1))
+    return consume(stream, MarkdownView(fmt, conversation, stream.request.body["model"]))
 
 
 def image_footer(reply: ImageReply) -> str:
@@ -342,7 +497,11 @@ def show_images(stream: ImageStream, terminal: bool) -> ImageReply:
     model = stream.body["model"]
     handles: dict[int, DisplayHandle] = {}
     first = None if terminal else display({"text/plain": f"⏳ {model} · drawing"}, raw=True, display_id=True)
-    waiting = Waiting(first, model) if first is not None else None
+    waiting = (
+        Waiting(lambda text: first.update({"text/plain": text}, raw=True), model)
+        if first is not None
+        else None
+    )
     try:
         for event in stream.events():
             if waiting is not None:
@@ -396,32 +555,6 @@ def _pixels(png: bytes) -> str:
 
 def reply_texts(reply: Reply) -> list[str]:
     return [c["content"] for c in reply.choices]
-
-
-def _print_stream(stream: ReplyStream) -> Reply:
-    """Terminal IPython: print deltas as they come, then the footer."""
-    single = stream.request.body.get("n", 1) == 1
-    thinking = False
-    for event in stream.events():
-        if isinstance(event, ToolEvent):
-            if event.done:
-                sys.stdout.write(tool_block(event.call, markdown=False) + "\n")
-            continue
-        index, delta = event
-        if index == -1:  # the reasoning summary, before the reply
-            sys.stdout.write(delta if thinking else f"Thinking: {delta}")
-            thinking = True
-        elif single and index == 0:
-            sys.stdout.write(f"\n\n{delta}" if thinking else delta)
-            thinking = False
-        sys.stdout.flush()
-    reply = stream.reply
-    assert reply is not None
-    if not single:
-        sys.stdout.write(body_text(reply_texts(reply), markdown=False))
-    foot = f"\n— {footer(reply)}" if stream.chat.settings.show_usage else ""
-    sys.stdout.write(f"{foot}\n")
-    return reply
 
 
 def note(text: str, terminal: bool = False, metadata: dict[str, Any] | None = None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import html
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from traitlets import Bool, Enum, Float, Int, List
 from .chat import Reply, ReplyStream
 from .content import text_of
 from .errors import NbChatError
-from .render import Throttle, footer, logprob_html
+from .render import View, consume, logprob_html
 
 # What the API does when a parameter is not sent, shown by a control that is unset.
 API_DEFAULTS: dict[str, Any] = {
@@ -164,7 +163,7 @@ def transcript_html(messages: list[dict[str, Any]]) -> str:
     return "".join(rows) or "<i>(empty conversation)</i>"
 
 
-class ChatView:
+class ChatView(View):
     """``-f widget``: the transcript, the reply (choices as tabs), log-probs, usage, and a
     button that asks again with the panel's current settings."""
 
@@ -212,32 +211,26 @@ class ChatView:
 
     def run(self, stream: ReplyStream) -> Reply:
         self.transcript.value = transcript_html(stream.request.messages[:-1])
-        live = W.HTML(f"<i>⏳ {html.escape(stream.request.body['model'])} · waiting…</i>")
-        self.reply.children = (live,)
+        self.live = W.HTML(f"<i>⏳ {html.escape(stream.request.body['model'])} · waiting…</i>")
+        self.reply.children = (self.live,)
         self.logprobs.value = self.usage.value = ""
-        throttle, size = Throttle(), 0
-        try:
-            for event in stream.events():
-                if type(event) is not tuple:
-                    continue  # tool calls show in the transcript once the turn is recorded
-                size += len(event[1])
-                now = time.perf_counter()
-                if throttle.ready(size, now):
-                    live.value = _text_html(stream.completion.texts[0])
-                    throttle.note(size, now)
-        except KeyboardInterrupt:
-            reply = stream.finish(interrupted=True)
-            self._final(reply)
-            raise NbChatError("interrupted: the partial reply is shown above") from None
-        except BaseException:
-            self.reply.children = ()
-            raise
-        assert stream.reply is not None
-        self._final(stream.reply)
-        return stream.reply
+        return consume(stream, self)
 
-    def _final(self, reply: Reply) -> None:
+    # -- painting (the stream consumer decides when) -----------------------------------
+
+    def waiting(self, text: str) -> None:
+        self.live.value = f"<i>{html.escape(text)}</i>"
+
+    def paint(self, stream: ReplyStream) -> None:
+        self.live.value = _text_html(stream.completion.texts[0])
+
+    def fail(self, error: BaseException) -> None:
+        self.reply.children = ()
+
+    def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
         texts = [c["content"] for c in reply.choices]
+        if interrupted:
+            texts[0] += "\n\n(interrupted)"
         if len(texts) > 1:
             pages = []
             for k, text in enumerate(texts, start=1):
@@ -251,7 +244,7 @@ class ChatView:
         else:
             self.reply.children = (W.HTML(_text_html(texts[0])),)
         self.logprobs.value = logprob_html(reply.logprobs) if reply.logprobs else ""
-        self.usage.value = f"<small>{html.escape(footer(reply))}</small>"
+        self.usage.value = f"<small>{html.escape(foot)}</small>" if foot else ""
 
     def _keep(self, k: int) -> None:
         self.magics.chat_for(self.conversation).conversation.pick(k)

@@ -145,4 +145,5 @@ def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) 
     model_id = view["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
     assert model_id in state
     shaded = outputs_of(nb, "%%chat --logprobs 3")
-    assert 'class="nbchat-token"' in shaded[-1]["data"]["text/html"]
+    assert 'class="nbchat-token"' in shaded[-2]["data"]["text/html"]  # reply, shading, footer
+    assert "completion tokens" in shaded[-1]["data"]["text/markdown"]

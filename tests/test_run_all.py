@@ -64,8 +64,10 @@ def comparable(output: Any) -> Any:
     if "text/markdown" in data and "<sub>" in data["text/markdown"]:
         body, footer = data["text/markdown"].split("<sub>")
         data["text/markdown"] = body + " · ".join(footer.split(" · ")[:2])
-    if "text/plain" in data and "\n\n— " in data["text/plain"]:
-        body, footer = data["text/plain"].split("\n\n— ")
+    # a footer follows the reply, or stands alone (after a log-prob view)
+    if "text/plain" in data and "\n\n— " in "\n\n" + data["text/plain"]:
+        body, footer = ("\n\n" + data["text/plain"]).split("\n\n— ")
+        body = body[2:]
         data["text/plain"] = body + " · ".join(footer.split(" · ")[:2])
     meta = out.get("metadata", {}).get("nbchat", {})
     for key in ("latency", "replayed"):

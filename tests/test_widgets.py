@@ -151,9 +151,17 @@ def test_output_widget_setting_uses_the_chat_view(cell) -> None:
     assert "Echo: hello" in view.reply.children[0].value
 
 
-def test_logprobs_in_markdown_output_are_shown_as_shaded_tokens(cell) -> None:
+def test_logprobs_come_between_the_reply_and_its_footer_as_shaded_tokens(cell) -> None:
     run = cell("%%chat --logprobs 3\nhello world")
-    html = run.outputs[-1]["text/html"]
+    kinds = [
+        "shading" if "text/html" in o else "footer" if "completion tokens" in str(o) else "reply"
+        for o in run.outputs
+        if not str(o.get("text/plain", "")).startswith("⏳")
+    ]
+    assert kinds[-3:] == ["reply", "shading", "footer"] and "shading" not in kinds[:-3]
+    html = next(o["text/html"] for o in run.outputs if "text/html" in o)
     assert html.count('class="nbchat-token"') == 3
     assert "p = " in html and "top: " in html and "background-color: rgba(255, 140, 0," in html
-    assert run.markdown.startswith("Echo: hello world")
+    reply = [o for o in run.outputs if "text/markdown" in o][-2]["text/markdown"]
+    assert reply.startswith("Echo: hello world") and "completion tokens" not in reply
+    assert run.metadata["model"] == "gpt-4o-mini"

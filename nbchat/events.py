@@ -1,0 +1,49 @@
+"""The events a reply stream yields: what arrived, in the order it arrived. No IPython.
+
+A transport turns a wire API into events; ``ReplyStream.events()`` yields them; one
+consumer (``render.consume``) reads them and hands each to the view that paints it. A new
+capability adds an event kind and a paint method, never another loop.
+
+Each event is a small immutable value with a ``kind``; a view paints kind ``k`` in its
+``on_k`` method and skips kinds it has no method for (a terminal may skip images).
+
+Kinds so far:
+
+- ``text`` — :class:`TextDelta` ``(choice, text)``: the next piece of the text of choice
+  ``choice`` (0-based). It unpacks like the ``(index, text)`` pairs older code read.
+
+Kinds to come, each added by the capability that produces it, with a view method:
+``tool_call`` (a call being assembled, then its result), ``reasoning`` (a piece of a
+reasoning summary, painted in a collapsible *Thinking* block above the reply),
+``image_partial`` (a partial image, replaced by the next), ``replayed`` (a whole reply
+answered from the cache, painted at once).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+
+class Event(Protocol):
+    """What every event has: the name of the view method that paints it is ``on_<kind>``."""
+
+    @property
+    def kind(self) -> str: ...
+
+
+class TextDelta(NamedTuple):
+    """The next piece of the text of choice ``choice``."""
+
+    choice: int
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return "text"
+
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
+
+__all__ = ["Event", "TextDelta"]
