@@ -74,6 +74,7 @@ class BatchJob:
         self.chat, self.id = chat, batch_id
         self.shape, self.schema, self.keys, self.estimate = shape, schema, keys or [], estimate
         self.data: dict[str, Any] = {}
+        self.cost: float | None = None  # what the results cost, at the batch price
 
     def __repr__(self) -> str:
         return f"<BatchJob {self.id} {self.status}>"
@@ -202,7 +203,7 @@ class BatchJob:
             if values[position] is None and position not in errors:
                 why = WHY.get(self.status, "the batch returned no result for this item")
                 errors[position] = MapError(position, self._item(position), why)
-        self.cost = spent
+        self.cost = spent if any(v is not None for v in values) else None
         shape = self.shape or Shape("list", [None] * total)
         keys = self.keys or [""] * total
         return shape.build(values, [errors[p] for p in sorted(errors)], keys, self.schema)
@@ -271,7 +272,9 @@ class BatchJob:
         parts = [f"batch {self.id}", self.status, f"{counts['completed']}/{counts['total']} done"]
         if counts["failed"]:
             parts.append(f"{counts['failed']} failed")
-        if self.estimate is not None:
+        if self.cost is not None:
+            parts.append(f"{format_cost(self.cost)} at the batch price (half the standard price)")
+        elif self.estimate is not None:
             parts.append(f"about {format_cost(self.estimate)} at the batch price (half the standard price)")
         if self.status == "failed":
             parts.append(self.failure())

@@ -148,3 +148,15 @@ def test_files_verbs_report_mistakes_as_usage_errors(cell, server, tmp_path) -> 
     assert type(bad.error) is UsageError and "upload" in str(bad.error)
     gone = cell(f"%chat files download file-missing {tmp_path / 'x'}")
     assert not gone.ok and "No such File object" in str(gone.error)
+
+
+def test_the_batch_price_is_half_the_standard_price_and_shown(chat, server) -> None:  # type: ignore[no-untyped-def]
+    from nbchat.usage import cost
+
+    job = chat.map(["a long review", "short"], "{item}", batch=True)
+    assert "about $" in job.status_line() and "at the batch price" in job.status_line()
+    out = job.wait(poll=0.05).results()
+    for reply in out:
+        assert reply.cost == pytest.approx(cost("gpt-4o-mini", reply.usage) / 2)
+    assert job.cost == pytest.approx(sum(r.cost for r in out)) and job.cost > 0
+    assert job.status_line().count("$") == 1 and "about" not in job.status_line()

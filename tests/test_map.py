@@ -289,3 +289,18 @@ def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell) -> 
     first = io.outputs[0].data
     assert "application/vnd.jupyter.widget-view+json" in first
     assert io.outputs[-1].data["text/plain"].startswith("rows: 2/4 done")
+
+
+def test_a_map_cell_above_confirm_cost_is_refused_without_stdin(cell, server) -> None:  # type: ignore[no-untyped-def]
+    cell.shell.user_ns["items"] = ["a", "b"]
+    assert cell("%chatconfig confirm_cost=0").ok
+    run = cell("%%chat --map items\n{item}")
+    assert not run.ok and "above confirm_cost ($0.00000)" in str(run.error)
+    assert "there is no stdin to confirm" in str(run.error) and server.bodies == []
+
+
+def test_no_cache_asks_for_every_item_again_despite_earlier_results(cell, server) -> None:  # type: ignore[no-untyped-def]
+    cell.shell.user_ns["items"] = ["a", "b"]
+    assert cell("%%chat --map items -o out\n{item}").ok
+    assert cell("%%chat --map items -o out --no-cache\n{item}").ok
+    assert len(server.bodies) == 4

@@ -1,0 +1,82 @@
+"""A kernel interrupt during %%chat --map: in-flight requests are cancelled, completed ones are
+kept in -o, the kernel goes on, and a re-run asks only for the rest."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def kernel_manager(server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def send(kc, code: str, expressions: dict[str, str] | None = None) -> str:  # type: ignore[no-untyped-def]
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": expressions or {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
+    msg = kc.session.msg("execute_request", content)
+    kc.shell_channel.send(msg)
+    return str(msg["header"]["msg_id"])
+
+
+def reply_to(kc, msg_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    while True:
+        reply = kc.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return dict(reply["content"])
+
+
+def value_of(kc, expression: str) -> str:  # type: ignore[no-untyped-def]
+    reply = reply_to(kc, send(kc, "", {"x": expression}))
+    return str(reply["user_expressions"]["x"]["data"]["text/plain"])
+
+
+def test_an_interrupt_cancels_the_requests_in_flight_and_keeps_the_completed_ones(
+    kernel_manager, server
+) -> None:  # type: ignore[no-untyped-def]
+    km, kc = kernel_manager
+    setup = '%load_ext nbchat\nitems = [f"i{i}" for i in range(8)]'
+    assert reply_to(kc, send(kc, setup))["status"] == "ok"
+    server.script(times=2)
+    server.script(delay=10.0, times=50)
+    msg_id = send(kc, "%%chat --map items --concurrency 2 -o out\n{item}")
+    deadline = time.monotonic() + 30
+    while len(server.bodies) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(server.bodies) == 4, "two answered, two waiting"
+    time.sleep(0.2)
+    interrupted = time.monotonic()
+    km.interrupt_kernel()
+    reply = reply_to(kc, msg_id)
+    assert time.monotonic() - interrupted < 5, "the 10 s requests were cancelled, not awaited"
+    assert reply["status"] == "error"
+    assert reply["traceback"][0].startswith("nbchat: interrupted: 2 of 8 completed and are kept")
+    assert (
+        value_of(kc, "[i for i, r in enumerate(out) if r is not None].__len__(), len(out.errors)") == "(2, 6)"
+    )
+    time.sleep(0.3)
+    assert len(server.bodies) == 4, "nothing new started after the interrupt"
+    server.scripts.clear()
+    assert reply_to(kc, send(kc, "%%chat --map items --concurrency 2 -o out\n{item}"))["status"] == "ok"
+    assert len(server.bodies) == 4 + 6, "the re-run asked only for the six that did not complete"
+    assert value_of(kc, "[str(r) for r in out] == [f'Echo: i{i}' for i in range(8)]") == "True"
