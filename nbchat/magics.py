@@ -216,6 +216,9 @@ class ChatMagics(Magics, Settings):
         is described (shape, dtypes, first and last rows), a figure or image is sent as an
         image; ``{Err}`` is the last error's traceback. ``--context 3`` adds the three cells
         run before; ``--image plot.png`` and ``--file report.pdf`` attach files.
+        ``--schema "label, score float"`` asks for a structured reply (shown as a table; ``-o``'s
+        ``.data``); ``--map df -o out`` sends the cell once per item or row (``{item}``,
+        ``{column}``) and ``--batch`` sends those requests through the Batch API.
         """
         args, overrides = self.parse_cell_line(line)
         if args.map or args.batch:

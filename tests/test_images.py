@@ -10,6 +10,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from IPython.core.error import UsageError
@@ -162,6 +163,10 @@ def test_failures_are_explained_and_the_stream_closed(cell, server, script, mess
     run = cell("%%chat -f image\nA lighthouse")
     assert not run.ok and run.io.stdout.startswith("nbchat: ") and message in run.io.stdout
     assert "Traceback" not in run.io.stdout + run.io.stderr
+    # the client has closed the connection; the stand-in notices on its next write
+    deadline = time.monotonic() + 3
+    while server.open_streams and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert server.open_streams == 0
     assert cell("%%chat -f image\nA lighthouse").ok
 
