@@ -16,6 +16,7 @@ from .context import summary
 from .errors import StreamInterrupted
 from .events import TextDelta
 from .images import ImageReply, ImageStream
+from .markdown import escape_dollars, protect_dollars
 from .tools import ToolCall, ToolEvent
 from .usage import Ledger, cost, format_cost, reasoning_tokens
 
@@ -76,6 +77,10 @@ def replayed(reply: Reply) -> str:
 
 
 def body_text(texts: list[str], markdown: bool) -> str:
+    """The reply's text; with several choices, each under its number. As Markdown, dollar
+    signs that are not math are escaped (Jupyter would typeset "$3 and $4" as LaTeX)."""
+    if markdown:
+        texts = [protect_dollars(t) for t in texts]
     if len(texts) == 1:
         return texts[0]
     label = "**Choice {}**" if markdown else "--- choice {} ---"
@@ -100,8 +105,9 @@ def bundle(
         return {"text/plain": plain}
     head = "\n".join(tool_block(c, markdown=True) for c in calls or ()) + ("\n\n" if calls else "")
     if thinking:
-        head = thinking_block(thinking, still=not any(texts) and not calls) + head
-    markdown = head + body_text(texts, markdown=True) + (f"{gap}<sub>{foot}</sub>" if foot else "")
+        head = thinking_block(protect_dollars(thinking), still=not any(texts) and not calls) + head
+    small = f"{gap}<sub>{escape_dollars(foot)}</sub>" if foot else ""
+    markdown = head + body_text(texts, markdown=True) + small
     return {"text/markdown": markdown, "text/plain": plain}
 
 
@@ -115,9 +121,11 @@ def tool_block(call: ToolCall, markdown: bool) -> str:
         shown = [f"    {line}" for line in lines[:6]] + (["    …"] if len(lines) > 6 else [])
         return "\n".join([f"→ {call.shown} · {call.status}", *shown])
     # one line: a blank line would end the HTML block in Markdown and show the rest as text
-    result = html.escape(call.result or "").replace("\n", "&#10;")
+    # and a $ as an entity: Jupyter reads Markdown's $…$ as math, raw HTML included
+    result = html.escape(call.result or "").replace("\n", "&#10;").replace("$", "&#36;")
+    name = html.escape(call.shown).replace("$", "&#36;")
     return (
-        f'<details class="nbchat-tool"><summary>🔧 <code>{html.escape(call.shown)}</code> · '
+        f'<details class="nbchat-tool"><summary>🔧 <code>{name}</code> · '
         f"{call.status}</summary><pre>{result}</pre></details>"
     )
 
@@ -160,7 +168,7 @@ def logprob_html(entries: list[dict[str, Any]]) -> str:
         )
     what = "prompt scoring: each prompt token shaded by how unexpected it was · " if scoring else ""
     return (
-        '<div class="nbchat-logprobs" style="white-space: pre-wrap; line-height: 1.6">'
+        '<div class="nbchat-logprobs tex2jax_ignore" style="white-space: pre-wrap; line-height: 1.6">'
         + "".join(spans)
         + f'</div><div style="font-size: smaller; opacity: 0.7">{what}shade = uncertainty · hover a token '
         "for its probability and the top alternatives</div>"
@@ -562,7 +570,7 @@ def note(text: str, terminal: bool = False, metadata: dict[str, Any] | None = No
     if terminal:
         print(text)
     else:
-        display({"text/markdown": text, "text/plain": text}, raw=True, metadata=metadata)
+        display({"text/markdown": protect_dollars(text), "text/plain": text}, raw=True, metadata=metadata)
 
 
 def table(headers: list[str], cells: Iterable[Iterable[Any]], terminal: bool = False) -> None:
@@ -573,7 +581,10 @@ def table(headers: list[str], cells: Iterable[Iterable[Any]], terminal: bool = F
         for row in [headers, ["-" * w for w in widths], *rows]
     )
     md_rows = [headers, ["---"] * len(headers), *rows]
-    markdown = "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in md_rows)
+    # a table is never math: "$0.01 | $0.02" would otherwise typeset and break the rows
+    markdown = "\n".join(
+        "| " + " | ".join(escape_dollars(c.replace("|", "\\|")) for c in r) + " |" for r in md_rows
+    )
     if terminal:
         print(plain)
     else:
@@ -585,7 +596,7 @@ def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> 
     md, plain = [], []
     for e in entries:
         tokens = f" · {e['tokens']} tokens" if e.get("tokens") is not None else ""
-        md.append(f"**{e['role']}**{tokens}\n\n{e['content']}")
+        md.append(f"**{e['role']}**{tokens}\n\n{protect_dollars(str(e['content']))}")
         plain.append(f"[{e['role']}{tokens}]\n{e['content']}")
     if not md:
         md = plain = ["*(empty conversation)*"]

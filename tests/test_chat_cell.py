@@ -237,9 +237,10 @@ def test_stop_sequence_cuts_the_reply(cell) -> None:
 
 def test_footer_shows_model_tokens_cost_and_latency(cell) -> None:
     run = cell("%%chat\nhello there")
-    footer = run.markdown.split("<sub>")[1]
+    assert "<sub>" in run.markdown  # small, under the reply
+    footer = run.io.outputs[-1].data["text/plain"].split("\n\n— ")[1]
     assert re.fullmatch(
-        r"gpt-4o-mini · \d+ prompt \+ \d+ completion tokens · (<)?\$\d\.\d{5} · \d+\.\d\d s</sub>", footer
+        r"gpt-4o-mini · \d+ prompt \+ \d+ completion tokens · (<)?\$\d\.\d{5} · \d+\.\d\d s", footer
     ), footer
 
 

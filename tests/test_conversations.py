@@ -201,4 +201,4 @@ def test_prices_have_a_date_and_overrides_win() -> None:
 def test_prices_setting_changes_the_footer(cell) -> None:
     assert cell('%chatconfig prices={"llama3": [1000, 1000]}').ok
     run = cell("%%chat -m llama3\nhello")
-    assert "llama3 · " in run.markdown and "$0.0" in run.markdown
+    assert "llama3 · " in run.markdown and "$0.0" in run.text

@@ -47,9 +47,7 @@ def test_a_fresh_kernel_answers_an_identical_request_from_the_cache_and_sends_no
     assert replayed.ok, replayed.error
     assert len(server.bodies) == 1, "nothing reached the server"
     assert replayed.markdown.startswith("The answer is 42.")
-    assert re.search(
-        r"completion tokens · replayed · asked [\d-]+ [\d:]+ · saved <?\$0\.0", replayed.markdown
-    )
+    assert re.search(r"completion tokens · replayed · asked [\d-]+ [\d:]+ · saved <?\$0\.0", replayed.text)
     shown = [str(o.get("text/plain")) for o in replayed.outputs if "waiting" not in str(o.get("text/plain"))]
     assert shown and all(t.startswith("The answer is 42.") for t in shown), "at once and in full"
     assert replayed.metadata["replayed"] is True
