@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import weakref
@@ -17,23 +18,31 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import mapview, rebuild, render
 from .cache import CacheUnavailable, Replayer, open_cache
-from .chat import Chat, Reply
+from .chat import Chat, Reply, ReplyStream
 from .client import Transport
 from .content import estimate
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .notebook import Notebook
+from .options import CELL_OPTIONS, Option, setting_options
 from .schema import Schema, SchemaError, to_schema
 from .secret import Secret
-from .settings import Settings, parse_assignments, read_ini
+from .settings import Settings, parse_assignments, read_ini, split_config_line
 from .template import substitute
 from .tokens import estimate_text
 from .tools import ToolError, Workspace, message_text
 from .usage import Ledger
 
-# each per-cell option is named after the request setting it overrides for that cell
-CELL_OPTIONS = tuple(Settings.class_trait_names(request=True))
+# one %%chat option per setting a cell may override, generated from the traits
+SETTING_OPTIONS = setting_options(Settings)
 _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.S)
+# %chat request [-c NAME] TEXT [-c NAME]: the text is everything else, as written
+_REQUEST_LINE = re.compile(
+    r"\s*(?:(?:-c|--conversation)\s+(?P<before>\S+))?\s*(?P<text>.*?)"
+    r"(?:\s+(?:-c|--conversation)\s+(?P<after>\S+))?\s*",
+    re.S,
+)
+_CONFIG_CHOICES = "--reset, --key, --sliders, --ini PATH or name=value pairs"
 _EXAMPLE = {"path": "conversation.json", "choice": "2"}
 
 
@@ -56,6 +65,24 @@ def magic_arguments(name: str | None = None) -> Callable[[_Magic], _Magic]:
 
 def argument(*names: str, **options: Any) -> Callable[[_Magic], _Magic]:
     return cast(Callable[[_Magic], _Magic], _magic_arguments.argument(*names, **options))
+
+
+def argument_group(title: str) -> Callable[[_Magic], _Magic]:
+    return cast(Callable[[_Magic], _Magic], _magic_arguments.argument_group(title))
+
+
+def with_options(name: str, cell: list[Option], settings: list[Option]) -> Callable[[_Magic], _Magic]:
+    """``magic_arguments`` from lists of options: the parser, and the help of ``%%chat?``."""
+
+    def decorate(func: _Magic) -> _Magic:
+        decorators = [argument(*o.names, **o.kwargs) for o in cell]
+        decorators.append(argument_group("settings for this cell only (see %chatconfig for all cells)"))
+        decorators.extend(argument(*o.names, **o.kwargs) for o in settings)
+        for decorator in reversed(decorators):  # the first one listed ends up first in the help
+            func = decorator(func)
+        return magic_arguments(name)(func)
+
+    return decorate
 
 
 def parser_of(magic: Any) -> MagicArgumentParser:
@@ -126,81 +153,7 @@ class ChatMagics(Magics, Settings):
 
     # -- %%chat -----------------------------------------------------------------------
 
-    @magic_arguments()
-    @argument(
-        "-s", "--system", action="store_true", help="Make the cell the system prompt (nothing is sent)."
-    )
-    @argument(
-        "--role",
-        choices=["user", "system", "assistant"],
-        help="Add the cell with this role; assistant adds an example reply without a request.",
-    )
-    @argument("-m", "--model", help="Model for this cell.")
-    @argument("-t", "--temperature", type=float, help="Sampling temperature, 0–2.")
-    @argument("--top-p", type=float, help="Nucleus sampling mass, 0–1.")
-    @argument("--max-tokens", type=int, help="Most tokens in the reply.")
-    @argument("--frequency-penalty", type=float, help="−2 to 2.")
-    @argument("--presence-penalty", type=float, help="−2 to 2.")
-    @argument("--stop", action="append", help="Stop sequence (repeatable).")
-    @argument("-n", type=int, help="Number of choices; choice 1 continues the conversation.")
-    @argument("--seed", type=int, help="Seed for best-effort determinism.")
-    @argument(
-        "--logprobs", type=int, metavar="K", help="Token log-probabilities with the top K alternatives."
-    )
-    @argument(
-        "--reasoning-effort",
-        choices=["none", "minimal", "low", "medium", "high", "xhigh"],
-        help="How much a reasoning model thinks.",
-    )
-    @argument("--verbosity", choices=["low", "medium", "high"], help="How long the answer is (GPT-5).")
-    @argument("--no-stream", action="store_true", help="Wait for the whole reply.")
-    @argument("-c", "--conversation", default="default", help="Conversation name (default: default).")
-    @argument("--new", action="store_true", help="Start the conversation over (keeps its system prompt).")
-    @argument(
-        "--no-history", action="store_true", help="Send only the system prompt and this cell; record nothing."
-    )
-    @argument(
-        "-f",
-        "--format",
-        choices=["markdown", "text", "code", "widget", "image"],
-        help="Reply view: code also puts the first code block in the next cell; widget is the chat view.",
-    )
-    @argument("-o", "--out", metavar="NAME", help="Also store the reply in the variable NAME.")
-    @argument("--raw", action="store_true", help="Send {name} fields as written (no substitution).")
-    @argument("--no-cache", action="store_true", help="Ask the model even if the reply cache has an answer.")
-    @argument(
-        "--completion",
-        action="store_true",
-        help="Send the cell as a raw prompt to the legacy Completions API (completion_model; no history).",
-    )
-    @argument("--echo", action="store_true", help="--completion: return the prompt too (to score it).")
-    @argument(
-        "--size", help="-f image: image size, e.g. 1024x1024, 1536x1024 (gpt-image-1), 1792x1024 (dall-e-3)."
-    )
-    @argument("--quality", help="-f image: low, medium, high, auto (gpt-image-1); standard, hd (dall-e-3).")
-    @argument(
-        "--context",
-        type=int,
-        metavar="N",
-        help="Add the previous N executed cells (source, output, error) as notebook context.",
-    )
-    @argument("--image", action="append", metavar="PATH_OR_URL", help="Attach an image (repeatable).")
-    @argument("--file", action="append", metavar="PATH", help="Attach a file, e.g. a PDF (repeatable).")
-    @argument("--detail", choices=["low", "high", "auto"], help="Image detail (low: 85 tokens an image).")
-    @argument(
-        "--schema",
-        metavar="SPEC",
-        help="Structured reply: 'label, score float, tags list[str]', JSON Schema, or a variable "
-        "holding a dict, dataclass or pydantic class.",
-    )
-    @argument(
-        "--tools",
-        metavar="NAME[,NAME…]",
-        help="Let the model call these functions of yours (or variables, describe, python) in this cell.",
-    )
-    @argument("--map", metavar="NAME", help="Send the cell once per item of the list/Series/DataFrame NAME.")
-    @argument("--concurrency", type=int, default=8, help="--map: most requests at once (default 8).")
-    @argument("--batch", action="store_true", help="--map: run through the Batch API (half price, ≤ 24 h).")
+    @with_options("%chat", CELL_OPTIONS, SETTING_OPTIONS)
     @no_var_expand
     @cell_magic("chat")
     def chat_cell(self, line: str, cell: str) -> None:
@@ -221,6 +174,8 @@ class ChatMagics(Magics, Settings):
         ``{column}``) and ``--batch`` sends those requests through the Batch API.
         """
         args, overrides = self.parse_cell_line(line)
+        if args.dry_run:
+            return self.dry_run(args, cell, overrides)
         if args.map or args.batch:
             return self.map_cell(args, overrides, cell)
         # a chat message is filled in by self.message (with images); the others take text
@@ -254,15 +209,7 @@ class ChatMagics(Magics, Settings):
             self.check_responses(overrides)
         if args.new:
             chat.conversation.clear(keep_system=True)
-        if args.schema:
-            overrides["schema"] = self.schema_of(args.schema)
-        content, receipt = self.message(chat, args, cell)
-        try:
-            stream = chat.stream(
-                content, cell_id=self.cell_id, history=not args.no_history, context=receipt, **overrides
-            )
-        except ToolError as e:
-            raise UsageError(str(e)) from None
+        stream = self.cell_stream(chat, args, cell, overrides)
         fmt = args.format or self.output
         reply = self.show_reply(stream, fmt, args.conversation)
         if reply.data is not None:
@@ -414,12 +361,46 @@ class ChatMagics(Magics, Settings):
             stream, "text" if fmt == "text" else "markdown", conversation, self.terminal
         )
 
+    def cell_stream(self, chat: Chat, args: Any, cell: str, overrides: dict[str, Any]) -> ReplyStream:
+        """The request a chat cell makes, built but not sent: a real send and ``--dry-run``
+        both come through here, so the dry run shows exactly what would go out."""
+        if args.schema:
+            overrides = overrides | {"schema": self.schema_of(args.schema)}
+        content, receipt = self.message(chat, args, cell)
+        try:
+            return chat.stream(
+                content, cell_id=self.cell_id, history=not args.no_history, context=receipt, **overrides
+            )
+        except ToolError as e:
+            raise UsageError(str(e)) from None
+
+    def dry_run(self, args: Any, cell: str, overrides: dict[str, Any]) -> None:
+        """``%%chat --dry-run`` and ``%chat request``: the request the same cell would send;
+        nothing is sent, recorded or created."""
+        if args.system or args.role in ("system", "assistant"):
+            what = "sets the system prompt" if args.role != "assistant" else "adds an example reply"
+            return render.note(f"Dry run: this cell sends nothing; it {what}.", self.terminal)
+        self.cell_text(cell, raw=True)  # an empty cell is refused as in a real send
+        if args.completion or args.map or args.batch or args.format == "image":
+            raise UsageError(
+                "--dry-run shows one chat request; --completion, --map and -f image have none yet"
+            )
+        if self.api == "responses":
+            self.check_responses(overrides)
+        conversation = self.conversations.get(args.conversation) or Conversation(args.conversation)
+        if args.new:  # as if started over, without starting over
+            conversation = Conversation(args.conversation, system=conversation.system)
+        chat = Chat(settings=self, conversation=conversation, transport=self.transport, ledger=self.ledger)
+        render.dry_run(self.cell_stream(chat, args, cell, overrides).request, self.terminal)
+
     def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
         """``%%chat`` options -> (arguments, validated per-cell overrides); only ``UsageError``."""
         args = parser_of(self.chat_cell).parse_args(split_line(line))
-        overrides = {name: getattr(args, name) for name in CELL_OPTIONS if getattr(args, name) is not None}
-        if args.no_stream:
-            overrides["stream"] = False
+        overrides = {
+            option.setting: getattr(args, option.setting)
+            for option in SETTING_OPTIONS
+            if option.setting is not None and getattr(args, option.setting) is not None
+        }
         if args.tools:
             overrides["tools"] = args.tools
         if args.no_cache:  # ask again, and the new answer replaces the stored one
@@ -455,7 +436,8 @@ class ChatMagics(Magics, Settings):
     @argument("--purpose", default="user_data", help="files upload: the file's purpose (default user_data).")
     @argument("--org", action="store_true", help="usage: the organization's costs (needs OPENAI_ADMIN_KEY).")
     @argument("--days", type=int, default=7, help="usage --org: how many days back (default 7, at most 180).")
-    @line_magic("chat")  # with variable expansion: %chat save {folder}/c.json
+    @no_var_expand  # expanded below: request's text as a cell's, the rest as IPython would
+    @line_magic("chat")
     def chat_line(self, line: str) -> None:
         """Manage conversations: ``%chat VERB [args] [-c NAME]``.
 
@@ -474,7 +456,10 @@ class ChatMagics(Magics, Settings):
         """
         if not line.strip():
             raise UsageError(f"%chat needs a verb: {', '.join(self.verbs)}")
-        args = parser_of(self.chat_line).parse_args(split_line(line))
+        if line.split()[0] == "request":  # its text is taken as written, not as shell words
+            args = argparse.Namespace(verb="request", text=line.strip()[len("request") :])
+        else:
+            args = parser_of(self.chat_line).parse_args(split_line(self.expand(line)))
         action = self.verbs.get(args.verb)
         if action is None:
             raise UsageError(f"unknown verb {args.verb!r}; verbs: {', '.join(self.verbs)}")
@@ -484,6 +469,15 @@ class ChatMagics(Magics, Settings):
             raise
         except NbChatError as e:
             raise UsageError(str(e)) from None
+
+    def expand(self, line: str) -> str:
+        """IPython's ``$name`` / ``{name}`` expansion of a magic line (``%chat save {folder}/c.json``)."""
+        from IPython.utils.text import DollarFormatter
+
+        try:
+            return DollarFormatter().vformat(line, args=[], kwargs=self.user_shell.user_ns)
+        except Exception:  # as IPython does: a line that does not expand is used as written
+            return line
 
     def _one_arg(self, args: Any, what: str) -> str:
         if len(args.args) != 1:
@@ -571,9 +565,13 @@ class ChatMagics(Magics, Settings):
         render.table(["model"], [[m] for m in models], self.terminal)
 
     def _request(self, args: Any) -> None:
-        text = " ".join(args.args) or "<your next message>"
-        request, _ = self.chat_for(args.conversation).prepare(text, cell_id=self.cell_id)
-        render.dry_run(request, self.terminal)
+        """``%chat request [-c NAME] [TEXT]``: ``%%chat --dry-run`` with TEXT as the cell,
+        taken as written (quotes, apostrophes) and substituted like a cell."""
+        match = _REQUEST_LINE.fullmatch(args.text)
+        assert match is not None  # every part of the pattern is optional
+        name = match["before"] or match["after"] or "default"
+        cell_args = parser_of(self.chat_cell).parse_args(["-c", name, "--dry-run"])
+        self.dry_run(cell_args, match["text"] or "<your next message>", {})
 
     def _cache(self, args: Any) -> None:
         store = open_cache(self.cache_path)
@@ -647,7 +645,7 @@ class ChatMagics(Magics, Settings):
 
     # -- %chatconfig ------------------------------------------------------------------
 
-    @magic_arguments()
+    @magic_arguments("chatconfig")
     @argument("--reset", action="store_true", help="Restore the defaults (the API key stays).")
     @argument("--key", action="store_true", help="Ask for the API key with a hidden prompt.")
     @argument("--sliders", action="store_true", help="Show the parameter panel, linked to these settings.")
@@ -669,51 +667,51 @@ class ChatMagics(Magics, Settings):
         defaults; ``--key`` asks for the API key without echoing it; ``--ini config.ini``
         reads the ``[OpenAI]`` section of an INI file (``API_SECRET_KEY``, ``MODEL``, …).
         """
-        flag, values = self.parse_config_line(line)
-        if flag == "--reset":
+        args = self.parse_config_line(line)
+        if args.reset:
             self.reset()
             return render.note("Settings restored to their defaults (the API key is kept).", self.terminal)
-        if flag == "--key":
+        if args.key:
             return self.ask_key()
-        if flag == "--sliders":
+        if args.sliders:
             return self.show_sliders()
-        if flag == "--ini":
-            with self.setting_from(f"ini {values.pop('_path')}"), self.hold_trait_notifications():
-                for name, value in values.items():
-                    setattr(self, name, value)
+        if args.ini is not None:
+            values = self.apply_or_refuse(lambda: read_ini(args.ini), source=f"ini {args.ini}")
             names = ", ".join(sorted(values)).replace("api_key", "api_key (not shown)")
             return render.note(f"Read {len(values)} settings from the INI file: {names}.", self.terminal)
-        if not values:
+        if not args.assignments:
             return self.show_settings()
-        self.apply(values, source="%chatconfig")
+        values = self.apply_or_refuse(lambda: parse_assignments(" ".join(args.assignments)), "%chatconfig")
         shown = (f"{k}={'unset' if getattr(self, k) is None else repr(getattr(self, k))}" for k in values)
         render.note("Set " + ", ".join(shown), self.terminal)
 
-    def parse_config_line(self, line: str) -> tuple[str | None, dict[str, Any]]:
-        """``%chatconfig`` line -> (flag, validated values); raises only ``UsageError``."""
-        words = split_line(line)
-        if words and words[0] == "--ini":
-            if len(words) != 2:
-                raise UsageError("--ini takes one path, e.g. %chatconfig --ini config.ini")
-            try:
-                return "--ini", self.checked(read_ini(words[1])) | {"_path": words[1]}
-            except ValueError as e:
-                raise UsageError(str(e)) from None
-        if words and words[0].startswith("--"):
-            if words[0] not in ("--reset", "--key", "--sliders") or len(words) > 1:
-                choices = "--reset, --key, --sliders, --ini PATH or name=value pairs"
-                raise UsageError(f"unknown option {line.strip()}; use {choices}")
-            return words[0], {}
+    def parse_config_line(self, line: str) -> Any:
+        """``%chatconfig`` line -> its parsed arguments (one action at most); only ``UsageError``."""
         try:
-            values = parse_assignments(line)
-            if "api_key" in values:
+            words = split_config_line(line)
+        except ValueError as e:
+            raise UsageError(f"cannot parse {line.strip()!r}: {e}") from None
+        args, unknown = parser_of(self.chatconfig).parse_known_args(words)
+        if unknown:
+            raise UsageError(f"unknown option {' '.join(unknown)}; use {_CONFIG_CHOICES}")
+        actions = [args.reset, args.key, args.sliders, args.ini is not None, bool(args.assignments)]
+        if sum(actions) > 1:
+            raise UsageError(f"one thing at a time: {_CONFIG_CHOICES}")
+        return args
+
+    def apply_or_refuse(self, read: Callable[[], dict[str, Any]], source: str) -> dict[str, Any]:
+        """Read values and apply them all, or none (a ``UsageError`` naming the problem)."""
+        try:
+            values = read()
+            if source == "%chatconfig" and "api_key" in values:
                 raise UsageError(
                     "refusing api_key in a cell: it would be saved in the notebook and IPython's "
                     "history. Set OPENAI_API_KEY before starting Jupyter, or run %chatconfig --key."
                 )
-            return None, self.checked(values)
+            self.apply(values, source=source)
         except ValueError as e:
             raise UsageError(str(e)) from None
+        return values
 
     def show_sliders(self) -> None:
         from .widgets import Panel

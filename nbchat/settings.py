@@ -6,6 +6,7 @@ import ast
 import math
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -49,23 +50,63 @@ _SETTING_NAMES: dict[type, tuple[str, ...]] = {}
 _REQUEST_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-def _sampling(trait: TraitType[Any, Any]) -> TraitType[Any, Any]:
-    """A request parameter: unset (None) means "not sent, the server's default applies"."""
-    return trait.tag(config=True, request=True)
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _signed(x: float) -> str:
+    return _num(x).replace("-", "−")  # a minus sign, so "−2–2" reads as a range
+
+
+def _sampling(trait: TraitType[Any, Any], **tags: Any) -> TraitType[Any, Any]:
+    """A request parameter: unset (None) means "not sent, the server's default applies".
+
+    Its help gets the trait's bounds appended (``%config``, ``%%chat?`` and the panel show
+    them); ``%%chat`` gets an option for it (``short="-t"`` adds a short form, ``metavar``
+    names the value) and the panel a control (``api_default=`` is what the API does when
+    the parameter is not sent, shown while unset; ``panel=False`` leaves it off). Tag a
+    setting ``cell=True`` instead of ``request=True`` for a per-cell option that is not a
+    request parameter.
+    """
+    trait.help = with_bounds(trait.help.rstrip("."), trait)
+    return trait.tag(config=True, request=True, **tags)
+
+
+def with_bounds(text: str, trait: TraitType[Any, Any]) -> str:
+    """``text`` plus the trait's range, as in "Sampling temperature (0–2)."."""
+    low, high = getattr(trait, "min", None), getattr(trait, "max", None)
+    if isinstance(trait, List):
+        high = trait._maxlen if trait._maxlen < sys.maxsize else None
+        bounds = f"up to {high}" if high else ""
+    elif low is not None and high is not None:
+        bounds = f"{_signed(low)}–{_signed(high)}"
+    elif low is not None:
+        bounds = f"≥ {_signed(low)}"
+    elif high is not None:
+        bounds = f"≤ {_signed(high)}"
+    else:
+        bounds = ""
+    return f"{text} ({bounds})." if bounds else f"{text}."
 
 
 class Settings(Configurable):
     """Every setting of ``%chatconfig``. ``ChatMagics`` inherits them; :class:`nbchat.Chat` owns one."""
 
-    model = Unicode("gpt-4o-mini", help="Model id sent with each request.").tag(config=True, request=True)
-    temperature = _sampling(Float(None, allow_none=True, min=0.0, max=2.0, help="Sampling temperature, 0–2."))
-    top_p = _sampling(Float(None, allow_none=True, min=0.0, max=1.0, help="Nucleus sampling mass, 0–1."))
-    max_tokens = _sampling(Int(None, allow_none=True, min=1, help="Most tokens the reply may have (≥ 1)."))
+    model = _sampling(Unicode("gpt-4o-mini", help="Model id sent with each request"), short="-m")
+    temperature = _sampling(
+        Float(None, allow_none=True, min=0.0, max=2.0, help="Sampling temperature"),
+        short="-t",
+        api_default=1.0,
+    )
+    top_p = _sampling(
+        Float(None, allow_none=True, min=0.0, max=1.0, help="Nucleus sampling mass"), api_default=1.0
+    )
+    max_tokens = _sampling(Int(None, allow_none=True, min=1, help="Most tokens the reply may have"))
     frequency_penalty = _sampling(
-        Float(None, allow_none=True, min=-2.0, max=2.0, help="Frequency penalty, −2–2.")
+        Float(None, allow_none=True, min=-2.0, max=2.0, help="Frequency penalty"), api_default=0.0
     )
     presence_penalty = _sampling(
-        Float(None, allow_none=True, min=-2.0, max=2.0, help="Presence penalty, −2–2.")
+        Float(None, allow_none=True, min=-2.0, max=2.0, help="Presence penalty"), api_default=0.0
     )
     stop = _sampling(
         List(
@@ -74,19 +115,31 @@ class Settings(Configurable):
             allow_none=True,
             minlen=1,
             maxlen=4,
-            help="Up to 4 strings where the reply stops.",
-        )
+            help="Strings where the reply stops",
+        ),
+        api_default=[],
     )
-    n = _sampling(Int(None, allow_none=True, min=1, max=128, help="Choices to generate, 1–128."))
-    seed = _sampling(Int(None, allow_none=True, help="Seed for best-effort determinism."))
+    n = _sampling(
+        Int(
+            None,
+            allow_none=True,
+            min=1,
+            max=128,
+            help="Choices to generate; choice 1 continues the conversation",
+        ),
+        api_default=1,
+    )
+    seed = _sampling(Int(None, allow_none=True, help="Seed for best-effort determinism"))
     logprobs = _sampling(
         Int(
             None,
             allow_none=True,
             min=0,
             max=20,
-            help="Ask for token log-probabilities with this many top alternatives, 0–20.",
-        )
+            help="Ask for token log-probabilities with this many top alternatives",
+        ),
+        metavar="K",
+        panel=False,  # a way of looking at a reply (--logprobs shows it), not a sampling knob
     )
     reasoning_effort = _sampling(
         Enum(
@@ -94,12 +147,14 @@ class Settings(Configurable):
             None,
             allow_none=True,
             help="How much a reasoning model thinks before it answers (reasoning models only).",
-        )
+        ),
+        api_default="medium",
     )
     verbosity = _sampling(
-        Enum(["low", "medium", "high"], None, allow_none=True, help="How long the answer is (GPT-5 models).")
+        Enum(["low", "medium", "high"], None, allow_none=True, help="How long the answer is (GPT-5 models)."),
+        api_default="medium",
     )
-    stream = Bool(True, help="Stream the reply as it is generated.").tag(config=True)
+    stream = Bool(True, help="Stream the reply as it is generated.").tag(config=True, cell=True)
     api = Enum(
         ["chat", "responses"],
         "chat",
@@ -376,10 +431,6 @@ def describe(trait: TraitType[Any, Any]) -> str:
     return "a string"
 
 
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
 def unknown_setting(name: str, names: list[str]) -> str:
     import difflib
 
@@ -394,6 +445,31 @@ _ASSIGNMENT = re.compile(
 )
 
 
+# a name=value pair as above, or any other word (quoted or not)
+_CONFIG_WORD = re.compile(
+    r"""\s*(?:(?P<assignment>[A-Za-z_]\w*\s*=\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\[[^\]]*\]|\{.*\}|\S+))"""
+    r"""|(?P<word>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\S+))"""
+)
+
+
+def split_config_line(line: str) -> list[str]:
+    """The words of a ``%chatconfig`` line: each ``name=value`` whole and as written (its
+    value is read as a Python literal later), other words shell-like, without their quotes."""
+    import shlex
+
+    words: list[str] = []
+    pos = 0
+    while line[pos:].strip():
+        match = _CONFIG_WORD.match(line, pos)
+        assert match is not None  # \S+ matches whatever is left
+        if match["assignment"]:
+            words.append(match["assignment"])
+        else:
+            words.extend(shlex.split(match["word"]))
+        pos = match.end()
+    return words
+
+
 def parse_assignments(line: str) -> dict[str, Any]:
     """``temperature=0.2 stop="###" stop=["a","b"]`` -> values (raises ``ValueError``)."""
     values: dict[str, Any] = {}
@@ -405,14 +481,14 @@ def parse_assignments(line: str) -> dict[str, Any]:
             bad = line[pos:].split()[0]
             raise ValueError(f"expected name=value, got {bad!r}")
         name, raw = match.groups()
-        values[name] = _literal(raw)
+        values[name] = literal(raw)
         pos = match.end()
         while pos < len(line) and line[pos].isspace():
             pos += 1
     return values
 
 
-def _literal(raw: str) -> Any:
+def literal(raw: str) -> Any:
     try:
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError):
@@ -441,5 +517,5 @@ def read_ini(path: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, raw in parser.items(section):
         name = INI_ALIASES.get(key.lower(), key.lower())
-        values[name] = raw.strip() if name == "api_key" else _literal(raw.strip())
+        values[name] = raw.strip() if name == "api_key" else literal(raw.strip())
     return values

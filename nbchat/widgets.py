@@ -16,34 +16,20 @@ from traitlets import Bool, Enum, Float, Int, List
 from .chat import Reply, ReplyStream
 from .content import text_of
 from .errors import NbChatError
+from .options import setting_options
 from .render import View, consume, logprob_html
 
-# What the API does when a parameter is not sent, shown by a control that is unset.
-API_DEFAULTS: dict[str, Any] = {
-    "temperature": 1.0,
-    "top_p": 1.0,
-    "frequency_penalty": 0.0,
-    "presence_penalty": 0.0,
-    "n": 1,
-    "max_tokens": 4096,
-    "seed": 0,
-    "stop": [],
-    "reasoning_effort": "medium",
-    "verbosity": "medium",
-}
-PANEL = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "frequency_penalty",
-    "presence_penalty",
-    "n",
-    "seed",
-    "stop",
-    "reasoning_effort",
-    "verbosity",
-    "stream",
-)
+
+def panel_settings(cls: type[Any]) -> list[str]:
+    """The settings with a control: each %%chat setting option (model has its own control),
+    unless its trait is tagged ``panel=False``."""
+    return [
+        o.setting
+        for o in setting_options(cls)
+        if o.setting not in (None, "model") and getattr(cls, o.setting).metadata.get("panel", True)
+    ]
+
+
 MAX_TOKENS_SLIDER = 32768  # the trait has no upper bound; a slider needs one
 # chat views by their box's widget model id, for code that has only the displayed output
 VIEWS: weakref.WeakValueDictionary[str, ChatView] = weakref.WeakValueDictionary()
@@ -72,7 +58,8 @@ class Control:
 
     def _show(self, value: Any) -> None:
         with self._sync():
-            shown = API_DEFAULTS.get(self.name) if value is None else value
+            trait = getattr(type(self.settings), self.name)
+            shown = trait.metadata.get("api_default") if value is None else value
             if shown is not None:
                 self.widget.value = list(shown) if isinstance(shown, (list, tuple)) else shown
         self.status.value = "<i>unset</i>" if value is None else ""
@@ -132,7 +119,7 @@ class Panel:
     def __init__(self, settings: Any, models: list[str]) -> None:
         self.settings = settings
         self.controls = {"model": Control(settings, "model", model_widget(settings, models))}
-        for name in PANEL:
+        for name in panel_settings(type(settings)):
             self.controls[name] = Control(settings, name, control_widget(settings, name))
         self.controls["stop"].box.children = (
             W.Label("stop", layout=W.Layout(width="11em")),
@@ -147,7 +134,7 @@ class Panel:
 
     def unset_all(self) -> None:
         with self.settings.setting_from("sliders"), self.settings.hold_trait_notifications():
-            for name in PANEL:
+            for name in panel_settings(type(self.settings)):
                 if getattr(type(self.settings), name).allow_none:
                     setattr(self.settings, name, None)
 

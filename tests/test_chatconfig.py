@@ -151,7 +151,7 @@ def test_config_magic_sets_the_same_traits(cell, server) -> None:
     assert server.bodies[-1]["temperature"] == 0.3
     assert rows(cell("%chatconfig"))["temperature"] == ("0.3", "config")
     help_text = cell("%config ChatMagics").text
-    assert "Sampling temperature, 0–2." in help_text
+    assert "Sampling temperature (0–2)." in help_text
 
 
 def test_ipython_config_applies_before_the_first_cell(env, server) -> None:
