@@ -7,6 +7,7 @@ can do (duck typing), so nbchat costs nothing for users who do not have them.
 
 from __future__ import annotations
 
+import codecs
 import io
 import mimetypes
 import os
@@ -337,7 +338,7 @@ def attach_file(where: str, limits: Limits) -> tuple[Part, Piece]:
     """``--file PATH``: a ``file`` content part (PDF, text, …) with the data inline."""
     data = _read(where, "--file")
     name = Path(where).name
-    mime = mimetypes.guess_type(name)[0] or ("application/pdf" if data[:5] == b"%PDF-" else "text/plain")
+    mime = mimetypes.guess_type(name)[0] or _sniff(data)
     if mime.startswith("text/") and limits.secrets:
         try:
             data = scrub_text(data.decode("utf-8"), limits).encode("utf-8")
@@ -345,6 +346,16 @@ def attach_file(where: str, limits: Limits) -> tuple[Part, Piece]:
             pass
     part = file_part(name, mime, data)
     return part, Piece(name, f"file {mime}", "--file", part_tokens(part), f"{len(data):,} bytes")
+
+
+def _sniff(data: bytes) -> str:
+    if data[:5] == b"%PDF-":
+        return "application/pdf"
+    try:  # final=False: a character cut at the 4,096th byte is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(data[:4096], final=False)
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "text/plain"
 
 
 def _read(where: str, option: str) -> bytes:

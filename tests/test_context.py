@@ -338,3 +338,13 @@ def test_an_axes_sends_its_figure_and_a_linked_display_image_its_url(cell, serve
     parts = image_parts(last_content(server))
     assert url_info(parts[0]["image_url"]["url"])[2] == (400, 200)
     assert parts[1]["image_url"]["url"] == "https://example.com/plot.png"
+
+
+def test_a_file_without_a_known_extension_is_sent_as_text_or_binary_by_its_bytes(
+    cell, server, tmp_path
+) -> None:
+    (tmp_path / "notes").write_text("plain words")
+    (tmp_path / "blob").write_bytes(bytes(range(256)))
+    assert cell(f"%%chat --file {tmp_path / 'notes'} --file {tmp_path / 'blob'}\nhi").ok
+    files = [p["file"]["file_data"].split(";")[0] for p in last_content(server) if p["type"] == "file"]
+    assert files == ["data:text/plain", "data:application/octet-stream"]
