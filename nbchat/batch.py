@@ -5,6 +5,7 @@ handle that follows it and maps its results back to the items. No IPython."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -160,11 +161,14 @@ class BatchJob:
         stops waiting: the batch goes on)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self.refresh()
+        show = _status_view(self.status_line()) if not self.done else None
         while not self.done:
             if deadline is not None and time.monotonic() >= deadline:
                 raise NbChatError(f"batch {self.id} is still {self.status} after {timeout:g} s")
             time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
             self.refresh()
+            if show is not None:
+                show(self.status_line(), self.done)
         return self
 
     def cancel(self) -> BatchJob:
@@ -289,6 +293,17 @@ class BatchJob:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.status_line())
+
+
+def _status_view(first: str) -> Callable[[str, bool], None] | None:
+    """A line that follows a waiting batch's status where IPython is running, else none."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return None
+    from .mapview import StatusLine
+
+    return StatusLine.for_shell(shell, first).show
 
 
 def _plain(obj: Any) -> dict[str, Any]:

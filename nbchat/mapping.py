@@ -251,6 +251,8 @@ def run_map(
         raise NbChatError(f"concurrency must be an integer ≥ 1 (got {concurrency!r})")
     if not isinstance(template, str) or not template.strip():
         raise NbChatError("map needs a template, e.g. 'Label the sentiment of: {item}'")
+    if overrides.setdefault("api", "chat") != "chat":
+        raise NbChatError("a map sends Chat Completions requests (api=chat), one per item")
     spec = to_schema(schema) if schema is not None else None
     shape = Shape.of(items)
     jobs = []
@@ -258,6 +260,9 @@ def run_map(
         request, user = chat.prepare(
             fill(template, item), history=False, stream=False, schema=spec, **overrides
         )
+        # one request, one answer: a map runs no tool-call loop, so it offers no tools
+        request.body.pop("tools", None)
+        request.tools = {}
         jobs.append(Job(position, item, request, user, request_key(request.body)))
     if batch:
         from .batch import BatchJob

@@ -106,6 +106,31 @@ class ProgressView:
             self.handle.update({"text/plain": summary}, raw=True)
 
 
+class StatusLine:
+    """One line rewritten in place: a batch's status while ``job.wait()`` polls."""
+
+    def __init__(self, first: str, terminal: bool) -> None:
+        self.terminal = terminal
+        self.handle: Any = None
+        if terminal:
+            sys.stdout.write(first)
+            sys.stdout.flush()
+        else:
+            self.handle = display({"text/plain": first}, raw=True, display_id=True)
+
+    @classmethod
+    def for_shell(cls, shell: Any, first: str) -> StatusLine:
+        terminal = any(c.__name__ == "TerminalInteractiveShell" for c in type(shell).__mro__)
+        return cls(first, terminal)
+
+    def show(self, text: str, last: bool = False) -> None:
+        if self.terminal:
+            sys.stdout.write("\r" + text + ("\n" if last else ""))
+            sys.stdout.flush()
+        else:
+            self.handle.update({"text/plain": text}, raw=True)
+
+
 def show_errors(errors: list[Any], terminal: bool, limit: int = 5) -> None:
     """The first few failed items of a map, under its summary."""
     if not errors:
@@ -145,4 +170,13 @@ def show_job(job: Any, terminal: bool) -> None:
         display(job)
 
 
-__all__ = ["ProgressView", "bar_text", "note", "show_data", "show_errors", "show_job", "show_results"]
+__all__ = [
+    "ProgressView",
+    "StatusLine",
+    "bar_text",
+    "note",
+    "show_data",
+    "show_errors",
+    "show_job",
+    "show_results",
+]

@@ -160,3 +160,14 @@ def test_the_batch_price_is_half_the_standard_price_and_shown(chat, server) -> N
         assert reply.cost == pytest.approx(cost("gpt-4o-mini", reply.usage) / 2)
     assert job.cost == pytest.approx(sum(r.cost for r in out)) and job.cost > 0
     assert job.status_line().count("$") == 1 and "about" not in job.status_line()
+
+
+def test_wait_in_a_notebook_shows_the_status_as_it_changes(cell, server) -> None:  # type: ignore[no-untyped-def]
+    store_of(server).script.delay = 0.3
+    cell.shell.user_ns["items"] = ["a"]
+    assert cell("%%chat --map items --batch -o job\n{item}").ok
+    run = cell("job.wait(poll=0.05)")
+    assert run.ok, run.error
+    lines = [o.get("text/plain", "") for o in run.outputs]
+    assert any(" · in_progress · 0/1 done" in t for t in lines)
+    assert any(" · completed · 1/1 done" in t for t in lines)

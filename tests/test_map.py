@@ -304,3 +304,17 @@ def test_no_cache_asks_for_every_item_again_despite_earlier_results(cell, server
     assert cell("%%chat --map items -o out\n{item}").ok
     assert cell("%%chat --map items -o out --no-cache\n{item}").ok
     assert len(server.bodies) == 4
+
+
+def test_a_map_sends_chat_completions_without_tools_whatever_the_settings(server) -> None:  # type: ignore[no-untyped-def]
+    def lookup(key: str) -> str:
+        """Look a key up."""
+        return key
+
+    chat = Chat(base_url=server.url, api_key="sk-test", api="responses", tools=[lookup])
+    assert "tools" in chat.prepare("x", api="chat")[0].body, "a single send would offer the tool"
+    out = chat.map(["a", "b"], "{item}", progress=None)
+    assert [str(r) for r in out] == ["Echo: a", "Echo: b"]
+    assert len(server.bodies) == 2 and all("tools" not in b and "messages" in b for b in server.bodies)
+    with pytest.raises(NbChatError, match="api=chat"):
+        chat.map(["a"], "{item}", api="responses", progress=None)
