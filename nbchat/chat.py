@@ -325,13 +325,17 @@ def sum_usage(usages: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
+def _calls(n: int) -> str:
+    return f"{n} tool call" + ("" if n == 1 else "s")
+
+
 def tool_notes(stream: ReplyStream, replayed: bool) -> list[str]:
     """What the footer says about a tool turn."""
     out = []
     if stream.rounds:
-        out.append(f"{len(stream.rounds) + 1} requests ({len(stream.calls)} tool calls)")
+        out.append(f"{len(stream.rounds) + 1} requests ({_calls(len(stream.calls))})")
     if replayed and stream.calls:
-        out.append(f"{len(stream.calls)} tool calls replayed from the cache, not run again")
+        out.append(f"{_calls(len(stream.calls))} replayed from the cache, not run again")
     if stream.stopped:
         out.append(stream.stopped)
     return out

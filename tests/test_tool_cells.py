@@ -196,7 +196,7 @@ def test_a_fresh_kernel_replays_a_tool_turn_from_the_cache_without_running_the_t
         assert cell.shell.user_ns["ran"] == ([4] if kernel == 0 else [])
         assert "<pre>40</pre>" in run.markdown and "Echo: 40" in run.markdown
         assert len(server.bodies) == 2  # the second kernel sent nothing
-    assert "1 tool calls replayed from the cache, not run again" in run.markdown
+    assert "1 tool call replayed from the cache, not run again" in run.markdown
     assert run.metadata["replayed"] is True
     turn = INSTANCES[cell.shell].conversations["default"].turns[0]
     assert [m["role"] for m in turn.messages] == ["user", "assistant", "tool", "assistant"]

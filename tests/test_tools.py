@@ -469,3 +469,31 @@ def test_python_runs_in_the_namespace_and_returns_output_value_or_error() -> Non
     assert "nbchat" not in error
     assert run_python("z = 1", ns) == "(no output)"
     assert "SyntaxError" in run_python("def (", ns)
+
+
+def test_call_deltas_assemble_across_the_shapes_compatible_servers_send() -> None:
+    from nbchat.tools import CallParts
+
+    openai = CallParts()  # id and name first, arguments in pieces, calls told apart by index
+    for delta in [
+        [{"index": 0, "id": "call_a", "type": "function", "function": {"name": "f", "arguments": ""}}],
+        [{"index": 0, "function": {"arguments": '{"k": '}}],
+        [{"index": 1, "id": "call_b", "type": "function", "function": {"name": "g", "arguments": "{}"}}],
+        [{"index": 0, "function": {"arguments": '"v"}'}}],
+    ]:
+        openai.take(delta)
+    assert [(c.id, c.name, c.arguments) for c in openai.calls()] == [
+        ("call_a", "f", '{"k": "v"}'),
+        ("call_b", "g", "{}"),
+    ]
+
+    ollama = CallParts()  # whole calls in one delta, arguments as an object, no index
+    ollama.take(
+        [{"id": "call_x", "function": {"name": "f", "arguments": {"k": "v"}}}, {"function": {"name": "g"}}]
+    )
+    assert [(c.id, c.name, c.arguments) for c in ollama.calls()] == [
+        ("call_x", "f", '{"k": "v"}'),
+        ("call_1", "g", "{}"),
+    ]
+
+    assert not CallParts() and not CallParts().calls()
