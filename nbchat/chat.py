@@ -18,6 +18,7 @@ from .errors import NbChatError, RequestFailed
 from .events import Event, TextDelta
 from .rebuild import exchange_of
 from .schema import Schema, rejects_json_schema, request_with, to_schema
+from .secret import credentials
 from .settings import Settings
 from .tokens import estimate_messages, estimate_text
 from .tools import Approval, Tool, ToolCall, ToolEvent, Workspace, as_tool, run_call
@@ -478,12 +479,12 @@ class Chat:
 
     def limits(self, detail: str | None = None) -> Limits:
         """How much context one value may take, from the settings; the key is kept out."""
-        key = self.settings.api_key.reveal() if self.settings.api_key else os.environ.get("OPENAI_API_KEY")
-        secrets = [key] if key else []
-        for name, value in self.settings.default_headers.items():
-            if str(name).lower() in ("authorization", "api-key", "x-api-key"):
-                secrets += [str(value), str(value).split()[-1]] if str(value).strip() else []
-        return Limits(self.settings.context_tokens, self.settings.image_max_side, detail, tuple(secrets))
+        return Limits(
+            self.settings.context_tokens,
+            self.settings.image_max_side,
+            detail,
+            tuple(credentials(self.settings)),  # every credential: key, headers, URL password
+        )
 
     def stream(self, text: Content | list[Any], **overrides: Any) -> ReplyStream:
         request, user = self.prepare(text, **overrides)

@@ -10,6 +10,7 @@ import functools
 import importlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from .compat import adapt, mentions_stream_options
 from .content import rejected_part
 from .errors import NbChatError, RequestFailed
-from .secret import scrub
+from .secret import PLACEHOLDER, Secret, credentials, guard_logs, one_line, public_url, redact, redact_foreign
 from .settings import Settings
 from .tools import CallParts
 
 OPENAI_URL = "https://api.openai.com/v1"
-NO_KEY = "nbchat-no-key"  # local servers (Ollama, llama.cpp, vLLM) want some key, any key
+NO_KEY = PLACEHOLDER  # local servers (Ollama, llama.cpp, vLLM) want some key, any key
+SDK_TIMEOUT = 600.0  # the SDK's default; nbchat makes it a wall-clock limit too
+MAX_CHOICES = 128  # the API's limit on n; a larger index is a malformed event
 # sent under their own names; model and logprobs get special treatment below
 SIMPLE_PARAMS = tuple(n for n in Settings.class_trait_names(request=True) if n not in ("model", "logprobs"))
 KEY_HELP = (
@@ -72,37 +75,113 @@ class Completion:
         self.calls = CallParts()  # the tool calls of choice 1
         self.tool_turn: dict[str, Any] | None = None  # a whole tool turn, cached with its reply
         self.reasoning: list[str] = []  # the reasoning summary's parts (Responses API)
+        # a high surrogate that ended a delta, waiting for its low half in the next one
+        self._pending: dict[int, str] = {}
 
     @property
     def texts(self) -> list[str]:
-        return ["".join(self.parts[i]) for i in sorted(self.parts)]
+        return [valid_text("".join(self.parts[i]) + self._pending.get(i, "")) for i in sorted(self.parts)]
+
+    @property
+    def empty(self) -> bool:
+        """No choice has any text: a view says so rather than wait for more."""
+        return not any(self.texts)
 
     @property
     def latency(self) -> float:
         return (self.ended or time.perf_counter()) - self.started
 
-    def add(self, index: int, text: str) -> None:
+    def add(self, index: int, text: str) -> str:
+        """Keep ``text`` of choice ``index``; return it as valid text. A surrogate pair
+        split across deltas (\\ud83d + \\ude00) is joined, a lone half becomes U+FFFD:
+        broken text stored once would fail every later request and save."""
         if self.first_token is None:
             self.first_token = time.perf_counter()
+        text = self._pending.pop(index, "") + text
+        if text and "\ud800" <= text[-1] <= "\udbff":
+            text, self._pending[index] = text[:-1], text[-1]
+        text = valid_text(text)
         self.parts.setdefault(index, []).append(text)
+        return text
 
-    def take_choice(self, choice: Mapping[str, Any], key: str) -> str | None:
-        """Record one choice of a chunk (``key="delta"``) or a whole reply ("message")."""
-        index = int(choice.get("index") or 0)
+    def take_choice(self, choice: Any, key: str) -> tuple[int, str] | None:
+        """Record one choice of a chunk (``key="delta"``) or a whole reply ("message");
+        return its index and new text. A malformed choice raises ``RequestFailed``."""
+        if choice is None:
+            return None
+        if not isinstance(choice, dict):
+            raise malformed(f"a choice is {_kind(choice)}, not an object")
+        index = choice.get("index", 0)
+        if index is None:
+            index = 0
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < MAX_CHOICES:
+            raise malformed(f"a choice's index is {_kind(index)}")
         self.parts.setdefault(index, [])
-        if choice.get("finish_reason"):
-            self.finish[index] = choice["finish_reason"]
+        reason = choice.get("finish_reason")
+        if reason is not None:
+            self.finish[index] = one_line(reason, 40) if isinstance(reason, str) else "unknown"
         logprobs = choice.get("logprobs")
-        if isinstance(logprobs, dict) and logprobs.get("content"):
-            self.logprobs.setdefault(index, []).extend(logprobs["content"])
-        message = choice.get(key) or {}
-        if index == 0 and message.get("tool_calls"):
-            self.calls.take(message["tool_calls"])
-        content = message.get("content")
+        if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
+            entries = [e for e in logprobs["content"] if isinstance(e, dict)]
+            self.logprobs.setdefault(index, []).extend(entries)
+        part = choice.get(key)
+        if part is None:
+            return None
+        if not isinstance(part, dict):
+            raise malformed(f"choice {index + 1}'s {key} is {_kind(part)}, not an object")
+        calls = part.get("tool_calls")
+        if index == 0 and calls:
+            if not isinstance(calls, list):
+                raise malformed(f"tool_calls is {_kind(calls)}, not a list")
+            self.calls.take(calls)
+        content = content_text(part.get("content"), index)
         if content:
-            self.add(index, content)
-            return str(content)
+            text = self.add(index, content)
+            return (index, text) if text else None
         return None
+
+
+def malformed(what: str) -> RequestFailed:
+    return RequestFailed(f"the server sent a malformed reply ({what}); nothing was recorded")
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {one_line(repr(value), 40)}"
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: surrogate pairs joined, lone surrogates replaced."""
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def content_text(content: Any, index: int) -> str:
+    """A message's or delta's ``content``: a string, or (some servers) a list of text parts."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        return "".join(p["text"] for p in content if isinstance(p.get("text"), str))
+    raise malformed(f"choice {index + 1}'s content is {_kind(content)}, not text")
+
+
+def clean_usage(usage: Any) -> dict[str, Any] | None:
+    """The token counts of ``usage`` (and its ``*_details`` tables of counts), or ``None``
+    when it is malformed: then nbchat estimates them, as for a server that reports none,
+    and the reply itself is not lost."""
+    if not isinstance(usage, dict):
+        return None
+    counts: dict[str, Any] = {k: v for k, v in usage.items() if isinstance(k, str) and _count(v)}
+    for key, value in usage.items():
+        if isinstance(key, str) and key.endswith("_details") and isinstance(value, dict):
+            counts[key] = {k: v for k, v in value.items() if isinstance(k, str) and _count(v)}
+    if "prompt_tokens" not in counts or "completion_tokens" not in counts:
+        return None
+    return counts
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12
 
 
 class Transport:
@@ -110,22 +189,25 @@ class Transport:
 
     def __init__(self) -> None:
         self._client: Any = None
-        self._identity: tuple[Any, ...] | None = None
+        self._identity: str | None = None
         self.no_stream_options = False  # this server rejected them once
         self.no_json_schema = False  # this server rejected response_format json_schema once
 
     def client(self, settings: Any) -> Any:
-        key = settings.api_key.reveal() if settings.api_key else None
-        key = key or os.environ.get("AZURE_OPENAI_API_KEY" if settings.azure_endpoint else "OPENAI_API_KEY")
+        # The key stays wrapped in a Secret and the identity is a digest: a traceback
+        # shown with %xmode Verbose lists every local variable of its frames.
+        key = settings.api_key or _env_secret(
+            "AZURE_OPENAI_API_KEY" if settings.azure_endpoint else "OPENAI_API_KEY"
+        )
         base_url = settings.base_url
-        if not key:
+        if key is None:
             if settings.azure_endpoint or base_url is None or "api.openai.com" in base_url:
                 raise NbChatError(
                     f"no API key for {'Azure OpenAI' if settings.azure_endpoint else 'OpenAI'}: {KEY_HELP}"
                 )
-            key = NO_KEY
-        identity = (
-            key,
+            key = Secret(NO_KEY)
+        identity = _digest(
+            key.reveal(),
             base_url,
             settings.organization,
             settings.project,
@@ -134,40 +216,23 @@ class Transport:
             settings.azure_endpoint,
             settings.azure_deployment,
             settings.api_version,
-            tuple(sorted(settings.default_headers.items())),
+            sorted(settings.default_headers.items()),
         )
         if identity != self._identity:
-            import openai
-
-            options: dict[str, Any] = {
-                "max_retries": settings.max_retries,
-                "default_headers": dict(settings.default_headers) or None,
-                "organization": settings.organization,
-                "project": settings.project,
-            }
-            if settings.timeout is not None:
-                options["timeout"] = settings.timeout
-            if settings.azure_endpoint:
-                if not settings.api_version:
-                    raise NbChatError(
-                        "Azure OpenAI needs api_version (or OPENAI_API_VERSION), e.g. 2024-10-21"
-                    )
-                self._client = openai.AzureOpenAI(
-                    api_key=key,
-                    azure_endpoint=settings.azure_endpoint,
-                    azure_deployment=settings.azure_deployment,
-                    api_version=settings.api_version,
-                    **options,
-                )
-            else:
-                self._client = openai.OpenAI(api_key=key, base_url=base_url, **options)
+            if self._client is not None:
+                self._client.close()  # its connections; a new client has its own
+            guard_logs(settings)
+            self._client = _make_client(settings, key)
             self._identity = identity
         return self._client
 
     def run(self, settings: Any, body: dict[str, Any], completion: Any, api: str = "chat") -> Iterator[Any]:
         """Send ``body`` to ``api`` (chat, or a module of nbchat.transports); yield
         ``(choice index, text)`` (or that module's events) as the reply arrives."""
+        from . import wallclock
+
         client = self.client(settings)
+        wallclock.limit(settings.timeout or SDK_TIMEOUT)
         try:
             if api != "chat":
                 wire = importlib.import_module(f"nbchat.transports.{api}")
@@ -184,16 +249,15 @@ class Transport:
                 for index, text in enumerate(completion.texts):
                     if text:
                         yield index, text
-        except NbChatError:
-            raise
-        except Exception as exc:  # the SDK's and the network's, made readable
-            status = getattr(exc, "status_code", None)
+        except transport_errors() as exc:  # the SDK's and the network's, made readable
+            status = _status(exc)
             refused = rejected_part(body, status, getattr(exc, "param", None), _said(exc)) if status else None
-            raise RequestFailed(
-                scrub(refused or explain(exc, settings, completion), getattr(client, "api_key", None)),
-                status=status,
-            ) from None
+            message = (
+                redact(refused, credentials(settings)) if refused else explain(exc, settings, completion)
+            )
+            raise RequestFailed(message, status=status) from None
         finally:
+            wallclock.clear()
             completion.ended = time.perf_counter()
 
     def _stream_once_more_without_stream_options(
@@ -215,24 +279,31 @@ class Transport:
         stream = client.post(
             "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=_stream_class()
         )
+        asked = int(body.get("n") or 1)
         try:
             for chunk in stream:
                 if not isinstance(chunk, dict):
                     raise RequestFailed("the server sent a stream event that is not a JSON object")
-                completion.model = chunk.get("model") or completion.model
-                if chunk.get("usage"):
-                    completion.usage = chunk["usage"]
-                for choice in chunk.get("choices") or ():
-                    text = completion.take_choice(choice, "delta")
-                    if text:
-                        yield int(choice.get("index") or 0), text
+                completion.model = _model_name(chunk.get("model")) or completion.model
+                if chunk.get("usage") is not None:
+                    completion.usage = clean_usage(chunk["usage"])
+                choices = chunk.get("choices")
+                if choices is not None and not isinstance(choices, list):
+                    raise malformed(f"'choices' is {_kind(choices)}, not a list")
+                for choice in choices or ():
+                    taken = completion.take_choice(choice, "delta")
+                    if taken:
+                        yield taken
         finally:
             # also on KeyboardInterrupt: never leave the connection open
             stream.response.close()
         completion.done = stream.done
-        if not stream.done and not completion.finish:
+        expected = sorted(set(range(asked)) | set(completion.parts))
+        unfinished = [i for i in expected if i not in completion.finish]
+        if not stream.done and unfinished:
+            which = "the reply" if asked == 1 else f"choice {unfinished[0] + 1}"
             raise RequestFailed(
-                "the stream ended before the reply was complete (no finish_reason); "
+                f"the stream ended before {which} was complete (no finish_reason); "
                 "nothing was recorded — re-run the cell"
             )
 
@@ -240,48 +311,59 @@ class Transport:
     def _take_whole(data: Any, completion: Completion) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise RequestFailed("the server's reply is not a chat completion")
-        completion.model = data.get("model")
-        completion.usage = data.get("usage") or None
+        completion.model = _model_name(data.get("model"))
+        completion.usage = clean_usage(data.get("usage"))
         for choice in data["choices"]:
             completion.take_choice(choice, "message")
 
     def models(self, settings: Any) -> list[str]:
         import openai
 
+        from . import wallclock
+
         client = self.client(settings)
+        wallclock.limit(settings.timeout or SDK_TIMEOUT)
         try:
             data = client.get("/models", cast_to=object)
         except openai.NotFoundError:
-            where = settings.base_url or OPENAI_URL
+            where = public_url(settings.base_url or OPENAI_URL)
             raise RequestFailed(
                 f"the server at {where} does not list its models (GET /models: 404 Not Found); "
                 "name the model yourself: %chatconfig model=NAME",
                 status=404,
             ) from None
-        except Exception as exc:
-            raise RequestFailed(
-                scrub(explain(exc, settings, None), getattr(client, "api_key", None))
-            ) from None
+        except transport_errors() as exc:
+            raise RequestFailed(explain(exc, settings, None), status=_status(exc)) from None
+        finally:
+            wallclock.clear()
         entries = data.get("data", []) if isinstance(data, dict) else []
-        return sorted(str(m["id"]) for m in entries if isinstance(m, dict) and "id" in m)
+        return sorted(one_line(str(m["id"]), 200) for m in entries if isinstance(m, dict) and "id" in m)
 
 
-def _said(exc: Exception) -> str:
+def _said(exc: BaseException) -> str:
     """The server's own words in an error (an image-capable check needs them)."""
-    try:
-        return _server_message(exc)
-    except Exception:
-        return type(exc).__name__
+    return one_line(_server_message(exc))
 
 
-def explain(exc: Exception, settings: Any, completion: Completion | None) -> str:
-    """One short message: what failed, the server's words, and what to do."""
+def explain(exc: BaseException, settings: Any, completion: Completion | None) -> str:
+    """One short message: what failed, the server's words, and what to do. The server's
+    words are cut to one readable line; every credential is redacted, nbchat's own
+    words never are."""
+    secrets = credentials(settings)
+    return redact(_explain(exc, settings, completion, secrets), secrets)
+
+
+def _explain(exc: BaseException, settings: Any, completion: Completion | None, secrets: list[str]) -> str:
     import openai
 
-    where = settings.base_url or OPENAI_URL
+    where = public_url(settings.base_url or OPENAI_URL)
     midway = completion is not None and completion.first_token is not None
+
+    def foreign(text: Any, limit: int = 300) -> str:
+        return redact_foreign(one_line(str(text), limit), secrets)
+
     if isinstance(exc, openai.APIStatusError):
-        status, said = exc.status_code, _server_message(exc)
+        status, said = exc.status_code, foreign(_server_message(exc)).rstrip(".")
         retried = f" after {settings.max_retries} retries" if settings.max_retries else ""
         if status == 401:
             return f"401 Unauthorized: {said}. The key was refused: {KEY_HELP}."
@@ -300,27 +382,33 @@ def explain(exc: Exception, settings: Any, completion: Completion | None) -> str
         if status >= 500:
             return f"{status} server error{retried}: {said}. The server at {where} failed; try again later."
         param = getattr(exc, "param", None)
-        hint = f" (parameter {param!r}: unset it with %chatconfig {param}=unset)" if param else ""
+        hint = ""
+        if isinstance(param, str) and param in Settings.class_trait_names(request=True):
+            hint = f" (parameter {param!r}: unset it with %chatconfig {param}=unset)"
+        elif isinstance(param, str) and param:
+            hint = f" (parameter {foreign(param, 60)!r})"
         if param in ("tools", "tool_choice") or "tool" in said.lower():
             hint = f". {TOOLS_HELP}"
-        return f"{status} {_reason(exc)}: {said}{hint}"
-    if isinstance(exc, openai.APITimeoutError):
+        return f"{status} {foreign(_reason(exc), 60)}: {said}{hint}"
+    if isinstance(exc, openai.APITimeoutError) or _is_timeout(exc):
         phase = "between tokens" if midway else "before the first token"
-        limit = f"{settings.timeout:g} s" if settings.timeout else "the SDK's 600 s"
+        limit = f"{settings.timeout:g} s" if settings.timeout else f"the default {SDK_TIMEOUT:g} s"
         return f"timed out {phase} after {limit} (setting: timeout); the server at {where} is slow or stuck"
+    cause: BaseException | None = exc
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc.__context__
-        detail = f" ({type(cause).__name__}: {cause})" if cause and str(cause) else ""
+    if isinstance(exc, openai.APIConnectionError) or _is_network(exc):
+        detail = f" ({type(cause).__name__}: {foreign(cause, 200)})" if cause and str(cause) else ""
         if midway:
             return f"the connection to {where} dropped in the middle of the reply{detail}"
         return f"cannot reach {where}{detail}. Is the server running, and is base_url right?"
     if isinstance(exc, openai.APIError):
-        return f"the server reported an error during the reply: {exc.message}"
+        return f"the server reported an error during the reply: {foreign(exc.message)}"
     if isinstance(exc, json.JSONDecodeError):
         return f"the server sent a malformed stream event (invalid JSON: {exc.msg})"
-    if isinstance(exc, openai.OpenAIError):
-        return f"the OpenAI client failed: {exc}"
-    return f"the request failed: {type(exc).__name__}: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the server sent a reply that is not valid UTF-8 text"
+    return f"the OpenAI client failed: {type(exc).__name__}: {foreign(exc)}"
 
 
 @functools.cache
@@ -329,11 +417,14 @@ def _stream_class() -> Any:
     a connection that just closes mid-reply otherwise looks like a normal end."""
     from openai import Stream
 
+    from . import wallclock
+
     class DoneStream(Stream[object]):
         done = False
 
         def _iter_events(self) -> Iterator[Any]:
             for sse in super()._iter_events():
+                wallclock.renew()  # the limit (setting: timeout) is on each gap, not the whole reply
                 if sse.data.startswith("[DONE]"):
                     self.done = True
                 yield sse
@@ -349,13 +440,112 @@ def _retry_after(exc: Any) -> float | None:
 
 
 def _server_message(exc: Any) -> str:
-    body = exc.body
+    """The server's own words, whatever shape its error body has: OpenAI's
+    ``{"error": {"message": …}}``, ``{"error": "text"}``, FastAPI's ``{"detail": …}``,
+    nested or listed ones, or plain text (an HTML page loses its tags)."""
+    said = _words(exc.body, 0)
+    if said and said.lstrip().startswith("<"):
+        said = re.sub(r"<[^>]*>", " ", said)
+    return said if said and said.strip() else _reason(exc)
+
+
+def _words(body: Any, depth: int) -> str | None:
+    if depth > 6:
+        return None
+    if isinstance(body, str):
+        return body
     if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
-        if message:
-            return str(message).rstrip(".")
-    return _reason(exc)
+        for key in ("message", "error", "detail", "msg", "title", "description", "error_description"):
+            said = _words(body.get(key), depth + 1)
+            if said:
+                return said
+    if isinstance(body, list):
+        parts = [said for item in body[:3] if (said := _words(item, depth + 1))]
+        return "; ".join(parts) or None
+    return None
 
 
 def _reason(exc: Any) -> str:
     return str(getattr(exc.response, "reason_phrase", "") or type(exc).__name__)
+
+
+def _model_name(value: Any) -> str | None:
+    return one_line(value, 200) or None if isinstance(value, str) else None
+
+
+def _make_client(settings: Any, key: Secret) -> Any:
+    import openai
+
+    from .wallclock import http_client
+
+    options: dict[str, Any] = {
+        "max_retries": settings.max_retries,
+        "default_headers": dict(settings.default_headers) or None,
+        "organization": settings.organization,
+        "project": settings.project,
+        "http_client": http_client(),
+    }
+    if settings.timeout is not None:
+        options["timeout"] = settings.timeout
+    try:
+        if settings.azure_endpoint:
+            if not settings.api_version:
+                raise NbChatError("Azure OpenAI needs api_version (or OPENAI_API_VERSION), e.g. 2024-10-21")
+            return openai.AzureOpenAI(
+                api_key=key.reveal(),
+                azure_endpoint=settings.azure_endpoint,
+                azure_deployment=settings.azure_deployment,
+                api_version=settings.api_version,
+                **options,
+            )
+        return openai.OpenAI(api_key=key.reveal(), base_url=settings.base_url, **options)
+    except openai.OpenAIError as exc:
+        raise NbChatError(redact(f"cannot set up the OpenAI client: {exc}", credentials(settings))) from None
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _env_secret(name: str) -> Secret | None:
+    value = os.environ.get(name, "").strip()
+    return Secret(value) if value else None
+
+
+def _digest(*values: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr(values).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def transport_errors() -> tuple[type[BaseException], ...]:
+    """What the SDK and the network raise. Anything else is a defect in nbchat and
+    surfaces as one, with its traceback."""
+    import httpx2
+    import openai
+
+    from .wallclock import TimeUp
+
+    return (
+        TimeUp,  # a wall-clock limit (setting: timeout) passed
+        openai.OpenAIError,
+        httpx2.HTTPError,  # a stream that breaks after it started is not wrapped by the SDK
+        httpx2.InvalidURL,
+        json.JSONDecodeError,  # a malformed server-sent event
+        UnicodeDecodeError,  # a server-sent event that is not UTF-8
+    )
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import httpx2
+
+    from .wallclock import TimeUp
+
+    return isinstance(exc, (httpx2.TimeoutException, TimeoutError, TimeUp))
+
+
+def _is_network(exc: BaseException) -> bool:
+    import httpx2
+
+    return isinstance(exc, (httpx2.TransportError, httpx2.InvalidURL, OSError))

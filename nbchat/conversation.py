@@ -147,17 +147,25 @@ class Conversation:
         messages, turns = data.get("messages"), data.get("turns")
         if not isinstance(messages, list) or not isinstance(turns, list):
             raise NbChatError("conversation file is missing its messages or turns")
-        for m in messages:
+        for i, m in enumerate(messages):
             if not valid_message(m):
-                raise NbChatError(f"conversation file has a malformed message: {str(m)[:80]}")
-        conv = cls(name or str(data.get("name") or "default"))
+                raise NbChatError(f"conversation file has a malformed message: message {i + 1}")
+            if not _text(json.dumps(m, ensure_ascii=False)):
+                raise NbChatError(f"conversation file's message {i + 1} has text that is not valid Unicode")
+        saved_name = data.get("name")
+        if saved_name is not None and not _text(saved_name):
+            raise NbChatError("conversation file's name is not text")
+        conv = cls(name or saved_name or "default")
         if messages and messages[0]["role"] == "system":
             conv.system = text_of(messages.pop(0)["content"])
         pos = 0
-        for meta in turns:
+        for k, meta in enumerate(turns):
             size = meta.get("size") if isinstance(meta, dict) else None
-            if not isinstance(size, int) or size < 1 or pos + size > len(messages):
+            if type(size) is not int or size < 1 or pos + size > len(messages):
                 raise NbChatError("conversation file's turns do not match its messages")
+            problem = turn_problem(meta)
+            if problem:
+                raise NbChatError(f"conversation file's turn {k + 1}: {problem}")
             fields = {k: meta.get(k) for k in ("cell_id", "model", "usage", "finish_reason")}
             conv.turns.append(
                 Turn(messages[pos : pos + size], choices=list(meta.get("choices") or []), **fields)
@@ -194,7 +202,12 @@ class Conversation:
             raise NbChatError(f"cannot read {str(source)!r}: {e}") from None
         except json.JSONDecodeError as e:
             raise NbChatError(f"{str(source)!r} is not valid JSON ({e.msg}, line {e.lineno})") from None
-        return cls.from_dict(data, name)
+        except RecursionError:
+            raise NbChatError(f"{str(source)!r} is nested too deeply to be a conversation file") from None
+        try:
+            return cls.from_dict(data, name)
+        except RecursionError:
+            raise NbChatError(f"{str(source)!r} is nested too deeply to be a conversation file") from None
 
 
 def valid_message(m: Any) -> bool:
@@ -207,16 +220,70 @@ def valid_message(m: Any) -> bool:
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> Path:
-    """Write via a temporary file and rename: a crash never leaves half a file behind."""
+    """Write via a temporary file, flushed and fsynced, then renamed over the target:
+    a crash or any failure leaves the old file as it was and no temporary file."""
     target = Path(path).expanduser()
-    tmp = None
+    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        data = text.encode("utf-8")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, target)
-    except OSError as e:
-        if tmp and os.path.exists(tmp):
+        tmp = None
+        _sync_directory(target.parent)
+    except (OSError, UnicodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+        raise NbChatError(f"cannot write {str(target)!r}: {reason}; the file was not changed") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):  # any failure, KeyboardInterrupt included
             os.unlink(tmp)
-        raise NbChatError(f"cannot write {str(target)!r}: {e.strerror or e}") from None
     return target
+
+
+def _sync_directory(folder: Path) -> None:
+    """Make the rename itself durable (POSIX; elsewhere a directory cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _text(value: Any) -> bool:
+    """A string that can be written back out (no lone surrogate from a ``\\ud83d`` escape)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def turn_problem(meta: dict[str, Any]) -> str | None:
+    """What is wrong with a turn's metadata, or ``None``: each field has its type, so
+    nothing loaded can break ``%chat history``, ``pick`` or the next save."""
+    for key in ("cell_id", "model", "finish_reason"):
+        if meta.get(key) is not None and not _text(meta[key]):
+            return f"{key!r} is not text"
+    usage = meta.get("usage")
+    if usage is not None and not (isinstance(usage, dict) and all(_text(k) for k in usage)):
+        return "'usage' is not a table of token counts"
+    if usage is not None and not all(_count(v) for k, v in usage.items() if k.endswith("_tokens")):
+        return "'usage' is not a table of token counts"
+    choices = meta.get("choices")
+    if choices is not None and not (isinstance(choices, list) and all(_text(c) for c in choices)):
+        return "'choices' is not a list of texts"
+    return None
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0

@@ -26,12 +26,13 @@ from .errors import NbChatError, RequestFailed
 from .notebook import Notebook
 from .options import CELL_OPTIONS, Option, setting_options
 from .schema import Schema, SchemaError, to_schema
-from .secret import Secret
-from .settings import Settings, parse_assignments, read_ini, split_config_line
+from .secret import Secret, credentials, redact, redact_foreign
+from .settings import Settings, ini_credentials, parse_assignments, read_ini, split_config_line
 from .template import substitute
 from .tokens import estimate_text
 from .tools import ToolError, Workspace, message_text
 from .usage import Ledger
+from .values import bad_variable_name
 
 # one %%chat option per setting a cell may override, generated from the traits
 SETTING_OPTIONS = setting_options(Settings)
@@ -147,7 +148,8 @@ class ChatMagics(Magics, Settings):
         if not text:
             raise UsageError("empty cell: write your message below the %%chat line")
         try:
-            return text if raw else substitute(text, self.user_shell.user_ns)
+            # a substituted {os.environ} must not carry a credential into a request or file
+            return text if raw else redact(substitute(text, self.user_shell.user_ns), credentials(self))
         except NbChatError as e:  # a value whose str() raises
             raise UsageError(str(e)) from None
 
@@ -407,8 +409,11 @@ class ChatMagics(Magics, Settings):
             overrides["cache"] = "off" if self.cache == "off" else "refresh"
         if not args.conversation.strip():
             raise UsageError("-c needs a conversation name")
-        if args.out is not None and not args.out.isidentifier():
-            raise UsageError(f"-o needs a variable name, not {args.out!r}")
+        problem = (
+            bad_variable_name(args.out, self.user_shell.user_ns_hidden) if args.out is not None else None
+        )
+        if problem:
+            raise UsageError(f"-o {args.out!r} {problem}; choose another variable name")
         try:
             return args, self.checked(overrides)
         except ValueError as e:
@@ -701,6 +706,7 @@ class ChatMagics(Magics, Settings):
 
     def apply_or_refuse(self, read: Callable[[], dict[str, Any]], source: str) -> dict[str, Any]:
         """Read values and apply them all, or none (a ``UsageError`` naming the problem)."""
+        values: dict[str, Any] = {}
         try:
             values = read()
             if source == "%chatconfig" and "api_key" in values:
@@ -710,7 +716,8 @@ class ChatMagics(Magics, Settings):
                 )
             self.apply(values, source=source)
         except ValueError as e:
-            raise UsageError(str(e)) from None
+            # the values' own credentials too: an INI file's key is not set yet, but secret
+            raise UsageError(redact_foreign(str(e), credentials(self, ini_credentials(values)))) from None
         return values
 
     def show_sliders(self) -> None:

@@ -28,7 +28,8 @@ from traitlets import (
 )
 from traitlets.config import Configurable
 
-from .secret import SecretTrait
+from .secret import SecretTrait, credentials, redact_foreign
+from .values import URL, HeadersTrait, ModelName, PricesTrait, SettingError
 
 # Connection settings whose default comes from the environment, as in the openai SDK.
 ENV_VARS = {
@@ -92,7 +93,7 @@ def with_bounds(text: str, trait: TraitType[Any, Any]) -> str:
 class Settings(Configurable):
     """Every setting of ``%chatconfig``. ``ChatMagics`` inherits them; :class:`nbchat.Chat` owns one."""
 
-    model = _sampling(Unicode("gpt-4o-mini", help="Model id sent with each request"), short="-m")
+    model = _sampling(ModelName("gpt-4o-mini", help="Model id sent with each request"), short="-m")
     temperature = _sampling(
         Float(None, allow_none=True, min=0.0, max=2.0, help="Sampling temperature"),
         short="-t",
@@ -176,7 +177,7 @@ class Settings(Configurable):
     system_prompt = Unicode(
         None, allow_none=True, help="System prompt for conversations that have none of their own."
     ).tag(config=True)
-    base_url = Unicode(
+    base_url = URL(
         None, allow_none=True, help="Server URL (OpenAI-compatible), e.g. http://localhost:11434/v1."
     ).tag(config=True)
     api_key = SecretTrait(help="API key. Prefer OPENAI_API_KEY or %chatconfig --key; never shown.").tag(
@@ -184,7 +185,7 @@ class Settings(Configurable):
     )
     organization = Unicode(None, allow_none=True, help="OpenAI organization id.").tag(config=True)
     project = Unicode(None, allow_none=True, help="OpenAI project id.").tag(config=True)
-    azure_endpoint = Unicode(
+    azure_endpoint = URL(
         None,
         allow_none=True,
         help="Azure OpenAI endpoint, e.g. https://myres.openai.azure.com (selects Azure).",
@@ -195,11 +196,15 @@ class Settings(Configurable):
     api_version = Unicode(None, allow_none=True, help="Azure OpenAI api-version, e.g. 2024-10-21.").tag(
         config=True
     )
-    default_headers = Dict(
+    default_headers = HeadersTrait(
         {}, help='Extra HTTP headers sent with every request, e.g. {"X-Team": "data"}.'
     ).tag(config=True)
     timeout = Float(
-        None, allow_none=True, min=0.001, help="Seconds to wait for the server (SDK default: 600)."
+        None,
+        allow_none=True,
+        min=0.1,
+        max=86400.0,
+        help="Seconds to wait for the first token and between tokens (default: 600)",
     ).tag(config=True)
     max_retries = Int(2, min=0, max=20, help="Retries for connection errors, 408/409/429 and 5xx.").tag(
         config=True
@@ -241,7 +246,7 @@ class Settings(Configurable):
     confirm_cost = Float(
         1.0, min=0.0, help="A map or batch estimated to cost more than this (USD) asks before it starts."
     ).tag(config=True)
-    prices = Dict(
+    prices = PricesTrait(
         {},
         help='Per-model USD per million tokens, e.g. {"my-model": [0.5, 1.5]} (input, output).',
     ).tag(config=True)
@@ -350,8 +355,11 @@ class Settings(Configurable):
         value = coerce(trait, value)
         try:
             return trait.validate(self, value) if value is not None else _none_ok(trait, name)
+        except SettingError as e:
+            raise ValueError(str(e)) from None
         except TraitError:
-            raise ValueError(f"{name} must be {describe(trait)} (got {value!r})") from None
+            shown = redact_foreign(repr(value), credentials(self))
+            raise ValueError(f"{name} must be {describe(trait)} (got {shown})") from None
 
     def checked(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Validate several values; the first bad one raises, naming the setting."""
@@ -410,6 +418,8 @@ def coerce(trait: TraitType[Any, Any], value: Any) -> Any:
 
 def describe(trait: TraitType[Any, Any]) -> str:
     """The valid values of a trait, for error messages."""
+    if isinstance(trait, (URL, HeadersTrait, ModelName, PricesTrait)):
+        return str(trait.info_text)
     if isinstance(trait, Enum):
         return "one of " + ", ".join(map(str, trait.values or ()))
     if isinstance(trait, Bool):
@@ -519,3 +529,21 @@ def read_ini(path: str) -> dict[str, Any]:
         name = INI_ALIASES.get(key.lower(), key.lower())
         values[name] = raw.strip() if name == "api_key" else literal(raw.strip())
     return values
+
+
+def ini_credentials(values: Mapping[str, Any]) -> list[str]:
+    """The credentials among values read from an INI file (not set yet, still secrets)."""
+    from types import SimpleNamespace
+
+    from .secret import SOURCES, Secret
+
+    fields = dict(values)
+    key = fields.get("api_key")
+    fields["api_key"] = Secret(key) if isinstance(key, str) else None
+    if not isinstance(fields.get("default_headers"), dict):
+        fields["default_headers"] = {}
+    for name in ("base_url", "azure_endpoint"):
+        if not isinstance(fields.get(name), str):
+            fields[name] = None
+    view = SimpleNamespace(**fields)
+    return [s for fn in SOURCES for s in fn(view) if s]
