@@ -200,12 +200,59 @@ TOOLS = [
 ]
 
 
+CONTEXT = [
+    (
+        "md",
+        "# The model sees what you see\n\n`{df}` sends a DataFrame's shape, dtypes and first and last rows; "
+        "`{fig}` sends a figure as an image; `{Err}` the last traceback; `--context N` the cells you ran. "
+        "Against the offline stand-in server the echo shows what arrived (`[image/png 640×480]`).",
+    ),
+    ("code", "%load_ext nbchat"),
+    (
+        "code",
+        "import numpy as np\nimport pandas as pd\n\n"
+        "rng = np.random.default_rng(0)\n"
+        "sales = pd.DataFrame({\n"
+        "    'store': rng.choice(['north', 'south', 'east'], 5000),\n"
+        "    'price': rng.gamma(2.0, 20.0, 5000).round(2),\n"
+        "    'units': rng.integers(0, 20, 5000),\n"
+        "})",
+    ),
+    ("md", "A DataFrame is described compactly, within `context_tokens` (default 2000), whatever its size."),
+    ("code", "%%chat\nWhich column of {sales} would you look at first, and why?"),
+    ("md", "A figure goes in as an image part, scaled so its longer side fits `image_max_side` (1024)."),
+    (
+        "code",
+        "import matplotlib.pyplot as plt\n\n"
+        "fig, ax = plt.subplots(figsize=(6, 3), dpi=100)\n"
+        "ax.hist(sales.price, bins=40)\n"
+        "ax.set_title('price')",
+    ),
+    ("code", "%%chat\nWhat does this histogram tell me? {fig}"),
+    ("md", "`{Err}` is the last error's traceback, as plain text."),
+    ("code", "sales['prcie'].mean()", ["raises-exception"]),
+    ("code", "%%chat\nWhy did this fail? {Err}"),
+    ("md", "`--context N` adds the N cells run before this one (source, output, error)."),
+    ("code", "by_store = sales.groupby('store').price.mean().round(1)\nby_store"),
+    ("code", "%%chat --context 1\nExplain what I just computed."),
+    (
+        "md",
+        "Attach files with `--image PATH_OR_URL` and `--file PATH`. `--dry-run` shows the request "
+        "(data URLs shortened) and a receipt of every context piece with its tokens; nothing is sent.",
+    ),
+    ("code", "fig.savefig('histogram.png')"),
+    ("code", "%%chat --dry-run --image histogram.png --detail low\nCompare this image with {by_store}."),
+    ("code", "import os\n\nos.remove('histogram.png')"),
+]
+
+
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     nbformat.write(build(QUICKSTART), HERE / "quickstart.ipynb")
     nbformat.write(build(CONVERSATIONS), HERE / "conversations.ipynb")
     nbformat.write(build(WIDGETS), HERE / "widgets.ipynb")
     nbformat.write(build(TOOLS), HERE / "tools.ipynb")
+    nbformat.write(build(CONTEXT), HERE / "context.ipynb")
 
 
 if __name__ == "__main__":

@@ -147,3 +147,36 @@ def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) 
     shaded = outputs_of(nb, "%%chat --logprobs 3")
     assert 'class="nbchat-token"' in shaded[-2]["data"]["text/html"]  # reply, shading, footer
     assert "completion tokens" in shaded[-1]["data"]["text/markdown"]
+
+
+def test_context_notebook_sends_a_dataframe_a_figure_an_error_and_earlier_cells(server) -> None:
+    nb = execute(
+        ROOT / "notebooks" / "context.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
+    )
+    sent = [b["messages"][-1]["content"] for b in server.bodies]
+
+    table = next(c for c in sent if isinstance(c, str) and c.startswith("Which column of"))
+    assert "DataFrame sales: 5,000 rows × 3 columns" in table and "price (float64)" in table
+    described = outputs_of(nb, "%%chat\nWhich column")[0]
+    assert described["metadata"]["nbchat"]["context"][0]["kind"] == "DataFrame 5000×3"
+
+    figure = next(
+        c for c in sent if isinstance(c, list) and c[0]["text"].startswith("What does this histogram")
+    )
+    assert figure[1]["type"] == "image_url" and figure[1]["image_url"]["url"].startswith(
+        "data:image/png;base64,"
+    )
+    assert "[image/png 600×300]" in text_of(outputs_of(nb, "%%chat\nWhat does this histogram")[0])
+
+    error = next(c for c in sent if isinstance(c, str) and c.startswith("Why did this fail?"))
+    assert "KeyError: 'prcie'" in error and "\x1b[" not in error
+
+    earlier = next(c for c in sent if isinstance(c, str) and c.endswith("Explain what I just computed."))
+    assert earlier.startswith("<notebook context: the 1 cell run before this message>")
+    assert "by_store = sales.groupby('store')" in earlier
+    assert "] Out:\nSeries Out[" in earlier and "(price): 3 values, dtype float64" in earlier
+
+    dry = "\n".join(text_of(o) for o in outputs_of(nb, "%%chat --dry-run"))
+    assert "data:image/png;base64,… (" in dry and "600×300 px" in dry
+    assert "| by_store |" in dry and "| histogram.png |" in dry and "nothing sent" in dry
+    assert not any("Compare this image" in str(c) for c in sent)
