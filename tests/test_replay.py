@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Cell, make_shell
@@ -220,3 +221,32 @@ def test_chat_cache_shows_entries_size_and_savings_and_clear_empties_it(
     assert len(server.bodies) == 3, "after clear the question is asked again"
     wrong = cell("%chat cache purge")
     assert not wrong.ok and "%chat cache clear empties it" in str(wrong.error)
+
+
+def test_the_widget_view_replays_choices_logprobs_and_footer(kernel: Kernel, server: StandInServer) -> None:
+    from nbchat.widgets import VIEWS
+
+    def view(cell: Cell) -> Any:
+        run = cell("%%chat -f widget -n 2 --logprobs 2\nname a colour")
+        assert run.ok, run.error
+        return VIEWS[run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+
+    first, replayed = view(kernel()), view(kernel())
+    assert len(server.bodies) == 1
+    assert replayed.tabs.titles == first.tabs.titles == ("Choice 1", "Choice 2")
+    pages = [[page.children[0].value for page in v.tabs.children] for v in (first, replayed)]
+    assert pages[0] == pages[1] and "Echo: name a colour (choice 2)" in pages[1][1]
+    assert replayed.logprobs.value == first.logprobs.value and "nbchat-token" in replayed.logprobs.value
+    assert "replayed · asked" in replayed.usage.value
+
+
+def test_the_python_api_follows_the_same_cache_settings(server: StandInServer, tmp_path: Path) -> None:
+    from nbchat import Chat
+
+    options = {"base_url": server.url, "api_key": "sk-local", "cache_path": str(tmp_path / "api.sqlite3")}
+    first = Chat(cache="replay", **options).send("Hello")
+    again = Chat(cache="replay", **options).send("Hello")
+    assert len(server.bodies) == 1 and again.replayed and not first.replayed
+    assert (again.text, again.usage) == (first.text, first.usage)
+    assert not Chat(cache="off", **options).send("Hello").replayed
+    assert len(server.bodies) == 2
