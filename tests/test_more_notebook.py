@@ -1,0 +1,65 @@
+"""notebooks/more.ipynb runs in a real kernel against the stand-in: an image, a reasoning
+reply with its summary, a prompt scored with echo and logprobs, organization costs."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from run_notebook import execute, text_of  # noqa: E402
+
+pytestmark = pytest.mark.kernel
+
+
+def outputs_of(nb, source_start: str) -> list:
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
+    assert cells, f"no cell starts with {source_start!r}"
+    return cells[0].outputs
+
+
+def test_more_runs_and_shows_an_image_a_summary_a_scored_prompt_and_costs(server, tmp_path) -> None:
+    env = {
+        "OPENAI_BASE_URL": server.url,
+        "OPENAI_API_KEY": "sk-local",
+        "OPENAI_ADMIN_KEY": "sk-admin-nb12345678",
+    }
+    copy = tmp_path / "more.ipynb"  # run where the saved image may land
+    copy.write_bytes((ROOT / "notebooks" / "more.ipynb").read_bytes())
+    nb = execute(copy, env)
+    paths = [r.path.split("?")[0] for r in server.requests]
+
+    image = outputs_of(nb, "%%chat -f image")
+    pictures = [o for o in image if "image/png" in o.get("data", {})]
+    assert pictures and base64.b64decode(pictures[-1]["data"]["image/png"]).startswith(b"\x89PNG")
+    assert "gpt-image-1 · 1 image 1024x1024 · " in text_of(image[-1]) and "272 image tokens" in text_of(
+        image[-1]
+    )
+    assert "<Image 64×64 PNG" in text_of(outputs_of(nb, "print(lighthouse")[0])
+    assert (tmp_path / "lighthouse.png").read_bytes().startswith(b"\x89PNG")
+
+    reply = outputs_of(nb, "%%chat -m o4-mini")[-1]["data"]["text/markdown"]
+    assert reply.startswith("<details><summary>Thinking</summary>")
+    assert reply.index("</details>") < reply.index("Echo: Why does ice float on water?")
+    assert "(16 reasoning)" in reply
+    sent = next(r.body for r in server.requests if r.path.endswith("/v1/responses"))
+    assert sent["store"] is False and sent["reasoning"] == {"effort": "low", "summary": "auto"}
+
+    scored = outputs_of(nb, "%%chat --completion")
+    html = next(o["data"]["text/html"] for o in scored if "text/html" in o.get("data", {}))
+    assert "prompt scoring" in html and html.count('class="nbchat-token"') == 7
+    asked = next(r.body for r in server.requests if r.path.endswith("/v1/completions"))
+    assert (asked["echo"], asked["logprobs"], asked["prompt"]) == (True, 3, "The capital of France is Paris")
+
+    costs = outputs_of(nb, "%chat usage --org")
+    assert "<svg" in costs[0]["data"]["text/html"]
+    assert "proj_standin_alpha" in text_of(costs[-1]) and "total" in text_of(costs[-1])
+    assert "sk-admin-nb12345678" not in str(nb)
+    assert {"/v1/images/generations", "/v1/responses", "/v1/completions", "/v1/organization/costs"} <= set(
+        paths
+    )
