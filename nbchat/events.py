@@ -11,12 +11,14 @@ Kinds so far:
 
 - ``text`` — :class:`TextDelta` ``(choice, text)``: the next piece of the text of choice
   ``choice`` (0-based). It unpacks like the ``(index, text)`` pairs older code read.
+- ``reasoning`` — :class:`ReasoningDelta` ``(text)``: the next piece of a reasoning
+  summary (the Responses API), painted in a collapsible *Thinking* block above the reply.
+- ``tool_call`` — ``nbchat.tools.ToolEvent``: a call being assembled, then its result.
+- ``image_partial`` and ``image`` — ``nbchat.transports.images.ImagePartial`` /
+  ``ImageDone`` ``(number, png)``: a partial image (replaced by the next), a finished one.
 
 Kinds to come, each added by the capability that produces it, with a view method:
-``tool_call`` (a call being assembled, then its result), ``reasoning`` (a piece of a
-reasoning summary, painted in a collapsible *Thinking* block above the reply),
-``image_partial`` (a partial image, replaced by the next), ``replayed`` (a whole reply
-answered from the cache, painted at once).
+``replayed`` (a whole reply answered from the cache, painted at once).
 """
 
 from __future__ import annotations
@@ -46,4 +48,20 @@ class TextDelta(NamedTuple):
         return len(self.text)
 
 
-__all__ = ["Event", "TextDelta"]
+class ReasoningDelta(NamedTuple):
+    """The next piece of a reasoning model's summary of its thinking (the Responses API),
+    painted in a collapsible *Thinking* block above the reply; the summary so far is in
+    ``Completion.reasoning``."""
+
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return "reasoning"
+
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
+
+__all__ = ["Event", "ReasoningDelta", "TextDelta"]

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .chat import Reply, ReplyStream, Request
 from .content import image_size
 from .errors import NbChatError
-from .transports.images import ImageDone, ImagePartial, Picture, request_body
+from .transports.images import Picture, request_body
 from .usage import image_cost
 
 
@@ -42,28 +43,22 @@ class Image:
 
 
 @dataclass(eq=False)
-class ImageReply:
+class ImageReply(Reply):
     """What ``%%chat -f image`` made: ``.images``; ``.png``, ``_repr_png_`` and ``.save``
-    act on the first one (``.save`` numbers the files when there are several)."""
+    act on the first one (``.save`` numbers the files when there are several). ``.text``
+    is the prompt the model revised, where it says (DALL·E 3)."""
 
-    images: list[Image]
-    model: str
-    usage: dict[str, Any] | None
-    cost: float | None
-    latency: float
-    params: dict[str, Any] = field(default_factory=dict)
-    interrupted: bool = False
+    images: list[Image] = field(default_factory=list)
 
     @property
     def png(self) -> bytes:
         return self.images[0].png
 
-    @property
-    def text(self) -> str:
-        return self.images[0].revised_prompt or "" if self.images else ""
-
     def _repr_png_(self) -> bytes | None:
         return self.images[0].png if self.images else None
+
+    def _repr_markdown_(self) -> str | None:  # type: ignore[override]  # the picture, not text
+        return None
 
     def save(self, path: str | os.PathLike[str]) -> list[str]:
         """Save the image to ``path`` (``name-2.png``, ``name-3.png``… for the others)."""
@@ -96,24 +91,30 @@ class Drawing:
         self.ended: float | None = None
 
 
-class ImageStream:
-    """An image request being answered: ``events()`` yields partial and finished images;
-    ``reply`` is set once it completes."""
+class ImageStream(ReplyStream):
+    """An image request being answered: ``events()`` yields partial and finished images
+    (kinds ``image_partial`` and ``image``) for the one stream consumer; nothing joins a
+    conversation."""
 
     def __init__(self, chat: Any, body: dict[str, Any], picture: Picture | None) -> None:
-        self.chat, self.body = chat, body
+        request = Request(
+            body, 0, None, record=False, api="images", sent=[{"role": "user", "content": body["prompt"]}]
+        )
+        super().__init__(chat, request, {"role": "user", "content": body["prompt"]})
+        self.body = body
         self.drawing = Drawing(picture)
         self.reply: ImageReply | None = None
-        self._started = False
 
-    def events(self) -> Iterator[ImagePartial | ImageDone]:
+    def events(self) -> Iterator[Any]:
         if self._started:
             raise NbChatError("these images were already read")
         self._started = True
         yield from self.chat.transport.run(self.chat.settings, self.body, self.drawing, "images")
         self.reply = self.finish()
 
-    def finish(self, interrupted: bool = False) -> ImageReply:
+    def finish(
+        self, interrupted: bool = False, replayed: Any = None, problem: str | None = None
+    ) -> ImageReply:
         done = self.drawing
         model = str(self.body["model"])
         images = [Image(png, revised) for png, revised in zip(done.images, done.revised, strict=False)]
@@ -129,7 +130,18 @@ class ImageStream:
             k: v for k, v in self.body.items() if k not in ("prompt", "partial_images", "response_format")
         }
         latency = (done.ended or time.perf_counter()) - done.started
-        reply = ImageReply(images, model, done.usage, price, latency, params, interrupted)
+        reply = ImageReply(
+            text=next((r for r in done.revised if r), ""),
+            choices=[],
+            usage=done.usage,
+            finish_reason="stop" if images else None,
+            model=model,
+            latency=latency,
+            params=params,
+            cost=price,
+            interrupted=interrupted,
+            images=images,
+        )
         self.chat.ledger.add_images(model, done.usage, len(images), price)
         self.reply = reply
         return reply

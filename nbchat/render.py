@@ -480,7 +480,7 @@ def image_footer(reply: ImageReply) -> str:
     """``gpt-image-1 · 1 image 1024x1024 · 13 prompt + 1056 image tokens · $0.04 · 3.2 s``."""
     count = len(reply.images)
     parts = [
-        reply.model,
+        reply.model or "?",
         f"{count} image{'s' if count != 1 else ''} {reply.params.get('size') or ''}".rstrip(),
     ]
     if reply.usage:
@@ -499,48 +499,62 @@ def image_bundle(png: bytes, label: str) -> dict[str, str]:
     return {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": label}
 
 
+class ImageView(View):
+    """``-f image``: each image in its own output, a partial image replaced in place by the
+    next, then the footer (which carries the metadata)."""
+
+    def __init__(self, model: str) -> None:
+        self.handles: dict[int, DisplayHandle] = {}
+        self.first = display({"text/plain": f"⏳ {model} · drawing"}, raw=True, display_id=True)
+
+    def waiting(self, text: str) -> None:
+        self.first.update({"text/plain": text}, raw=True)
+
+    def on_image_partial(self, event: Any) -> bool:
+        self._show(event.number, event.png, f"<image {event.number + 1} (partial)>")
+        return False
+
+    def on_image(self, event: Any) -> bool:
+        self._show(event.number, event.png, f"<image {event.number + 1}>")
+        return False
+
+    def _show(self, number: int, png: bytes, label: str) -> None:
+        handle = self.handles.get(number) or (self.first if number == 0 else None)
+        if handle is None:
+            self.handles[number] = display(image_bundle(png, label), raw=True, display_id=True)
+        else:
+            handle.update(image_bundle(png, label), raw=True)
+            self.handles[number] = handle
+
+    def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
+        assert isinstance(reply, ImageReply)
+        shown: dict[str, Any] = {"model": reply.model, "params": reply.params, "usage": reply.usage}
+        meta = {"nbchat": shown | {"images": len(reply), "latency": round(reply.latency, 4)}}
+        _image_foot(image_footer(reply) if foot is not None or interrupted else "", False, meta)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.handles:
+            self.first.update({"text/plain": ""}, raw=True)
+
+
+class TerminalImageView(View):
+    """A terminal shows no pictures: a line per image (keep them with ``-o NAME``)."""
+
+    def on_image(self, event: Any) -> None:
+        print(f"[image {event.number + 1}: {_pixels(event.png)} PNG, {len(event.png):,} bytes]")
+
+    def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
+        assert isinstance(reply, ImageReply)
+        if foot is not None or interrupted:
+            _image_foot(image_footer(reply), True, None)
+
+
 def show_images(stream: ImageStream, terminal: bool) -> ImageReply:
-    """Each image in its own output, partial images replaced in place as they stream,
-    then the footer. A terminal gets a line per image (keep them with ``-o NAME``)."""
-    model = stream.body["model"]
-    handles: dict[int, DisplayHandle] = {}
-    first = None if terminal else display({"text/plain": f"⏳ {model} · drawing"}, raw=True, display_id=True)
-    waiting = (
-        Waiting(lambda text: first.update({"text/plain": text}, raw=True), model)
-        if first is not None
-        else None
-    )
-    try:
-        for event in stream.events():
-            if waiting is not None:
-                waiting.stop()
-            if terminal:
-                if event.kind == "image":
-                    print(f"[image {event.number + 1}: {_pixels(event.png)} PNG, {len(event.png):,} bytes]")
-                continue
-            label = f"<image {event.number + 1}{' (partial)' if event.kind == 'image_partial' else ''}>"
-            handle = handles.get(event.number) or (first if event.number == 0 and first else None)
-            if handle is None:
-                handle = display(image_bundle(event.png, label), raw=True, display_id=True)
-            else:
-                handle.update(image_bundle(event.png, label), raw=True)
-            handles[event.number] = handle
-    except KeyboardInterrupt:
-        _image_foot(image_footer(stream.finish(interrupted=True)), terminal, None)
-        raise StreamInterrupted("interrupted: the images that arrived are shown above") from None
-    except BaseException:
-        if first is not None and not handles:
-            first.update({"text/plain": ""}, raw=True)
-        raise
-    finally:
-        if waiting is not None:
-            waiting.stop()
-    done = stream.reply
-    assert done is not None
-    shown: dict[str, Any] = {"model": done.model, "params": done.params, "usage": done.usage}
-    meta = {"nbchat": shown | {"images": len(done), "latency": round(done.latency, 4)}}
-    _image_foot(image_footer(done) if stream.chat.settings.show_usage else "", terminal, meta)
-    return done
+    """``-f image`` through the one stream consumer."""
+    view = TerminalImageView() if terminal else ImageView(stream.body["model"])
+    reply = consume(stream, view)
+    assert isinstance(reply, ImageReply)
+    return reply
 
 
 def _image_foot(foot: str, terminal: bool, meta: dict[str, Any] | None) -> None:

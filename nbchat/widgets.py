@@ -209,7 +209,8 @@ class ChatView(View):
         self.live.value = f"<i>{html.escape(text)}</i>"
 
     def paint(self, stream: ReplyStream) -> None:
-        self.live.value = _text_html(stream.completion.texts[0])
+        text, thinking = stream.completion.texts[0], "\n\n".join(stream.completion.reasoning)
+        self.live.value = _thinking_html(thinking, still=not text) + _text_html(text)
 
     def fail(self, error: BaseException) -> None:
         self.reply.children = ()
@@ -229,7 +230,7 @@ class ChatView(View):
             self.tabs = W.Tab(children=pages, titles=[f"Choice {k}" for k in range(1, len(texts) + 1)])
             self.reply.children = (self.tabs,)
         else:
-            self.reply.children = (W.HTML(_text_html(texts[0])),)
+            self.reply.children = (W.HTML(_thinking_html(reply.reasoning, False) + _text_html(texts[0])),)
         self.logprobs.value = logprob_html(reply.logprobs) if reply.logprobs else ""
         self.usage.value = f"<small>{html.escape(foot)}</small>" if foot else ""
 
@@ -244,3 +245,11 @@ class ChatView(View):
 
 def _text_html(text: str) -> str:
     return f'<div class="nbchat-reply" style="white-space: pre-wrap">{html.escape(text)}</div>'
+
+
+def _thinking_html(summary: str, still: bool) -> str:
+    """A reasoning model's summary, collapsible above the reply (open while it thinks)."""
+    if not summary:
+        return ""
+    head = "<details open><summary>Thinking…</summary>" if still else "<details><summary>Thinking</summary>"
+    return f'{head}<div style="white-space: pre-wrap; opacity: 0.8">{html.escape(summary)}</div></details>'

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,9 @@ def test_a_server_error_is_explained_and_the_next_completion_works(cell, server)
     server.script(reset_after=1)
     run = cell("%%chat --completion\nhi there you")
     assert not run.ok and "dropped in the middle of the reply" in run.io.stdout
+    deadline = time.monotonic() + 4
+    while server.open_streams and time.monotonic() < deadline:  # the server's side closes just after
+        time.sleep(0.02)
     assert server.open_streams == 0
     assert cell("%%chat --completion\nhi").ok
 

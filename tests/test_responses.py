@@ -184,3 +184,14 @@ def test_a_terminal_prints_the_thinking_before_the_reply(tmp_path, server) -> No
     assert "Thinking: **Reading the message**" in out
     assert out.index("Thinking:") < out.index("\n\nEcho: hi") < out.index("(64 reasoning)")
     assert "<details" not in out
+
+
+def test_the_widget_view_shows_the_thinking_block_too(cell, server, responses_api) -> None:
+    from nbchat.widgets import VIEWS
+
+    run = cell("%%chat -f widget -m o4-mini\nWhy?")
+    assert run.ok, run.error
+    view = VIEWS[run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+    shown = view.reply.children[0].value
+    assert shown.startswith("<details><summary>Thinking</summary>") and "Reading the message" in shown
+    assert shown.index("</details>") < shown.index("Echo: Why?")

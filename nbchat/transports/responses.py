@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..compat import is_reasoning_model
 from ..errors import NbChatError, RequestFailed
+from ..events import ReasoningDelta
 
 PATH = "/responses"
 # Chat Completions parameters the Responses API does not have
@@ -20,23 +21,6 @@ _PART_TYPES = {"text": "input_text", "image_url": "input_image", "file": "input_
 
 class Unsupported(NbChatError):
     """A parameter is set that the Responses API does not take (a usage error in a cell)."""
-
-
-class ReasoningDelta(NamedTuple):
-    """The next piece of the reasoning summary, shown in the *Thinking* block (the summary's
-    parts so far are in ``Completion.reasoning``). ``choice`` is -1, so code that reads
-    ``(choice, text)`` pairs never takes it for text of the reply."""
-
-    choice: int
-    text: str
-
-    @property
-    def kind(self) -> str:
-        return "reasoning"
-
-    @property
-    def size(self) -> int:
-        return len(self.text)
 
 
 def check(values: Mapping[str, Any]) -> None:
@@ -198,7 +182,7 @@ def _add_reasoning(completion: Any, part: int, text: str) -> None:
 
 
 def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[Any]:
-    """Send ``body``; yield ``(0, text)`` pairs for the reply and :class:`ReasoningDelta`
+    """Send ``body``; yield ``(0, text)`` pairs for the reply and ``ReasoningDelta``
     events for the summary as they arrive."""
     completion.parts.setdefault(0, [])
     if not body.get("stream"):
@@ -219,7 +203,7 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
                             completion.logprobs.setdefault(0, []).extend(part["logprobs"])
         _take_response(data, completion)
         for text in completion.reasoning:
-            yield ReasoningDelta(-1, text)
+            yield ReasoningDelta(text)
         if completion.texts[0]:
             yield 0, completion.texts[0]
         return
@@ -239,7 +223,7 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
             elif kind == "response.reasoning_summary_text.delta":
                 part, delta = int(event.get("summary_index") or 0), str(event.get("delta") or "")
                 _add_reasoning(completion, part, delta)
-                yield ReasoningDelta(-1, delta)
+                yield ReasoningDelta(delta)
             elif kind == "response.created":
                 completion.model = (event.get("response") or {}).get("model") or completion.model
             elif kind in ("response.completed", "response.incomplete", "response.failed"):
