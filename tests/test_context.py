@@ -348,3 +348,18 @@ def test_a_file_without_a_known_extension_is_sent_as_text_or_binary_by_its_bytes
     assert cell(f"%%chat --file {tmp_path / 'notes'} --file {tmp_path / 'blob'}\nhi").ok
     files = [p["file"]["file_data"].split(";")[0] for p in last_content(server) if p["type"] == "file"]
     assert files == ["data:text/plain", "data:application/octet-stream"]
+
+
+def test_the_dry_run_shows_shortened_data_urls_and_the_receipt_table_and_sends_nothing(
+    cell, server, shell, tmp_path
+) -> None:
+    (tmp_path / "chart.png").write_bytes(png(640, 480))
+    shell.user_ns["n"] = 7
+    run = cell(f"%%chat --dry-run --image {tmp_path / 'chart.png'}\nn is {{n}}")
+    assert run.ok and server.bodies == []
+    shown = "\n".join(str(o.get("text/markdown", "")) for o in run.outputs)
+    assert "data:image/png;base64,… (" in shown and "640×480 px" in shown and "iVBOR" not in shown
+    assert "| context | kind | from | tokens | note |" in shown
+    assert "| n | int | {n} | ≈1 |" in shown
+    assert "| chart.png | image/png 640×480 | --image | ≈425 |" in shown
+    assert "| total |  |  | ≈426 |" in shown
