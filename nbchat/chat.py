@@ -172,9 +172,10 @@ class ReplyStream:
         """
         calls = self.completion.calls.calls()
         if len(self.rounds) >= self.request.max_tool_steps:
+            rounds = len(self.rounds)
             self.stopped = (
-                f"stopped after {len(self.rounds)} rounds of tool calls (max_tool_steps); "
-                f"the model's last {len(calls)} call(s) did not run"
+                f"stopped after {rounds} round{'' if rounds == 1 else 's'} of tool calls (max_tool_steps); "
+                f"the model's last {_calls(len(calls))} did not run"
             )
             return
         asked: Message = {

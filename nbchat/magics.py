@@ -139,9 +139,13 @@ class ChatMagics(Magics, Settings):
             ledger=self.ledger,
             replayer=self.replayer,
         )
-        transform = self.user_shell.input_transformer_manager.transform_cell
-        chat.workspace = Workspace(self.user_shell.user_ns, self.user_shell.user_ns_hidden, transform)
+        chat.workspace = self.workspace()
         return chat
+
+    def workspace(self) -> Workspace:
+        """Where tools are found and run: the user's namespace, with IPython's syntax."""
+        shell = self.user_shell
+        return Workspace(shell.user_ns, shell.user_ns_hidden, shell.input_transformer_manager.transform_cell)
 
     def cell_text(self, cell: str, raw: bool) -> str:
         text = cell.strip()
@@ -393,6 +397,7 @@ class ChatMagics(Magics, Settings):
         if args.new:  # as if started over, without starting over
             conversation = Conversation(args.conversation, system=conversation.system)
         chat = Chat(settings=self, conversation=conversation, transport=self.transport, ledger=self.ledger)
+        chat.workspace = self.workspace()
         render.dry_run(self.cell_stream(chat, args, cell, overrides).request, self.terminal)
 
     def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
@@ -403,8 +408,6 @@ class ChatMagics(Magics, Settings):
             for option in SETTING_OPTIONS
             if option.setting is not None and getattr(args, option.setting) is not None
         }
-        if args.tools:
-            overrides["tools"] = args.tools
         if args.no_cache:  # ask again, and the new answer replaces the stored one
             overrides["cache"] = "off" if self.cache == "off" else "refresh"
         if not args.conversation.strip():

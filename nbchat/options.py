@@ -136,11 +136,6 @@ CELL_OPTIONS: list[Option] = [
         help="Structured reply: 'label, score float, tags list[str]', JSON Schema, or a variable "
         "holding a dict, dataclass or pydantic class.",
     ),
-    option(
-        "--tools",
-        metavar="NAME[,NAME…]",
-        help="Let the model call these functions of yours (or variables, describe, python) in this cell.",
-    ),
     option("--map", metavar="NAME", help="Send the cell once per item of the list/Series/DataFrame NAME."),
     option("--concurrency", type=int, default=8, help="--map: most requests at once (default 8)."),
     option("--batch", action="store_true", help="--map: run through the Batch API (half price, ≤ 24 h)."),

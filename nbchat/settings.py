@@ -234,15 +234,18 @@ class Settings(Configurable):
     image_max_side = Int(
         1024, min=64, max=8192, help="Images are scaled so their longer side is at most this many pixels."
     ).tag(config=True)
+    # as %%chat options, --tools adds to the setting's tools for that cell
     tools = List(
-        Unicode(), [], help="Functions offered to the model in every cell, by name (and built-ins)."
-    ).tag(config=True)
+        Unicode(),
+        [],
+        help="Functions of yours the model may call, by name (built-ins: variables, describe, python).",
+    ).tag(config=True, cell=True, panel=False, metavar="NAME[,NAME…]")
     tool_approval = Enum(
         ["ask", "auto"], "ask", help="ask: confirm each tool call with a prompt; auto: run calls unasked."
-    ).tag(config=True)
+    ).tag(config=True, cell=True, panel=False)
     max_tool_steps = Int(
         8, min=1, max=100, help="Most rounds of tool calls in one cell before nbchat stops the loop."
-    ).tag(config=True)
+    ).tag(config=True, cell=True, panel=False)
     confirm_cost = Float(
         1.0, min=0.0, help="A map or batch estimated to cost more than this (USD) asks before it starts."
     ).tag(config=True)

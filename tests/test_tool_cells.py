@@ -209,3 +209,23 @@ def test_a_fresh_kernel_replays_a_tool_turn_from_the_cache_without_running_the_t
         "user",
     ]
     InteractiveShell.clear_instance()
+
+
+def test_approval_and_steps_are_per_cell_options_too(cell, server, monkeypatch) -> None:
+    assert cell(DEFINE).ok
+    monkeypatch.setattr(
+        builtins, "input", lambda prompt="": pytest.fail("asked despite --tool-approval auto")
+    )
+    server.script(tool_calls=calls(("lookup", {"key": "a"})), times=2)
+    run = cell("%%chat --tools lookup --tool-approval auto --max-tool-steps 1\ngo")
+    assert run.ok, run.error
+    assert len(server.bodies) == 2 and "stopped after 1 round of tool calls (max_tool_steps)" in run.markdown
+    help_text = cell("%%chat?").text
+    assert "--tools NAME[,NAME…]" in help_text and "--tool-approval {ask,auto}" in help_text
+
+
+def test_the_dry_run_shows_the_tools_it_would_offer_and_sends_nothing(defined, server) -> None:
+    run = defined("%%chat --dry-run --tools lookup\nhi")
+    assert run.ok, run.error
+    assert '"name": "lookup"' in run.text and '"description": "Look a key up in the glossary."' in run.text
+    assert server.bodies == []

@@ -116,7 +116,7 @@ def test_the_loop_stops_at_max_tool_steps_with_a_note_and_a_valid_history(
     reply = chat.send("loop forever")
     assert len(server.bodies) == 3  # two rounds of calls ran; the third round's call did not
     assert (
-        "stopped after 2 rounds of tool calls (max_tool_steps); the model's last 1 call(s) did not run"
+        "stopped after 2 rounds of tool calls (max_tool_steps); the model's last 1 tool call did not run"
         in reply.notes
     )
     history = chat.messages
