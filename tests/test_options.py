@@ -109,7 +109,11 @@ def test_an_ini_file_goes_through_apply_all_or_nothing_with_its_origin(cell, mag
 
 def test_the_panel_has_a_control_for_each_setting_option_and_invents_no_api_default(magics, server) -> None:
     panel = Panel(magics, [])
-    expected = {o.setting for o in SETTING_OPTIONS} - {"logprobs"}
+    # every per-cell setting, except those tagged panel=False (logprobs; the tool settings)
+    expected = {
+        o.setting for o in SETTING_OPTIONS if getattr(Settings, o.setting).metadata.get("panel", True)
+    }
+    assert {"logprobs", "tools"} & expected == set()
     assert set(panel.controls) == expected
     assert magics.max_tokens is None
     assert "api_default" not in Settings.max_tokens.metadata  # the API has none for max_tokens
