@@ -82,6 +82,7 @@ class Progress:
     reused: int = 0
     tokens: int = 0
     cost: float | None = None
+    estimate: float | None = None  # what the requests were expected to cost, before they ran
     inflight: int = 0
     limit: int = 0
     lowest_limit: int = 0
@@ -95,7 +96,10 @@ class Progress:
 
     @property
     def cost_text(self) -> str | None:
-        return format_cost(self.cost) if self.cost is not None else None
+        """Cost so far, against the estimate made before starting."""
+        if self.estimate is None:
+            return format_cost(self.cost) if self.cost is not None else None
+        return f"{format_cost(self.cost or 0.0)} of ≈{format_cost(self.estimate)}"
 
     def summary(self) -> str:
         ran = self.done - self.reused
@@ -108,7 +112,8 @@ class Progress:
             parts.append(f"interrupted — {self.total - self.done} not run; re-run to continue")
         parts.append(f"{self.tokens} tokens")
         if self.cost is not None:
-            parts.append(format_cost(self.cost))
+            estimated = f" (estimated ≈{format_cost(self.estimate)})" if self.estimate is not None else ""
+            parts.append(format_cost(self.cost) + estimated)
         parts.append(f"{self.elapsed:.2f} s")
         if ran and self.elapsed > 0:
             parts.append(f"{ran / self.elapsed:.1f} requests/s")
@@ -272,8 +277,9 @@ def run_map(
     values: list[Any] = [done.get(j.key) for j in jobs]
     replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)
     todo = [j for j in jobs if values[j.position] is None]
-    check_cost(chat, todo, confirm)
+    estimate = check_cost(chat, todo, confirm)
     state = Progress(total=len(jobs), label=label, limit=concurrency, lowest_limit=concurrency)
+    state.estimate = estimate
     state.done = state.reused = len(jobs) - len(todo)
     state.tokens = sum(_tokens(r) for r in replayed)
     errors: dict[int, MapError] = {}

@@ -229,6 +229,9 @@ def test_map_cell_shows_a_text_progress_line_in_a_plain_kernel(cell, server) -> 
     run = cell("%%chat --map items\n{item}")
     assert run.ok
     assert "items: 3/3 done" in run.text and "tokens" in run.text
+    # the estimate made before starting (200 completion tokens a reply when max_tokens is unset)
+    # stays next to what it cost
+    assert "(estimated ≈$" in run.text
 
 
 def test_map_cell_names_a_missing_variable(cell, server) -> None:  # type: ignore[no-untyped-def]
