@@ -128,3 +128,34 @@ def test_a_terminal_prints_the_scored_prompt_as_text(tmp_path: Path, server) -> 
     assert "prompt (scored):" in out and "completion:" in out
     assert "     —  'Score'" in out, "the first token has no probability"
     assert "%  ' me'" in out and "<span" not in out
+
+
+def test_the_stand_in_run_as_a_program_serves_every_endpoint() -> None:
+    import json
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbchat.testing.server", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" at ")[-1].strip()
+        bodies = {
+            "/completions": {"model": "davinci-002", "prompt": "hi"},
+            "/responses": {"model": "gpt-4o-mini", "input": "hi"},
+            "/images/generations": {"model": "dall-e-2", "prompt": "hi"},
+        }
+        for path, body in bodies.items():
+            request = urllib.request.Request(
+                url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200, path
+        request = urllib.request.Request(
+            url + "/organization/costs?start_time=0&limit=1", headers={"Authorization": "Bearer sk-admin-x"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["object"] == "page"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

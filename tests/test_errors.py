@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+from conftest import sent
 from IPython.core.error import UsageError
+
+
+@pytest.fixture(params=["chat", "responses"], autouse=True)
+def api(request, magics) -> str:
+    """Every error, on both wire APIs."""
+    magics.api = request.param
+    return str(request.param)
 
 
 def history(magics) -> list[dict]:
@@ -13,7 +22,7 @@ def test_retryable_errors_are_retried_and_one_exchange_is_recorded(cell, server,
     server.script(status=503, error="overloaded", times=1)
     run = cell("%%chat\nhello")
     assert run.ok
-    assert len(server.bodies) == 2
+    assert len(sent(server)) == 2
     assert history(magics) == [
         {"role": "user", "content": "hello"},
         {"role": "assistant", "content": "Echo: hello"},

@@ -608,4 +608,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the package's copy of this module: the other endpoints (images, responses, …)
+    # registered their routes there when nbchat.testing was imported, not in __main__.
+    from nbchat.testing import server as _package_module
+
+    _package_module.main()
