@@ -15,7 +15,7 @@ from .content import Content, is_valid
 from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
 from .errors import NbChatError, RequestFailed
-from .events import Event, TextDelta
+from .events import Event, ReasoningDelta, Replayed, TextDelta
 from .rebuild import exchange_of
 from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .secret import credentials
@@ -138,13 +138,7 @@ class ReplyStream:
             else (None, None)
         )
         if entry is not None:
-            # a replay arrives whole, as one delta per choice, through the same consumer
-            restore(self.completion, entry.reply)
-            yield from self._replayed_calls()
-            for index, text in enumerate(self.completion.texts):
-                if text:
-                    yield index, text
-            self.reply = self.finish(replayed=entry)
+            yield from self._replay(entry)
             return
         try:
             yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
@@ -195,6 +189,19 @@ class ReplyStream:
         self.completion = Completion()
         body = self.request.body | {"messages": [*self.request.messages, *self.added]}
         yield from self.chat.transport.run(self.chat.settings, body, self.completion, self.request.api)
+
+    def _replay(self, entry: Entry) -> Iterator[Any]:
+        """A reply from the cache: the events a live reply had, at once, through the same
+        consumer (the reasoning summary, the tool calls, the whole text of each choice)."""
+        restore(self.completion, entry.reply)
+        yield Replayed(entry.asked)
+        for part in self.completion.reasoning:
+            yield ReasoningDelta(part)
+        yield from self._replayed_calls()
+        for index, text in enumerate(self.completion.texts):
+            if text:
+                yield index, text
+        self.reply = self.finish(replayed=entry)
 
     def _replayed_calls(self) -> Iterator[Any]:
         """A tool turn from the cache: its calls are shown with their stored results, not

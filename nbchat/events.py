@@ -16,9 +16,10 @@ Kinds so far:
 - ``tool_call`` — ``nbchat.tools.ToolEvent``: a call being assembled, then its result.
 - ``image_partial`` and ``image`` — ``nbchat.transports.images.ImagePartial`` /
   ``ImageDone`` ``(number, png)``: a partial image (replaced by the next), a finished one.
-
-Kinds to come, each added by the capability that produces it, with a view method:
-``replayed`` (a whole reply answered from the cache, painted at once).
+- ``replayed`` — :class:`Replayed` ``(asked)``: the reply comes from the reply cache. It
+  comes first; the reply's other events (reasoning, tool calls with their stored results,
+  the whole text of each choice) follow at once, so every view paints a replay as it
+  paints a reply, in full on the first paint.
 """
 
 from __future__ import annotations
@@ -64,4 +65,18 @@ class ReasoningDelta(NamedTuple):
         return len(self.text)
 
 
-__all__ = ["Event", "ReasoningDelta", "TextDelta"]
+class Replayed(NamedTuple):
+    """The reply is answered from the reply cache (first asked at ``asked``, epoch seconds)."""
+
+    asked: float
+
+    @property
+    def kind(self) -> str:
+        return "replayed"
+
+    @property
+    def size(self) -> int:
+        return 0
+
+
+__all__ = ["Event", "ReasoningDelta", "Replayed", "TextDelta"]

@@ -250,3 +250,56 @@ def test_the_python_api_follows_the_same_cache_settings(server: StandInServer, t
     assert (again.text, again.usage) == (first.text, first.usage)
     assert not Chat(cache="off", **options).send("Hello").replayed
     assert len(server.bodies) == 2
+
+
+def test_a_replay_is_one_replayed_event_then_the_replys_events_through_the_one_consumer(
+    server: StandInServer, tmp_path: Path
+) -> None:
+    from nbchat import Chat
+
+    options = {"base_url": server.url, "api_key": "sk-local", "cache_path": str(tmp_path / "api.sqlite3")}
+    live = list(Chat(cache="replay", n=2, **options).stream("Hello").events())
+    replayed = list(Chat(cache="replay", n=2, **options).stream("Hello").events())
+    assert [e.kind for e in live] == ["text"] * len(live) and len(live) > 2
+    assert replayed[0].kind == "replayed" and replayed[0].asked > 0
+    texts = {(e.choice, e.text) for e in replayed[1:]}
+    assert texts == {(0, "Echo: Hello"), (1, "Echo: Hello (choice 2)")}, "each choice whole, at once"
+
+
+def test_a_reasoning_summary_and_its_thinking_block_replay(kernel: Kernel, server: StandInServer) -> None:
+    def ask(cell: Cell) -> str:
+        assert cell("%chatconfig api=responses").ok
+        run = cell("%%chat -m o4-mini\nWhy is the sky blue?")
+        assert run.ok, run.error
+        return run.markdown
+
+    first, replayed = ask(kernel()), ask(kernel())
+    assert [r.path for r in server.requests] == ["/v1/responses"], "the replay sent nothing"
+    assert replayed.startswith("<details><summary>Thinking</summary>")
+    assert replayed.split("<sub>")[0] == first.split("<sub>")[0]
+    assert "> **Reading the message**" in replayed and "replayed · asked" in replayed
+
+
+def test_terminal_ipython_replays_the_thinking_text_and_reply(server: StandInServer, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "get_ipython().run_line_magic('chatconfig', 'api=responses')\n"
+        "get_ipython().run_cell_magic('chat', '-m o4-mini', 'hi')"
+    )
+    env = os.environ | {
+        "IPYTHONDIR": str(tmp_path),
+        "OPENAI_BASE_URL": server.url,
+        "OPENAI_API_KEY": "sk-x",
+        "NBCHAT_CACHE": "replay",
+        "NBCHAT_CACHE_PATH": str(tmp_path / "replies.sqlite3"),
+    }
+    command = [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "--ext=nbchat", "-c", code]
+    outs = [subprocess.run(command, capture_output=True, text=True, env=env, timeout=60).stdout for _ in "ab"]
+    assert len(server.requests) == 1
+    first, replayed = outs
+    assert "replayed · asked" in replayed and "replayed" not in first
+    assert replayed.index("Thinking: **Reading the message**") < replayed.index("\n\nEcho: hi")
+    assert replayed.split("\n— ")[0] == first.split("\n— ")[0]
