@@ -331,6 +331,8 @@ def consume(stream: ReplyStream, view: View) -> Reply:
             kept = "nothing arrived and nothing was recorded"
         elif stream.recorded:
             kept = "the partial reply is shown above and kept in history"
+        elif stream.calls and stream.request.record:
+            kept = "shown above; a tool turn is recorded whole or not at all, so nothing was recorded"
         elif stream.request.record:
             kept = "the partial reply is shown above, not kept in history (keep_partial is off)"
         else:

@@ -14,10 +14,10 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Int, List
 
 from .chat import Reply, ReplyStream
-from .content import text_of
 from .errors import NbChatError
 from .options import setting_options
-from .render import View, consume, logprob_html
+from .render import View, consume, logprob_html, tool_block
+from .tools import ToolCall, ToolEvent, message_text
 
 
 def panel_settings(cls: type[Any]) -> list[str]:
@@ -145,7 +145,7 @@ class Panel:
 def transcript_html(messages: list[dict[str, Any]]) -> str:
     rows = []
     for m in messages:
-        text = html.escape(text_of(m.get("content"))).replace("\n", "<br>")
+        text = html.escape(message_text(m)).replace("\n", "<br>")
         rows.append(f'<div class="nbchat-msg nbchat-{m["role"]}"><b>{m["role"]}</b>: {text}</div>')
     return "".join(rows) or "<i>(empty conversation)</i>"
 
@@ -201,6 +201,7 @@ class ChatView(View):
         self.live = W.HTML(f"<i>⏳ {html.escape(stream.request.body['model'])} · waiting…</i>")
         self.reply.children = (self.live,)
         self.logprobs.value = self.usage.value = ""
+        self.calls: list[ToolCall] = []
         return consume(stream, self)
 
     # -- painting (the stream consumer decides when) -----------------------------------
@@ -208,9 +209,15 @@ class ChatView(View):
     def waiting(self, text: str) -> None:
         self.live.value = f"<i>{html.escape(text)}</i>"
 
+    def on_tool_call(self, event: ToolEvent) -> bool:
+        if event.call not in self.calls:
+            self.calls.append(event.call)
+        return True  # shown before it runs (it may ask for approval)
+
     def paint(self, stream: ReplyStream) -> None:
         text, thinking = stream.completion.texts[0], "\n\n".join(stream.completion.reasoning)
-        self.live.value = _thinking_html(thinking, still=not text) + _text_html(text)
+        calls = "".join(tool_block(c, markdown=True) for c in self.calls)
+        self.live.value = calls + _thinking_html(thinking, still=not text) + _text_html(text)
 
     def fail(self, error: BaseException) -> None:
         self.reply.children = ()
@@ -219,6 +226,9 @@ class ChatView(View):
         texts = [c["content"] for c in reply.choices]
         if interrupted:
             texts[0] += "\n\n(interrupted)"
+        calls = "".join(
+            tool_block(c, markdown=True) for c in (self.calls if interrupted else reply.tool_calls)
+        )
         if len(texts) > 1:
             pages = []
             for k, text in enumerate(texts, start=1):
@@ -228,9 +238,11 @@ class ChatView(View):
                 keep.on_click(self._guarded(functools.partial(self._keep, k)))
                 pages.append(W.VBox([W.HTML(_text_html(text)), keep]))
             self.tabs = W.Tab(children=pages, titles=[f"Choice {k}" for k in range(1, len(texts) + 1)])
-            self.reply.children = (self.tabs,)
+            self.reply.children = (W.HTML(calls), self.tabs) if calls else (self.tabs,)
         else:
-            self.reply.children = (W.HTML(_thinking_html(reply.reasoning, False) + _text_html(texts[0])),)
+            self.reply.children = (
+                W.HTML(calls + _thinking_html(reply.reasoning, False) + _text_html(texts[0])),
+            )
         self.logprobs.value = logprob_html(reply.logprobs) if reply.logprobs else ""
         self.usage.value = f"<small>{html.escape(foot)}</small>" if foot else ""
 

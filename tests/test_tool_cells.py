@@ -229,3 +229,22 @@ def test_the_dry_run_shows_the_tools_it_would_offer_and_sends_nothing(defined, s
     assert run.ok, run.error
     assert '"name": "lookup"' in run.text and '"description": "Look a key up in the glossary."' in run.text
     assert server.bodies == []
+
+
+def test_the_widget_view_shows_each_call_above_the_reply_and_in_the_transcript(defined, server) -> None:
+    from nbchat.widgets import VIEWS
+
+    server.script(tool_calls=calls(("lookup", {"key": "a"})))
+    assert defined("%%chat -f widget --tools lookup\ngo").ok
+    view = list(VIEWS.values())[-1]
+    (shown,) = view.reply.children
+    assert shown.value.startswith(
+        '<details class="nbchat-tool"><summary>🔧 <code>lookup(key=&#x27;a&#x27;)</code>'
+    )
+    assert "<pre>a means A</pre>" in shown.value and "Echo: a means A" in shown.value
+    assert defined("%%chat -f widget\nnext").ok
+    transcript = list(VIEWS.values())[-1].transcript.value
+    assert (
+        "<b>assistant</b>: → lookup(key=&#x27;a&#x27;)" in transcript
+        and "<b>tool</b>: a means A" in transcript
+    )

@@ -182,3 +182,35 @@ def test_a_terminal_prints_each_call_as_plain_lines_and_asks_on_stdin(tmp_path: 
     assert re.search(r"→ lookup\(key='ab'\) · \d\.\d\d s\n    AB\n", out), out
     assert "Echo: [1, 2, 3] | AB" in out and "2 requests (2 tool calls)" in out
     assert "<details" not in out and "<sub>" not in out
+
+
+def test_an_interrupt_during_the_second_request_records_nothing_of_the_tool_turn(server) -> None:
+    import time
+
+    env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        assert run(kc, DEFINE + "%chatconfig keep_partial=true tool_approval=auto")[0]["status"] == "ok"
+        assert run(kc, "%%chat\nbefore")[0]["status"] == "ok"
+        server.script(tool_calls=[{"name": "lookup", "arguments": {"key": "a"}}])
+        server.script(chunks=[f"word{i} " for i in range(200)], chunk_delay=0.05)
+        msg_id = kc.execute("%%chat --tools lookup\ngo")
+        deadline = time.monotonic() + 20
+        while len(server.bodies) < 3 and time.monotonic() < deadline:  # the second request is streaming
+            time.sleep(0.05)
+        time.sleep(0.3)
+        km.interrupt_kernel()
+        while True:
+            reply = kc.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        assert reply["content"]["status"] == "error"
+        assert (
+            "a tool turn is recorded whole or not at all, so nothing was recorded"
+            in reply["content"]["traceback"][0]
+        )
+        assert run(kc, "%%chat\nafter")[0]["status"] == "ok"
+        assert [m["content"] for m in server.bodies[-1]["messages"]] == ["before", "Echo: before", "after"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
