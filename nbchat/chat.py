@@ -455,8 +455,8 @@ class Chat:
         if api == "responses":
             from .transports import responses
 
-            if spec is not None:
-                raise responses.Unsupported("a --schema reply needs api=chat (Chat Completions)")
+            if spec is not None or tools:
+                raise responses.Unsupported("tools and schemas need api=chat (Chat Completions)")
             summary = self.settings.reasoning_summary
             body, dropped = responses.request_body(values, messages, stream=bool(stream), summary=summary)
         else:

@@ -212,7 +212,7 @@ class ChatMagics(Magics, Settings):
             )
         self.hint_rebuild()
         if self.api == "responses":
-            self.check_responses(overrides)
+            self.check_responses(overrides, args)
         if args.new:
             chat.conversation.clear(keep_system=True)
         stream = self.cell_stream(chat, args, cell, overrides)
@@ -222,14 +222,17 @@ class ChatMagics(Magics, Settings):
             mapview.show_data(reply.data, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
 
-    def check_responses(self, overrides: dict[str, Any]) -> None:
-        """api=responses: parameters that API lacks are a usage error, before anything changes."""
+    def check_responses(self, overrides: dict[str, Any], args: Any = None) -> None:
+        """api=responses: parameters that API lacks, and tools and schemas (nbchat sends those
+        to Chat Completions only), are a usage error, before anything changes."""
         from .transports import responses
 
         try:
             responses.check(self.request_values() | overrides)
         except responses.Unsupported as e:
             raise UsageError(str(e)) from None
+        if self.tools or overrides.get("tools") or (args is not None and args.schema):
+            raise UsageError("tools and --schema need api=chat (Chat Completions); %chatconfig api=chat")
 
     def image_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
         """``-f image``: the cell is the prompt; with ``--image PATH``, an edit of that picture."""
@@ -392,7 +395,7 @@ class ChatMagics(Magics, Settings):
                 "--dry-run shows one chat request; --completion, --map and -f image have none yet"
             )
         if self.api == "responses":
-            self.check_responses(overrides)
+            self.check_responses(overrides, args)
         conversation = self.conversations.get(args.conversation) or Conversation(args.conversation)
         if args.new:  # as if started over, without starting over
             conversation = Conversation(args.conversation, system=conversation.system)

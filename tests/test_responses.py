@@ -195,3 +195,21 @@ def test_the_widget_view_shows_the_thinking_block_too(cell, server, responses_ap
     shown = view.reply.children[0].value
     assert shown.startswith("<details><summary>Thinking</summary>") and "Reading the message" in shown
     assert shown.index("</details>") < shown.index("Echo: Why?")
+
+
+@pytest.mark.parametrize("options", ["--tools describe", "--schema 'label, score float'"])
+def test_tools_and_schemas_with_the_responses_api_are_usage_errors(
+    cell, server, responses_api, options
+) -> None:
+    run = cell(f"%%chat {options}\nhi")
+    assert type(run.error) is UsageError and "need api=chat" in str(run.error)
+    assert server.requests == []
+
+
+def test_the_admin_key_is_removed_from_text_a_message_substitutes(cell, server, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-Wq4eRt7yUi0oPa3sDf6g")
+    assert cell("import os\nadmin = os.environ['OPENAI_ADMIN_KEY']").ok
+    assert cell("%%chat\nmy key is {admin} ok").ok
+    sent_text = str(server.bodies[-1]["messages"][-1]["content"])
+    assert sent_text.startswith("my key is ") and sent_text.endswith(" ok")
+    assert "Wq4eRt7yUi0oPa3sDf6g" not in sent_text and "Wq4eRt7y" not in sent_text
