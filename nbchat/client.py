@@ -455,10 +455,16 @@ def _words(body: Any, depth: int) -> str | None:
     if isinstance(body, str):
         return body
     if isinstance(body, dict):
-        for key in ("message", "error", "detail", "msg", "title", "description", "error_description"):
+        known = ("message", "error", "detail", "msg", "title", "description", "error_description")
+        for key in known:
             said = _words(body.get(key), depth + 1)
             if said:
                 return said
+        for key, value in list(body.items())[:8]:  # words nested under a name of its own
+            if key not in known and isinstance(value, (dict, list)):
+                said = _words(value, depth + 1)
+                if said:
+                    return said
     if isinstance(body, list):
         parts = [said for item in body[:3] if (said := _words(item, depth + 1))]
         return "; ".join(parts) or None

@@ -86,7 +86,7 @@ def render(value: Any, limits: Limits, name: str = "value") -> Rendered:
     try:
         text = str(value)
     except Exception as e:
-        failure = f"{type(e).__name__}: {e}"
+        failure = f"{type(e).__name__}: {_said(e)}"
         raise ContextError(f"{{{name}}} cannot be shown as text: str() raised {failure}") from None
     text, note = cut(scrub_text(text, limits), limits.context_tokens)
     return Rendered(text, type(value).__name__, estimate_text(text), note)
@@ -492,3 +492,13 @@ def summary(receipt: Sequence[Mapping[str, Any]]) -> str:
     names = [str(p["what"]) for p in receipt]
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     return f"context: {shown} (≈{sum(int(p['tokens']) for p in receipt):,} tokens)"
+
+
+def _said(error: BaseException) -> str:
+    """An exception's message as one short line (its ``str()`` may itself fail)."""
+    from .secret import one_line
+
+    try:
+        return one_line(str(error), 200)
+    except Exception:
+        return "(its message cannot be shown either)"

@@ -453,14 +453,25 @@ def unknown_setting(name: str, names: list[str]) -> str:
 
 
 # `name=value` where value is quoted, bracketed, braced or a bare word.
-_ASSIGNMENT = re.compile(
-    r"""\s*([A-Za-z_]\w*)\s*=\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\[[^\]]*\]|\{.*\}|\S+)"""
-)
+_QUOTED = r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'"""
+
+
+def _bracketed(depth: int) -> str:
+    """``{…}`` or ``[…]`` nested up to ``depth`` levels, quotes respected: a greedy
+    ``\\{.*\\}`` would swallow the next ``name={…}`` on the line."""
+    inner = r"[^\[\]{}\"']" if depth == 0 else rf"[^\[\]{{}}\"']|{_bracketed(depth - 1)}"
+    return rf"\{{(?:{inner}|{_QUOTED})*\}}|\[(?:{inner}|{_QUOTED})*\]"
+
+
+# a value: quoted, bracketed, a bare word -- or nothing at all when the line ends or the
+# next name=value follows (`model=` is a blank model, refused by its setting)
+_VALUE = rf"(?:(?=\s*$|\s+[A-Za-z_]\w*\s*=|\s+--)|\s*(?:{_QUOTED}|{_bracketed(3)}|\S+))"
+_ASSIGNMENT = re.compile(rf"""\s*([A-Za-z_]\w*)\s*=({_VALUE})""")
 
 
 # a name=value pair as above, or any other word (quoted or not)
 _CONFIG_WORD = re.compile(
-    r"""\s*(?:(?P<assignment>[A-Za-z_]\w*\s*=\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\[[^\]]*\]|\{.*\}|\S+))"""
+    rf"""\s*(?:(?P<assignment>[A-Za-z_]\w*\s*={_VALUE})"""
     r"""|(?P<word>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\S+))"""
 )
 
@@ -494,7 +505,7 @@ def parse_assignments(line: str) -> dict[str, Any]:
             bad = line[pos:].split()[0]
             raise ValueError(f"expected name=value, got {bad!r}")
         name, raw = match.groups()
-        values[name] = literal(raw)
+        values[name] = literal(raw.strip())
         pos = match.end()
         while pos < len(line) and line[pos].isspace():
             pos += 1
