@@ -200,6 +200,7 @@ class Transport:
             "AZURE_OPENAI_API_KEY" if settings.azure_endpoint else "OPENAI_API_KEY"
         )
         base_url = settings.base_url
+        _check_urls(settings)
         if key is None:
             if settings.azure_endpoint or base_url is None or "api.openai.com" in base_url:
                 raise NbChatError(
@@ -477,6 +478,20 @@ def _reason(exc: Any) -> str:
 
 def _model_name(value: Any) -> str | None:
     return one_line(value, 200) or None if isinstance(value, str) else None
+
+
+def _check_urls(settings: Any) -> None:
+    """A URL taken from the environment is checked here, before it is used."""
+    from .values import url_problem
+
+    for name, variable in (("base_url", "OPENAI_BASE_URL"), ("azure_endpoint", "AZURE_OPENAI_ENDPOINT")):
+        url = getattr(settings, name, None)
+        problem = url_problem(url) if url else None
+        if problem:
+            raise NbChatError(
+                f"{name} (from {variable}) must be an http(s) URL, e.g. http://localhost:11434/v1: "
+                f"{problem} in {public_url(str(url))!r}; fix {variable}, or set %chatconfig {name}=URL"
+            )
 
 
 def _make_client(settings: Any, key: Secret) -> Any:

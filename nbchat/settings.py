@@ -281,11 +281,11 @@ class Settings(Configurable):
 
     @default("base_url")
     def _base_url_from_env(self) -> str | None:
-        return os.environ.get("OPENAI_BASE_URL") or None
+        return _env_url("OPENAI_BASE_URL")
 
     @default("azure_endpoint")
     def _azure_endpoint_from_env(self) -> str | None:
-        return os.environ.get("AZURE_OPENAI_ENDPOINT") or None
+        return _env_url("AZURE_OPENAI_ENDPOINT")
 
     @default("api_version")
     def _api_version_from_env(self) -> str | None:
@@ -386,6 +386,15 @@ class Settings(Configurable):
         origins = self.__dict__.setdefault("_origins", {})
         for name in names:
             origins.pop(name, None)
+
+
+def _env_url(variable: str) -> str | None:
+    """A URL setting's default from the environment. It is held as found (a bad one must
+    not make every use of the settings fail); the transport checks it before a request."""
+    from .values import FromEnvironment
+
+    value = (os.environ.get(variable) or "").strip()
+    return FromEnvironment(value) if value else None
 
 
 def _none_ok(trait: TraitType[Any, Any], name: str) -> None:

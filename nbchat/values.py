@@ -23,6 +23,13 @@ class SettingError(TraitError):
     """A refused value; the message is complete, names the setting and quotes no secret."""
 
 
+class FromEnvironment(str):
+    """A value read from an environment variable: taken as found when it becomes the
+    default (the transport checks a URL before it is used), not refused on every read."""
+
+    __slots__ = ()
+
+
 class MaskedURL(str):
     """A URL whose ``repr`` (what ``%config`` and ``%chatconfig`` list) hides its password."""
 
@@ -67,13 +74,13 @@ class URL(Unicode):  # type: ignore[type-arg]
         if not isinstance(value, str):
             raise SettingError(f"{_name(self)} must be {self.info_text}, not {type(value).__name__}")
         url = value.strip()
-        problem = _url_problem(url)
+        problem = None if isinstance(value, FromEnvironment) else url_problem(url)
         if problem:
             raise SettingError(f"{_name(self)} must be {self.info_text}: {problem} in {public_url(url)!r}")
         return MaskedURL(url)
 
 
-def _url_problem(url: str) -> str | None:
+def url_problem(url: str) -> str | None:
     if not url or re.search(r"\s", url) or _CONTROL.search(url):
         return "spaces or control characters" if url else "it is empty"
     try:
@@ -160,6 +167,7 @@ def bad_variable_name(name: str, hidden: Any = ()) -> str | None:
 
 __all__ = [
     "URL",
+    "FromEnvironment",
     "Headers",
     "HeadersTrait",
     "MaskedURL",
@@ -167,4 +175,5 @@ __all__ = [
     "PricesTrait",
     "SettingError",
     "bad_variable_name",
+    "url_problem",
 ]

@@ -117,3 +117,27 @@ def test_a_variable_whose_str_raises_is_a_one_line_error_naming_it(cell, server,
     assert "{bad}" in message and "RuntimeError" in message
     message = refused(cell, server, "%%chat -s\nsystem {bad}")
     assert "{bad}" in message
+
+
+def test_a_base_url_from_the_environment_that_is_not_a_url_is_one_line_and_can_be_fixed(
+    server, monkeypatch
+) -> None:
+    from conftest import Cell, make_shell
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "localhost:11434/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    cell = Cell(make_shell())
+    try:
+        assert cell("%chatconfig").ok  # the listing still works
+        run = cell("%%chat\nhi")
+        assert run.io.stdout.strip() == (
+            "nbchat: base_url (from OPENAI_BASE_URL) must be an http(s) URL, e.g. http://localhost:11434/v1: "
+            "the scheme is not http or https in 'localhost:11434/v1'; fix OPENAI_BASE_URL, "
+            "or set %chatconfig base_url=URL"
+        )
+        assert server.requests == []
+        assert cell(f"%chatconfig base_url={server.url}").ok
+        assert cell("%%chat\nhi").ok
+    finally:
+        InteractiveShell.clear_instance()
