@@ -12,6 +12,7 @@ from typing import Any
 from .conversation import Conversation, Message, Turn
 from .errors import NbChatError
 
+HINT_MAX_BYTES = 20_000_000  # the hint reads the notebook before the first request of a kernel
 NOT_FOUND = (
     "cannot tell which notebook this kernel runs (neither JPY_SESSION_NAME nor VS Code's "
     "__vsc_ipynb_file__ is set); name it: %chat rebuild analysis.ipynb"
@@ -149,8 +150,10 @@ def hint(user_ns: Mapping[str, Any]) -> str | None:
     if path is None:
         return None
     try:
+        if path.stat().st_size > HINT_MAX_BYTES:
+            return None  # not worth parsing on a request's path; %chat rebuild still reads it
         found = records(read_notebook(path))
-    except NbChatError:
+    except (NbChatError, OSError):
         return None
     if not any(r.get("messages") for r in found):
         return None

@@ -138,3 +138,9 @@ def test_the_first_request_of_a_fresh_kernel_says_once_that_rebuild_can_restore_
     hinted = fresh("%%chat\nAgain", cell_id="b")
     assert "`%chat rebuild` restores those conversations" in hinted.text
     assert "rebuild" not in fresh("%%chat\nOnce more", cell_id="c").text
+
+    from nbchat import rebuild
+
+    monkeypatch.setattr(rebuild, "HINT_MAX_BYTES", saved.stat().st_size - 1)
+    big = Cell(make_shell())
+    assert "rebuild" not in big("%%chat\nAgain", cell_id="b").text, "a huge notebook is not parsed for a hint"
