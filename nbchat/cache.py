@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # sqlite3 is imported on first use: %load_ext stays fast
 
 # not part of what a request asks, only of how the answer travels
 TRANSPORT_ONLY = ("stream", "stream_options")
-BUSY_MS = 3000  # how long a write waits for another kernel's transaction
+BUSY_MS = 5000  # how long a write waits for another kernel's transaction
+CHECKPOINT_MS = 100  # how long folding the log waits for other kernels' readers
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
     key TEXT PRIMARY KEY,
@@ -115,12 +116,25 @@ class ReplyCache:
     def _run(self, work: Any) -> Any:
         import sqlite3
 
+        deadline = time.monotonic() + BUSY_MS / 1000
+        pause = 0.01
         with self._lock:
-            try:
-                return work(self._connection())
-            except (sqlite3.Error, OSError) as e:
-                self.close()
-                raise CacheUnavailable(_why(e)) from None
+            while True:
+                try:
+                    return work(self._connection())
+                except sqlite3.OperationalError as e:
+                    # SQLite answers "locked" at once, without its busy wait, where waiting
+                    # could deadlock (two kernels switching a new file to WAL, or upgrading a
+                    # read to a write together): one of them goes on, so trying again succeeds
+                    if _busy(e) and time.monotonic() < deadline:
+                        time.sleep(pause)
+                        pause = min(pause * 2, 0.2)
+                        continue
+                    self.close()
+                    raise CacheUnavailable(_why(e)) from None
+                except (sqlite3.Error, OSError) as e:
+                    self.close()
+                    raise CacheUnavailable(_why(e)) from None
 
     def get(self, key: str) -> Entry | None:
         def read(conn: sqlite3.Connection) -> Entry | None:
@@ -158,7 +172,7 @@ class ReplyCache:
     def stats(self) -> Stats:
         def read(conn: sqlite3.Connection) -> Stats:
             # fold the write-ahead log into the file, so the file alone can be committed
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _checkpoint(conn)
             entries, replays, saved = conn.execute(
                 "SELECT count(*), coalesce(sum(replays), 0), coalesce(sum(saved), 0) FROM replies"
             ).fetchone()
@@ -182,7 +196,7 @@ class ReplyCache:
         def wipe(conn: sqlite3.Connection) -> int:
             count = int(conn.execute("SELECT count(*) FROM replies").fetchone()[0])
             conn.execute("DELETE FROM replies")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _checkpoint(conn)
             return count
 
         import sqlite3
@@ -205,6 +219,25 @@ class ReplyCache:
                 conn.close()
             except sqlite3.Error:
                 pass
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the log into the file if no other kernel is reading it now (best effort).
+
+    A truncating checkpoint holds the write lock while it waits for readers: with the full
+    busy timeout it would keep other kernels' writes waiting as long as their own timeout,
+    and they would give up. A short wait keeps their writes going; the log is folded on a
+    later call or when the last connection closes."""
+    conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_MS}")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+
+
+def _busy(error: BaseException) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
 
 
 def _why(error: BaseException) -> str:

@@ -94,7 +94,7 @@ def test_a_server_error_is_explained_and_the_next_completion_works(cell, server)
     server.script(reset_after=1)
     run = cell("%%chat --completion\nhi there you")
     assert not run.ok and "dropped in the middle of the reply" in run.io.stdout
-    deadline = time.monotonic() + 4
+    deadline = time.monotonic() + 15  # a loaded machine may schedule the server thread late
     while server.open_streams and time.monotonic() < deadline:  # the server's side closes just after
         time.sleep(0.02)
     assert server.open_streams == 0

@@ -17,7 +17,7 @@ def api(request, magics) -> str:
     return str(request.param)
 
 
-def wait_for_closed_streams(server, seconds: float = 4.0) -> int:
+def wait_for_closed_streams(server, seconds: float = 15.0) -> int:
     deadline = time.monotonic() + seconds
     while server.open_streams and time.monotonic() < deadline:
         time.sleep(0.02)

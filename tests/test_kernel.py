@@ -115,7 +115,7 @@ def test_an_interrupt_mid_stream_shows_what_arrived_closes_the_stream_and_keeps_
     assert reply["traceback"][0].startswith("nbchat: interrupted: the partial reply is shown above")
     final = shown_markdown(kc, msg_id, lambda texts: any("(interrupted)" in t for t in texts), seconds=5)
     assert any(t.startswith("word0 word1 word2 word3 ") and "*(interrupted)*" in t for t in final), final[-3:]
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 15  # a loaded machine may schedule the server thread late
     while server.open_streams and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.open_streams == 0, "the stream's connection was closed"
