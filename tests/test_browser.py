@@ -152,28 +152,64 @@ def lab_page(lab: str, artifacts: Path) -> Iterator[Any]:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.goto(f"{lab}/lab/tree/lab.ipynb?token={TOKEN}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            # a kernel-select dialog would keep the kernel from starting: answer it while waiting
+            wait_for(lambda: not dismiss_dialogs(page) and idle.count() > 0, 90, "the kernel to be idle")
             yield page
         finally:
             page.screenshot(path=str(artifacts / "last.png"), full_page=True)
             browser.close()
 
 
+def dismiss_dialogs(page: Any) -> bool:
+    """Close any JupyterLab dialog that would block a click (a kernel to select, a file changed
+    on disk, ...) with its default button, which keeps the notebook and its kernel. Returns
+    whether there was one."""
+    from playwright.sync_api import Error
+
+    dialogs = page.locator(".jp-Dialog")
+    found = False
+    for _attempt in range(5):
+        if dialogs.count() == 0:
+            return found
+        found = True
+        accept = dialogs.first.locator(".jp-Dialog-button.jp-mod-accept")
+        try:
+            if accept.count():
+                accept.first.click(timeout=5_000)
+            else:
+                page.keyboard.press("Escape")
+            dialogs.first.wait_for(state="detached", timeout=5_000)
+        except Error:
+            page.keyboard.press("Escape")
+    return found
+
+
 def run_cell(page: Any, index: int) -> None:
     """Click into the cell and run it in place, as a user would (Ctrl+Enter), until it
-    shows a new execution count."""
+    shows a new execution count. A dialog in the way is dismissed first; a cell the kernel
+    has received ([*]) is waited for, however loaded the machine, and never sent twice."""
+    from playwright.sync_api import Error
+
     cells = page.locator(".jp-Notebook .jp-Cell")
     prompt = cells.nth(index).locator(".jp-InputPrompt")
     before = prompt.inner_text()
     for _attempt in range(3):  # a keypress sent while the kernel connects can be lost
-        cells.nth(index).locator(".jp-InputArea-editor").click()
+        dismiss_dialogs(page)
+        try:
+            cells.nth(index).locator(".jp-InputArea-editor").click(timeout=15_000)
+        except Error:
+            continue  # something covered the cell: dismiss it and click again
         page.keyboard.press("Control+Enter")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        started, queued = time.monotonic(), False
+        while time.monotonic() - started < (180 if queued else 20):
             now = prompt.inner_text()
-            if re.search(r"\[\d+\]", now) and now != before:
+            if re.search(r"\[\d+\]", now) and (now != before or queued):
                 return
+            queued = queued or "*" in now
+            if not queued and dismiss_dialogs(page):
+                break  # the dialog may have taken the keypress: send it again
             time.sleep(0.2)
     raise AssertionError(f"cell {index} did not run")
 
@@ -193,14 +229,14 @@ def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(la
         box = track.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + box["width"] * 0.35, box["y"] + box["height"] / 2)
-        wait_for(lambda: readout.inner_text() != "1.00", 10, "the slider to move")
+        wait_for(lambda: readout.inner_text() != "1.00", 30, "the slider to move")
         moved = float(readout.inner_text())
         assert 0.5 <= moved <= 0.9
         page.screenshot(path=str(ARTIFACTS / "2-slider-moved.png"), full_page=True)
 
         before = len(server.bodies)
         run_cell(page, 2)  # %%chat
-        wait_for(lambda: len(server.bodies) > before, 30, "the chat request")
+        wait_for(lambda: len(server.bodies) > before, 60, "the chat request")
         assert server.bodies[-1]["temperature"] == pytest.approx(moved)
         reply = cells.nth(2).locator(".jp-RenderedMarkdown", has_text="Echo: Which temperature did you get?")
         reply.wait_for(timeout=30_000)

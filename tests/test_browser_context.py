@@ -43,7 +43,7 @@ def test_the_context_notebook_in_jupyterlab_sends_the_figure_and_renders_the_rec
         assert "[image/png 600×300]" in (reply.text_content() or "")
 
     wait_for(
-        lambda: any(isinstance(b["messages"][-1]["content"], list) for b in server.bodies), 10, "the figure"
+        lambda: any(isinstance(b["messages"][-1]["content"], list) for b in server.bodies), 30, "the figure"
     )
     parts = [
         p

@@ -4,7 +4,7 @@ above the reply, and opening it shows the result."""
 from __future__ import annotations
 
 import pytest
-from test_browser import ARTIFACTS, lab, lab_page, run_cell
+from test_browser import ARTIFACTS, dismiss_dialogs, lab, lab_page, run_cell
 
 pytestmark = pytest.mark.browser
 
@@ -34,8 +34,9 @@ def test_a_tool_call_is_a_collapsible_block_above_the_reply_in_jupyterlab(lab, s
         result = block.locator("pre")
         assert not result.is_visible()  # collapsed until opened
         page.screenshot(path=str(artifacts / "1-collapsed.png"), full_page=True)
-        block.locator("summary").click()
-        result.wait_for(state="visible", timeout=10_000)
+        dismiss_dialogs(page)
+        block.locator("summary").click(timeout=30_000)
+        result.wait_for(state="visible", timeout=30_000)
         assert result.inner_text() == "[1, 2, 3]"
         # the block sits above the reply's text
         assert reply.inner_text().index("describe(name='rows')") < reply.inner_text().index("Echo: [1, 2, 3]")

@@ -26,7 +26,8 @@ def test_a_server_that_sends_its_headers_a_byte_at_a_time_hits_the_timeout(cell,
         f"nbchat: timed out before the first token after 1 s (setting: timeout); "
         f"the server at {url} is slow or stuck"
     )
-    assert 0.9 < elapsed < 2.0, elapsed  # the headers alone would take 12 s
+    # the headers alone would take 12 s; the bound leaves a loaded machine room
+    assert 0.9 < elapsed < 5.0, elapsed
     assert srv.connections == 1  # a passed deadline is not retried
     assert magics.conversations["default"].turns == []
 
@@ -43,7 +44,7 @@ def test_a_server_that_dribbles_a_token_byte_by_byte_hits_the_gap_timeout(cell, 
         run = cell("%%chat\nhi")
         elapsed = time.monotonic() - start
     assert not run.ok and "timed out between tokens after 1 s (setting: timeout)" in run.io.stdout
-    assert 0.9 < elapsed < 2.0, elapsed
+    assert 0.9 < elapsed < 5.0, elapsed  # the token alone would take 10 s
     assert magics.conversations["default"].turns == []
 
 
@@ -72,7 +73,8 @@ def test_a_silent_server_hits_the_timeout_once_not_once_per_retry(cell, magics) 
         run = cell("%%chat\nhi")
         elapsed = time.monotonic() - start
     assert "timed out before the first token after 0.5 s" in run.io.stdout
-    assert elapsed < 1.2, elapsed
+    assert srv.connections == 1  # a passed deadline is not retried
+    assert elapsed < 4.0, elapsed  # the server stays silent for 5 s
 
 
 def interrupt_after(seconds: float) -> threading.Timer:
@@ -87,8 +89,8 @@ def test_an_interrupt_before_the_first_token_records_nothing_even_with_keep_part
     magics.keep_partial = True
     assert cell("%%chat\nbefore").ok
     before = magics.conversations["default"].messages()
-    server.script(delay=3)
-    interrupt_after(0.5)
+    server.script(delay=10)
+    interrupt_after(1.5)  # the request is out by then even on a loaded machine; the reply is not
     run = cell("%%chat\nnever answered")
     assert not run.ok
     assert magics.conversations["default"].messages() == before
@@ -100,8 +102,8 @@ def test_an_interrupt_before_the_first_token_records_nothing_even_with_keep_part
 
 def test_an_interrupt_after_the_first_token_keeps_the_partial_with_keep_partial(cell, server, magics) -> None:
     magics.keep_partial = True
-    server.script(text="one two three four five six", stall_at=2, stall=3)
-    interrupt_after(0.7)
+    server.script(text="one two three four five six", stall_at=2, stall=10)
+    interrupt_after(2.0)  # the first words are in by then even on a loaded machine; the rest are not
     run = cell("%%chat\nhi")
     assert not run.ok
     turns = magics.conversations["default"].turns

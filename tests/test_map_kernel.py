@@ -58,7 +58,7 @@ def test_an_interrupt_cancels_the_requests_in_flight_and_keeps_the_completed_one
     setup = '%load_ext nbchat\nitems = [f"i{i}" for i in range(8)]'
     assert reply_to(kc, send(kc, setup))["status"] == "ok"
     server.script(times=2)
-    server.script(delay=10.0, times=50)
+    server.script(delay=40.0, times=50)
     msg_id = send(kc, "%%chat --map items --concurrency 2 -o out\n{item}")
     deadline = time.monotonic() + 30
     while len(server.bodies) < 4 and time.monotonic() < deadline:
@@ -68,7 +68,7 @@ def test_an_interrupt_cancels_the_requests_in_flight_and_keeps_the_completed_one
     interrupted = time.monotonic()
     km.interrupt_kernel()
     reply = reply_to(kc, msg_id)
-    assert time.monotonic() - interrupted < 5, "the 10 s requests were cancelled, not awaited"
+    assert time.monotonic() - interrupted < 15, "the 40 s requests were cancelled, not awaited"
     assert reply["status"] == "error"
     assert reply["traceback"][0].startswith("nbchat: interrupted: 2 of 8 completed and are kept")
     assert (

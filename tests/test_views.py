@@ -54,8 +54,8 @@ def test_an_interrupt_before_the_first_token_stops_the_indicator_and_records_not
     cell, shell, magics, server, keep_partial
 ) -> None:
     magics.keep_partial = keep_partial
-    server.script(text="too late", delay=3)
-    later_interrupt(TICK * 3)
+    server.script(text="too late", delay=10)
+    later_interrupt(TICK * 6)  # the request is out by then even on a loaded machine; the reply is not
     run = cell("%%chat\nhello")
     assert not run.ok
     assert str(run.error) == "interrupted: nothing arrived and nothing was recorded"
@@ -70,8 +70,8 @@ def test_an_interrupt_mid_stream_is_the_same_in_the_markdown_and_widget_views(
     cell, shell, magics, server, fmt, keep_partial
 ) -> None:
     magics.keep_partial = keep_partial
-    server.script(chunks=[f"word{i} " for i in range(100)], chunk_delay=0.02)
-    later_interrupt(0.5)
+    server.script(chunks=[f"word{i} " for i in range(100)], chunk_delay=0.05)
+    later_interrupt(1.5)  # the first words are in by then even on a loaded machine; word99 is not
     run = cell(f"%%chat -f {fmt}\ntell me a story")
     assert not run.ok
     kept = " and kept in history" if keep_partial else ", not kept in history (keep_partial is off)"
