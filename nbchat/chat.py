@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .cache import Entry, Replayer, key_of, restore, snapshot
-from .client import OPENAI_URL, Completion, Transport, request_body
+from .client import Completion, Transport, request_body
+from .connection import resolve
 from .content import Content, is_valid
 from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
@@ -219,9 +220,9 @@ class ReplyStream:
         if self._cache_key is not None:
             return self._cache_key
         settings = self.chat.settings
-        url = settings.base_url or OPENAI_URL
+        url = resolve(settings).url
         if settings.azure_endpoint:
-            url = f"{settings.azure_endpoint}/openai/deployments/{settings.azure_deployment or ''}"
+            url = f"{url}/openai/deployments/{settings.azure_deployment or ''}"
         self._cache_key = key_of(self.request.body, f"{url}/{self.request.api}")
         return self._cache_key
 

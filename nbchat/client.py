@@ -9,28 +9,23 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .compat import adapt, mentions_stream_options
+from .connection import key_help, resolve
 from .content import rejected_part
 from .errors import NbChatError, RequestFailed
-from .secret import PLACEHOLDER, Secret, credentials, guard_logs, one_line, public_url, redact, redact_foreign
+from .secret import credentials, guard_logs, one_line, public_url, redact, redact_foreign
 from .settings import Settings
 from .tools import CallParts
 
-OPENAI_URL = "https://api.openai.com/v1"
-NO_KEY = PLACEHOLDER  # local servers (Ollama, llama.cpp, vLLM) want some key, any key
 SDK_TIMEOUT = 600.0  # the SDK's default; nbchat makes it a wall-clock limit too
 MAX_CHOICES = 128  # the API's limit on n; a larger index is a malformed event
 # sent under their own names; model and logprobs get special treatment below
 SIMPLE_PARAMS = tuple(n for n in Settings.class_trait_names(request=True) if n not in ("model", "logprobs"))
-KEY_HELP = (
-    "set OPENAI_API_KEY in the environment Jupyter starts from, or run %chatconfig --key (a hidden prompt)"
-)
 
 
 TOOLS_HELP = (
@@ -194,36 +189,16 @@ class Transport:
         self.no_json_schema = False  # this server rejected response_format json_schema once
 
     def client(self, settings: Any) -> Any:
-        # The key stays wrapped in a Secret and the identity is a digest: a traceback
-        # shown with %xmode Verbose lists every local variable of its frames.
-        key = settings.api_key or _env_secret(
-            "AZURE_OPENAI_API_KEY" if settings.azure_endpoint else "OPENAI_API_KEY"
-        )
-        base_url = settings.base_url
+        from .wallclock import http_client
+
         _check_urls(settings)
-        if key is None:
-            if settings.azure_endpoint or base_url is None or "api.openai.com" in base_url:
-                raise NbChatError(
-                    f"no API key for {'Azure OpenAI' if settings.azure_endpoint else 'OpenAI'}: {KEY_HELP}"
-                )
-            key = Secret(NO_KEY)
-        identity = _digest(
-            key.reveal(),
-            base_url,
-            settings.organization,
-            settings.project,
-            settings.timeout,
-            settings.max_retries,
-            settings.azure_endpoint,
-            settings.azure_deployment,
-            settings.api_version,
-            sorted(settings.default_headers.items()),
-        )
+        connection = resolve(settings)
+        identity = connection.identity(settings)
         if identity != self._identity:
             if self._client is not None:
                 self._client.close()  # its connections; a new client has its own
             guard_logs(settings)
-            self._client = _make_client(settings, key)
+            self._client = connection.client(settings, http_client=http_client())
             self._identity = identity
         return self._client
 
@@ -327,7 +302,7 @@ class Transport:
         try:
             data = client.get("/models", cast_to=object)
         except openai.NotFoundError:
-            where = public_url(settings.base_url or OPENAI_URL)
+            where = resolve(settings).where
             raise RequestFailed(
                 f"the server at {where} does not list its models (GET /models: 404 Not Found); "
                 "name the model yourself: %chatconfig model=NAME",
@@ -357,7 +332,8 @@ def explain(exc: BaseException, settings: Any, completion: Completion | None) ->
 def _explain(exc: BaseException, settings: Any, completion: Completion | None, secrets: list[str]) -> str:
     import openai
 
-    where = public_url(settings.base_url or OPENAI_URL)
+    connection = resolve(settings)
+    where = connection.where
     midway = completion is not None and completion.first_token is not None
 
     def foreign(text: Any, limit: int = 300) -> str:
@@ -367,7 +343,7 @@ def _explain(exc: BaseException, settings: Any, completion: Completion | None, s
         status, said = exc.status_code, foreign(_server_message(exc)).rstrip(".")
         retried = f" after {settings.max_retries} retries" if settings.max_retries else ""
         if status == 401:
-            return f"401 Unauthorized: {said}. The key was refused: {KEY_HELP}."
+            return f"401 Unauthorized: {said}. The key was refused: {key_help(settings, connection)}."
         if status == 403:
             return f"403 Forbidden: {said}. The key's project or organization may not use this model."
         if status == 404:
@@ -402,7 +378,8 @@ def _explain(exc: BaseException, settings: Any, completion: Completion | None, s
         detail = f" ({type(cause).__name__}: {foreign(cause, 200)})" if cause and str(cause) else ""
         if midway:
             return f"the connection to {where} dropped in the middle of the reply{detail}"
-        return f"cannot reach {where}{detail}. Is the server running, and is base_url right?"
+        setting = "azure_endpoint" if connection.azure else "base_url"
+        return f"cannot reach {where}{detail}. Is the server running, and is {setting} right?"
     if isinstance(exc, openai.APIError):
         return f"the server reported an error during the reply: {foreign(exc.message)}"
     if isinstance(exc, json.JSONDecodeError):
@@ -494,50 +471,9 @@ def _check_urls(settings: Any) -> None:
             )
 
 
-def _make_client(settings: Any, key: Secret) -> Any:
-    import openai
-
-    from .wallclock import http_client
-
-    options: dict[str, Any] = {
-        "max_retries": settings.max_retries,
-        "default_headers": dict(settings.default_headers) or None,
-        "organization": settings.organization,
-        "project": settings.project,
-        "http_client": http_client(),
-    }
-    if settings.timeout is not None:
-        options["timeout"] = settings.timeout
-    try:
-        if settings.azure_endpoint:
-            if not settings.api_version:
-                raise NbChatError("Azure OpenAI needs api_version (or OPENAI_API_VERSION), e.g. 2024-10-21")
-            return openai.AzureOpenAI(
-                api_key=key.reveal(),
-                azure_endpoint=settings.azure_endpoint,
-                azure_deployment=settings.azure_deployment,
-                api_version=settings.api_version,
-                **options,
-            )
-        return openai.OpenAI(api_key=key.reveal(), base_url=settings.base_url, **options)
-    except openai.OpenAIError as exc:
-        raise NbChatError(redact(f"cannot set up the OpenAI client: {exc}", credentials(settings))) from None
-
-
 def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
-
-
-def _env_secret(name: str) -> Secret | None:
-    value = os.environ.get(name, "").strip()
-    return Secret(value) if value else None
-
-
-def _digest(*values: Any) -> str:
-    import hashlib
-
-    return hashlib.sha256(repr(values).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:

@@ -20,13 +20,14 @@ from . import mapview, rebuild, render
 from .cache import CacheUnavailable, Replayer, open_cache
 from .chat import Chat, Reply, ReplyStream
 from .client import Transport
+from .connection import resolve
 from .content import estimate
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .notebook import Notebook
 from .options import CELL_OPTIONS, Option, setting_options
 from .schema import Schema, SchemaError, to_schema
-from .secret import Secret, credentials, redact, redact_foreign
+from .secret import Secret, credentials, public_url, redact, redact_foreign
 from .settings import Settings, ini_credentials, parse_assignments, read_ini, split_config_line
 from .template import substitute
 from .tokens import estimate_text
@@ -103,6 +104,9 @@ def split_line(line: str) -> list[str]:
 @magics_class
 class ChatMagics(Magics, Settings):
     """Chat with OpenAI-compatible models from notebook cells."""
+
+    key_hint = "run %chatconfig --key (a hidden prompt)"
+    key_env_where = "Jupyter starts from"
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -746,16 +750,19 @@ class ChatMagics(Magics, Settings):
         render.note("API key set for this session (not saved anywhere).", self.terminal)
 
     def show_settings(self) -> None:
+        connection = resolve(self)
+        render.note(
+            f"Requests go to {connection.kind} at {public_url(connection.url)} ({connection.url_from}); "
+            f"key: {connection.key_from}.",
+            self.terminal,
+        )
         rows = []
         for name in self.setting_names():
             value = getattr(self, name)
-            if name == "api_key":
-                import os
-
-                shown = "set" if value is not None or os.environ.get("OPENAI_API_KEY") else "not set"
+            if name == "api_key":  # the key requests use, wherever it came from; never its value
+                rows.append([name, "set" if connection.key else "not set", connection.key_from])
             else:
-                shown = "unset" if value is None else repr(value)
-            rows.append([name, shown, self.origin(name)])
+                rows.append([name, "unset" if value is None else repr(value), self.origin(name)])
         render.table(["setting", "value", "from"], rows, self.terminal)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .client import Completion
+from .connection import resolve
 from .errors import NbChatError
 from .schema import Mismatch, Schema, as_record, to_schema
 from .tokens import estimate_messages
@@ -615,31 +616,11 @@ def loop() -> asyncio.AbstractEventLoop:
 def async_client(chat: Chat) -> Any:
     """An ``AsyncOpenAI`` twin of the transport's client (same key, URL, headers), without
     the SDK's own retries: the map's limiter decides when to try again."""
-    import openai
-
     settings = chat.settings
     sync = chat.transport.client(settings)
     cached = _CLIENTS.get(chat.transport)
     if cached is not None and cached[0] is sync:
         return cached[1]
-    options: dict[str, Any] = {
-        "api_key": sync.api_key,
-        "max_retries": 0,
-        "default_headers": dict(settings.default_headers) or None,
-        "organization": settings.organization,
-        "project": settings.project,
-    }
-    if settings.timeout is not None:
-        options["timeout"] = settings.timeout
-    client: Any
-    if isinstance(sync, openai.AzureOpenAI):
-        client = openai.AsyncAzureOpenAI(
-            azure_endpoint=str(settings.azure_endpoint),
-            azure_deployment=settings.azure_deployment,
-            api_version=settings.api_version,
-            **options,
-        )
-    else:
-        client = openai.AsyncOpenAI(base_url=sync.base_url, **options)
+    client = resolve(settings).client(settings, asynchronous=True, max_retries=0)
     _CLIENTS[chat.transport] = (sync, client)
     return client

@@ -9,7 +9,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from traitlets import (
     All,
@@ -92,6 +92,10 @@ def with_bounds(text: str, trait: TraitType[Any, Any]) -> str:
 
 class Settings(Configurable):
     """Every setting of ``%chatconfig``. ``ChatMagics`` inherits them; :class:`nbchat.Chat` owns one."""
+
+    # where the user of these settings puts a key (ChatMagics says it in a notebook's words)
+    key_hint: ClassVar[str] = "pass Chat(api_key=...)"
+    key_env_where: ClassVar[str] = "Python starts from"
 
     model = _sampling(ModelName("gpt-4o-mini", help="Model id sent with each request"), short="-m")
     temperature = _sampling(

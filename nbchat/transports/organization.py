@@ -48,7 +48,8 @@ def fetch(settings: Any, days: int) -> list[Cost]:
     key = admin_key()
     import openai
 
-    from ..client import OPENAI_URL, _server_message, explain
+    from ..client import _server_message, explain
+    from ..connection import OPENAI_URL
 
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     start = int((today - dt.timedelta(days=days - 1)).timestamp())
