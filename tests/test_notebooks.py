@@ -37,7 +37,7 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
         ROOT / "notebooks" / "quickstart.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
     )
 
-    config = text_of(outputs_of(nb, "%chatconfig")[0])
+    config = "\n".join(text_of(o) for o in outputs_of(nb, "%chatconfig"))
     assert "api_key" in config and "sk-local" not in config
     assert "System prompt of *default* set" in text_of(outputs_of(nb, "%%chat -s")[0])
 
