@@ -7,19 +7,29 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+usage() { echo "usage: ./run.sh quickstart | test | bench" >&2; exit 2; }
+command=${1:-}
+shift || true
+# Each command installs only what it needs (the quick start needs no JupyterLab or browser
+# driver), and an unknown command says so before anything is installed.
+case "$command" in
+  quickstart) extra=quickstart ;;
+  test) extra=test ;;
+  bench) extra=test,bench ;;
+  *) usage ;;
+esac
+
 venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+  python3 -m venv "$venv" || { echo "python3 -m venv failed: on Debian/Ubuntu, apt install python3-venv" >&2; exit 1; }
 fi
-stamp="$venv/.nbchat-installed"
+stamp="$venv/.nbchat-installed-$extra"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
   touch "$stamp"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
 
-command=${1:-}
-shift || true
 case "$command" in
   quickstart) exec python scripts/run_notebook.py notebooks/quickstart.ipynb "$@" ;;
   test)
@@ -28,12 +38,10 @@ case "$command" in
     mypy --strict nbchat
     exec python -m pytest "$@" ;;
   bench)
-    python -m pip install --quiet --disable-pip-version-check -e ".[bench]"
     python benchmarks/bench.py "$@"
     python benchmarks/long_sessions.py
     python benchmarks/replay.py
     python benchmarks/context.py
     python benchmarks/map.py
     exec python benchmarks/tokens.py ;;
-  *) echo "usage: ./run.sh quickstart | test | bench" >&2; exit 2 ;;
 esac
