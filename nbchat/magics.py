@@ -731,6 +731,11 @@ class ChatMagics(Magics, Settings):
         return values
 
     def show_sliders(self) -> None:
+        if self.terminal:
+            raise UsageError(
+                "the slider panel needs Jupyter (JupyterLab, Notebook or VS Code); "
+                "in a terminal, set values with %chatconfig name=value"
+            )
         from .widgets import Panel
 
         try:

@@ -21,6 +21,7 @@ from .tools import ToolCall, ToolEvent
 from .usage import Ledger, cost, format_cost, reasoning_tokens
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
+TOKEN_EDGE = "box-shadow: inset -1px 0 0 rgba(0, 0, 0, 0.3)"
 
 
 class Throttle:
@@ -106,7 +107,8 @@ def bundle(
     head = "\n".join(tool_block(c, markdown=True) for c in calls or ()) + ("\n\n" if calls else "")
     if thinking:
         head = thinking_block(protect_dollars(thinking), still=not any(texts) and not calls) + head
-    small = f"{gap}<sub>{escape_dollars(foot)}</sub>" if foot else ""
+    # small and muted: it is about the reply, not part of it
+    small = f'{gap}<sub><span style="opacity: 0.65">{escape_dollars(foot)}</span></sub>' if foot else ""
     markdown = head + body_text(texts, markdown=True) + small
     return {"text/markdown": markdown, "text/plain": plain}
 
@@ -163,7 +165,9 @@ def logprob_html(entries: list[dict[str, Any]]) -> str:
             title = f"p = {p:.1%}" + (f" · top: {alternatives}" if alternatives else "")
             shade = f"rgba(255, 140, 0, {0.8 * (1 - p):.2f})"
         spans.append(
-            f'<span class="nbchat-token" style="background-color: {shade}" title="{html.escape(title)}">'
+            # a hairline after each token: its boundaries show, also where the shade is faint
+            f'<span class="nbchat-token" style="background-color: {shade}; {TOKEN_EDGE}" '
+            f'title="{html.escape(title)}">'
             f"{html.escape(str(entry.get('token', '')))}</span>"
         )
     what = "prompt scoring: each prompt token shaded by how unexpected it was · " if scoring else ""

@@ -15,8 +15,9 @@ from traitlets import Bool, Enum, Float, Int, List
 
 from .chat import Reply, ReplyStream
 from .errors import NbChatError
+from .markdown import protect_dollars
 from .options import setting_options
-from .render import View, consume, logprob_html, tool_block
+from .render import View, bundle, consume, logprob_html, tool_block
 from .tools import ToolCall, ToolEvent, message_text
 
 
@@ -30,7 +31,8 @@ def panel_settings(cls: type[Any]) -> list[str]:
     ]
 
 
-MAX_TOKENS_SLIDER = 32768  # the trait has no upper bound; a slider needs one
+LABEL_WIDTH = "11em"  # every row's name in one column
+CONTROL_WIDTH = "30em"  # wide enough that a slider's track is usable
 # chat views by their box's widget model id, for code that has only the displayed output
 VIEWS: weakref.WeakValueDictionary[str, ChatView] = weakref.WeakValueDictionary()
 
@@ -42,7 +44,10 @@ class Control:
     def __init__(self, settings: Any, name: str, widget: W.ValueWidget) -> None:
         self.settings, self.name, self.widget = settings, name, widget
         self.status = W.HTML(layout=W.Layout(width="6em"))
-        self.box = W.HBox([widget, self.status])
+        label = W.HTML(f"<span title='{html.escape(getattr(type(settings), name).help)}'>{name}</span>")
+        label.layout = W.Layout(width=LABEL_WIDTH)
+        self.box = W.HBox([label, widget, self.status], layout=W.Layout(align_items="center"))
+        self.box.add_class("nbchat-row")
         self._syncing = False
         widget.observe(self._from_widget, "value")
         settings.observe(self._from_trait, name)
@@ -60,7 +65,9 @@ class Control:
         with self._sync():
             trait = getattr(type(self.settings), self.name)
             shown = trait.metadata.get("api_default") if value is None else value
-            if shown is not None:
+            if self.name == "stop":
+                self.widget.value = stop_text(shown or [])
+            elif shown is not None:
                 self.widget.value = list(shown) if isinstance(shown, (list, tuple)) else shown
         self.status.value = "<i>unset</i>" if value is None else ""
 
@@ -71,25 +78,50 @@ class Control:
         if self._syncing:
             return
         value = change["new"]
-        if self.name == "stop":
-            value = list(value)[:4] or None
-        with self.settings.setting_from("sliders"):
-            setattr(self.settings, self.name, value)
+        try:
+            if self.name == "stop":
+                value = stop_list(value)
+            with self.settings.setting_from("sliders"):
+                setattr(self.settings, self.name, value)
+        except (ValueError, TypeError) as e:  # shown beside the control; the setting is unchanged
+            self.status.value = f"<span style='color: #c62828'>{html.escape(str(e))}</span>"
 
     def unlink(self) -> None:
         self.settings.unobserve(self._from_trait, self.name)
 
 
+def stop_text(stop: list[str]) -> str:
+    """The stop list as the user types it: comma-separated, or JSON when a sequence has a comma."""
+    import json
+
+    return json.dumps(stop) if any("," in s for s in stop) else ", ".join(stop)
+
+
+def stop_list(text: str) -> list[str] | None:
+    """What the stop box says, as the setting: ``### , END`` or ``["a,b", "c"]``; empty unsets."""
+    import json
+
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"not a JSON list: {e.msg}") from None
+        if not isinstance(value, list):
+            raise ValueError("not a JSON list")
+        return [str(v) for v in value] or None
+    return [part.strip() for part in text.split(",") if part.strip()] or None
+
+
 def control_widget(settings: Any, name: str) -> W.ValueWidget:
-    """A widget built from the trait's type, bounds and help."""
+    """A widget built from the trait's type, bounds and help; its name is the row's label."""
     trait = getattr(type(settings), name)
-    common = {"description": name, "tooltip": trait.help, "style": {"description_width": "11em"}}
+    common: dict[str, Any] = {"tooltip": trait.help, "layout": W.Layout(width=CONTROL_WIDTH)}
     if isinstance(trait, Bool):
-        return W.Checkbox(value=bool(getattr(settings, name)), indent=False, **common)
+        return W.Checkbox(value=bool(getattr(settings, name)), indent=False, tooltip=trait.help)
     if isinstance(trait, List):
-        return W.TagsInput(
-            value=[], allow_duplicates=False, tooltip=trait.help, layout=W.Layout(width="20em")
-        )
+        # a text box that takes Enter: each sequence as typed, comma-separated
+        return W.Text(placeholder="e.g. ###, END — then Enter", continuous_update=False, **common)
     if isinstance(trait, Enum):
         return W.Dropdown(options=list(trait.values or ()), **common)
     low, high = getattr(trait, "min", None), getattr(trait, "max", None)
@@ -97,16 +129,18 @@ def control_widget(settings: Any, name: str) -> W.ValueWidget:
         return W.FloatSlider(
             min=low, max=high, step=0.05, readout_format=".2f", continuous_update=False, **common
         )
+    if isinstance(trait, Int) and low is not None and high is not None:
+        return W.IntSlider(min=low, max=high, continuous_update=False, **common)
     if isinstance(trait, Int) and low is not None:
-        top = high if high is not None else MAX_TOKENS_SLIDER
-        return W.IntSlider(min=low, max=top, continuous_update=False, **common)
+        # no upper bound (max_tokens): a number box is usable across the whole range
+        return W.BoundedIntText(min=low, max=2**31 - 1, **common)
     return W.IntText(**common)
 
 
 def model_widget(settings: Any, models: list[str]) -> W.ValueWidget:
     """A dropdown of the server's models when it lists them; free text otherwise."""
     trait = type(settings).model
-    common = {"description": "model", "tooltip": trait.help, "style": {"description_width": "11em"}}
+    common = {"tooltip": trait.help, "layout": W.Layout(width=CONTROL_WIDTH)}
     if models:
         options = models if settings.model in models else [settings.model, *models]
         return W.Dropdown(options=options, value=settings.model, **common)
@@ -121,10 +155,6 @@ class Panel:
         self.controls = {"model": Control(settings, "model", model_widget(settings, models))}
         for name in panel_settings(type(settings)):
             self.controls[name] = Control(settings, name, control_widget(settings, name))
-        self.controls["stop"].box.children = (
-            W.Label("stop", layout=W.Layout(width="11em")),
-            *self.controls["stop"].box.children,
-        )
         self.reset_button = W.Button(
             description="Unset all", tooltip="Stop sending these parameters (server defaults apply)"
         )
@@ -139,24 +169,70 @@ class Panel:
                     setattr(self.settings, name, None)
 
     def show(self) -> None:
-        display(self.box)
+        # without widget state (a saved notebook), viewers show this line, not a VBox repr
+        plain = "nbchat's settings panel: run %chatconfig --sliders in a live kernel to use it"
+        display(
+            {**self.box._repr_mimebundle_(), "text/plain": plain, "text/markdown": f"*{plain}*"}, raw=True
+        )
+
+
+ROLE_STYLE = {
+    "user": "background: #e3f2fd; border-left: 3px solid #1e88e5",
+    "assistant": "background: #f5f5f5; border-left: 3px solid #9e9e9e",
+    "system": "background: #fff8e1; border-left: 3px solid #f9a825; font-style: italic",
+    "tool": "background: #f3e5f5; border-left: 3px solid #8e24aa; font-family: monospace",
+}
+
+
+def bubble(role: str, text: str) -> str:
+    """One message, styled by its role. ``tex2jax_ignore``: a $ in a message is not math."""
+    style = ROLE_STYLE.get(role, ROLE_STYLE["assistant"])
+    body = html.escape(text).replace("\n", "<br>")
+    return (
+        f'<div class="nbchat-msg nbchat-{html.escape(role)} tex2jax_ignore" style="{style}; '
+        f'padding: 4px 8px; margin: 4px 0; border-radius: 4px">'
+        f'<div style="font-size: smaller; opacity: 0.7">{html.escape(role)}</div>{body}</div>'
+    )
 
 
 def transcript_html(messages: list[dict[str, Any]]) -> str:
-    rows = []
-    for m in messages:
-        text = html.escape(message_text(m)).replace("\n", "<br>")
-        rows.append(f'<div class="nbchat-msg nbchat-{m["role"]}"><b>{m["role"]}</b>: {text}</div>')
+    rows = [bubble(m["role"], message_text(m)) for m in messages]
     return "".join(rows) or "<i>(empty conversation)</i>"
 
 
+def markdown_output(markdown: str, plain: str) -> W.Output:
+    """A reply rendered by the frontend's own Markdown renderer (as the Markdown view is)."""
+    out = W.Output()
+    show_markdown(out, markdown, plain)
+    return out
+
+
+def show_markdown(out: W.Output, markdown: str | None, plain: str) -> None:
+    data = {"text/plain": plain} if markdown is None else {"text/markdown": markdown, "text/plain": plain}
+    out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
+
+
+def output_text(out: W.Output) -> str:
+    """What an output widget shows as Markdown (or plain text)."""
+    return "".join(
+        str(o.get("data", {}).get("text/markdown", o.get("data", {}).get("text/plain", "")))
+        for o in out.outputs
+    )
+
+
 class ChatView(View):
-    """``-f widget``: the transcript, the reply (choices as tabs), log-probs, usage, and a
-    button that asks again with the panel's current settings."""
+    """``-f widget``: the conversation so far, the question, the reply (choices as tabs,
+    rendered as Markdown), log-probs of the selected choice, usage, and a button that asks
+    again with the panel's current settings.
+
+    Its output carries a Markdown copy of the reply beside the widget, so a notebook
+    saved without widget state still shows the reply.
+    """
 
     def __init__(self, magics: Any, conversation: str) -> None:
         self.magics, self.conversation = magics, conversation
         self.transcript = W.HTML()
+        self.question = W.HTML()
         self.reply = W.VBox()
         self.logprobs = W.HTML()
         self.usage = W.HTML()
@@ -165,9 +241,13 @@ class ChatView(View):
             description="Re-ask with these settings", icon="refresh", layout=W.Layout(width="auto")
         )
         self.reask.on_click(self._guarded(self._reask))
+        self.n = 1
+        self.handle: Any = None
+        self.stream: ReplyStream | None = None
         self.box = W.VBox(
             [
                 W.Accordion(children=[self.transcript], titles=["Conversation so far"], selected_index=None),
+                self.question,
                 self.reply,
                 self.logprobs,
                 self.usage,
@@ -192,22 +272,35 @@ class ChatView(View):
 
         return run
 
+    def _bundle(self, markdown: str, plain: str) -> dict[str, Any]:
+        return {**self.box._repr_mimebundle_(), "text/markdown": markdown, "text/plain": plain}
+
     def show(self, stream: ReplyStream) -> Reply:
-        display(self.box)
+        self.handle = display(
+            self._bundle("*(waiting for the reply)*", "(waiting)"), raw=True, display_id=True
+        )
         return self.run(stream)
 
     def run(self, stream: ReplyStream) -> Reply:
-        self.transcript.value = transcript_html(stream.request.messages[:-1])
-        self.live = W.HTML(f"<i>⏳ {html.escape(stream.request.body['model'])} · waiting…</i>")
+        self.stream = stream
+        messages = stream.request.messages
+        self.transcript.value = transcript_html(messages[:-1])
+        self.question.value = bubble(messages[-1]["role"], message_text(messages[-1]))
+        self.live = W.Output()
+        show_markdown(self.live, None, f"⏳ {stream.request.body['model']} · waiting…")
         self.reply.children = (self.live,)
         self.logprobs.value = self.usage.value = ""
         self.calls: list[ToolCall] = []
+        # re-asking keeps this cell's number of choices (the view's tabs), whatever the panel says
+        self.n = int(stream.request.body.get("n") or 1)
+        choices = f" (n = {self.n}, as this cell)" if self.n > 1 else ""
+        self.reask.description = f"Re-ask with these settings{choices}"
         return consume(stream, self)
 
     # -- painting (the stream consumer decides when) -----------------------------------
 
     def waiting(self, text: str) -> None:
-        self.live.value = f"<i>{html.escape(text)}</i>"
+        show_markdown(self.live, None, text)
 
     def on_tool_call(self, event: ToolEvent) -> bool:
         if event.call not in self.calls:
@@ -216,8 +309,9 @@ class ChatView(View):
 
     def paint(self, stream: ReplyStream) -> None:
         text, thinking = stream.completion.texts[0], "\n\n".join(stream.completion.reasoning)
-        calls = "".join(tool_block(c, markdown=True) for c in self.calls)
-        self.live.value = calls + _thinking_html(thinking, still=not text) + _text_html(text)
+        head = "".join(tool_block(c, markdown=True) for c in self.calls) + _thinking_html(thinking, not text)
+        show_markdown(self.live, protect_dollars(text), text)
+        self.reply.children = (W.HTML(head), self.live) if head else (self.live,)
 
     def fail(self, error: BaseException) -> None:
         self.reply.children = ()
@@ -225,10 +319,11 @@ class ChatView(View):
     def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
         texts = [c["content"] for c in reply.choices]
         if interrupted:
-            texts[0] += "\n\n(interrupted)"
+            texts[0] += "\n\n*(interrupted)*"
         calls = "".join(
             tool_block(c, markdown=True) for c in (self.calls if interrupted else reply.tool_calls)
         )
+        head = calls + _thinking_html(reply.reasoning, False)
         if len(texts) > 1:
             pages = []
             for k, text in enumerate(texts, start=1):
@@ -236,15 +331,29 @@ class ChatView(View):
                     description="Keep this one", tooltip=f"Keep choice {k} in the history (%chat pick {k})"
                 )
                 keep.on_click(self._guarded(functools.partial(self._keep, k)))
-                pages.append(W.VBox([W.HTML(_text_html(text)), keep]))
+                pages.append(W.VBox([markdown_output(protect_dollars(text), text), keep]))
             self.tabs = W.Tab(children=pages, titles=[f"Choice {k}" for k in range(1, len(texts) + 1)])
-            self.reply.children = (W.HTML(calls), self.tabs) if calls else (self.tabs,)
+            self.tabs.observe(self._show_logprobs, "selected_index")
+            main: W.Widget = self.tabs
         else:
-            self.reply.children = (
-                W.HTML(calls + _thinking_html(reply.reasoning, False) + _text_html(texts[0])),
-            )
-        self.logprobs.value = logprob_html(reply.logprobs) if reply.logprobs else ""
-        self.usage.value = f"<small>{html.escape(foot)}</small>" if foot else ""
+            main = markdown_output(protect_dollars(texts[0]), texts[0])
+        self.reply.children = (W.HTML(head), main) if head else (main,)
+        self._show_logprobs()
+        self.usage.value = (
+            f'<div class="tex2jax_ignore" style="font-size: smaller; opacity: 0.7">{html.escape(foot)}</div>'
+            if foot
+            else ""
+        )
+        if self.handle is not None:
+            fallback = bundle(texts, "markdown", foot)
+            self.handle.update(self._bundle(fallback["text/markdown"], fallback["text/plain"]), raw=True)
+
+    def _show_logprobs(self, change: Any = None) -> None:
+        """The log-prob view of the selected choice."""
+        tabs = getattr(self, "tabs", None)
+        choice = (tabs.selected_index or 0) if tabs is not None and tabs in self.reply.children else 0
+        entries = self.stream.completion.logprobs.get(choice) if self.stream is not None else None
+        self.logprobs.value = logprob_html(entries) if entries else ""
 
     def _keep(self, k: int) -> None:
         self.magics.chat_for(self.conversation).conversation.pick(k)
@@ -252,11 +361,8 @@ class ChatView(View):
             page.children[1].description = "Kept ✓" if i == k else "Keep this one"
 
     def _reask(self) -> None:
-        self.run(self.magics.chat_for(self.conversation).retry())
-
-
-def _text_html(text: str) -> str:
-    return f'<div class="nbchat-reply" style="white-space: pre-wrap">{html.escape(text)}</div>'
+        keep = {"n": self.n} if self.n > 1 else {}
+        self.run(self.magics.chat_for(self.conversation).retry(**keep))
 
 
 def _thinking_html(summary: str, still: bool) -> str:

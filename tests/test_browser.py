@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -215,15 +215,17 @@ def run_cell(page: Any, index: int) -> None:
 
 
 def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(lab, server) -> None:
-    with lab_page(lab, ARTIFACTS) as page:
+    shots = ARTIFACTS / "slider"
+    with lab_page(lab, shots) as page:
         cells = page.locator(".jp-Notebook .jp-Cell")
         run_cell(page, 0)  # %load_ext nbchat
         run_cell(page, 1)  # %chatconfig --sliders
-        slider = page.locator(".widget-slider", has=page.locator("label", has_text="temperature"))
+        row = page.locator(".nbchat-row", has=page.locator(".widget-html", has_text="temperature"))
+        slider = row.locator(".widget-slider")
         slider.wait_for(timeout=60_000)
         readout = slider.locator(".widget-readout")
         assert readout.inner_text() == "1.00"  # unset: the API default is shown
-        page.screenshot(path=str(ARTIFACTS / "1-panel.png"), full_page=True)
+        page.screenshot(path=str(shots / "1-panel.png"), full_page=True)
 
         track = slider.locator(".noUi-target")
         box = track.bounding_box()
@@ -232,7 +234,7 @@ def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(la
         wait_for(lambda: readout.inner_text() != "1.00", 30, "the slider to move")
         moved = float(readout.inner_text())
         assert 0.5 <= moved <= 0.9
-        page.screenshot(path=str(ARTIFACTS / "2-slider-moved.png"), full_page=True)
+        page.screenshot(path=str(shots / "2-slider-moved.png"), full_page=True)
 
         before = len(server.bodies)
         run_cell(page, 2)  # %%chat
@@ -241,7 +243,7 @@ def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(la
         reply = cells.nth(2).locator(".jp-RenderedMarkdown", has_text="Echo: Which temperature did you get?")
         reply.wait_for(timeout=30_000)
         assert "completion tokens" in reply.inner_text()
-        page.screenshot(path=str(ARTIFACTS / "3-reply.png"), full_page=True)
+        page.screenshot(path=str(shots / "3-reply.png"), full_page=True)
 
         run_cell(page, 3)  # %%chat -f widget -n 2: the chat view, choices as tabs
         view = cells.nth(3).locator(".nbchat-view")
@@ -249,11 +251,198 @@ def test_moving_the_temperature_slider_in_jupyterlab_changes_the_next_request(la
         view.locator("button", has_text="Keep this one").locator("visible=true").click()
         view.locator("button", has_text="Kept ✓").wait_for(timeout=30_000)  # the kernel ran the callback
         assert "Echo: Pick a colour (choice 2)" in view.inner_text()
-        page.screenshot(path=str(ARTIFACTS / "4-chat-view.png"), full_page=True)
-    assert sorted(p.name for p in ARTIFACTS.iterdir()) == [
+        page.screenshot(path=str(shots / "4-chat-view.png"), full_page=True)
+    assert sorted(p.name for p in shots.iterdir()) == [
         "1-panel.png",
         "2-slider-moved.png",
         "3-reply.png",
         "4-chat-view.png",
         "last.png",
+    ]
+
+
+VIEWS_CELLS = [
+    "%load_ext nbchat",
+    "%chatconfig --sliders",
+    "%%chat\nPrices, please",
+    "%%chat -n 2\nAgain, two ways",
+    "%chat history",
+    "%chat usage",
+    "%%chat -f widget -n 2 --logprobs 1\nWhat does the widget cost?",
+]
+PRICES = "Option A costs $3 and option B costs $4. The area is $x^2$ and $$\\int_0^1 x\\,dx = \\frac{1}{2}$$"
+
+
+def shown(page: Any, what: str, cell: int) -> str:
+    """The rendered Markdown a cell's output shows (what a person reads)."""
+    out = page.locator(".jp-Notebook .jp-Cell").nth(cell).locator(".jp-Cell-outputArea")
+    wait_for(lambda: out.locator(".jp-RenderedMarkdown").count() > 0, 30, f"the {what}")
+    return str(out.locator(".jp-RenderedMarkdown").all_inner_texts())
+
+
+def math_in(page: Any, cell: int) -> int:
+    """How many formulas MathJax typeset in a cell's outputs."""
+    return int(page.locator(".jp-Notebook .jp-Cell").nth(cell).locator("mjx-container").count())
+
+
+def fact(facts: dict[str, Any], name: str, measure: Callable[[], Any]) -> None:
+    """Measure now, assert later: every screenshot is taken even where a check would fail
+    (the same test, run on the code before a change, records the "before" pictures)."""
+    try:
+        facts[name] = measure()
+    except Exception as e:
+        facts[name] = e
+
+
+@pytest.mark.parametrize("lab_cells", [VIEWS_CELLS])
+def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, server, tmp_path) -> None:
+    shots = ARTIFACTS / "views"
+    facts: dict[str, Any] = {}
+    with lab_page(lab, shots) as page:
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        run_cell(page, 0)
+        run_cell(page, 1)  # the panel
+        page.locator(".nbchat-panel").wait_for(timeout=60_000)
+        time.sleep(1)
+        page.locator(".nbchat-panel").screenshot(path=str(shots / "panel.png"))
+        rows = page.locator(".nbchat-panel .nbchat-row")
+        fact(facts, "rows", lambda: rows.count())
+        fact(
+            facts,
+            "control_x",
+            lambda: {
+                round(rows.nth(k).locator(":scope > *").nth(1).bounding_box()["x"])
+                for k in range(rows.count())
+            },
+        )
+        fact(facts, "track", lambda: page.locator(".nbchat-panel .noUi-target").first.bounding_box()["width"])
+        fact(
+            facts,
+            "number_boxes",
+            lambda: [
+                rows.filter(has_text=name).locator("input[type=number]").count()
+                for name in ("max_tokens", "seed")
+            ],
+        )
+
+        def type_stop() -> None:
+            box = rows.filter(has_text="stop").locator("input[type=text]")
+            box.click()
+            box.type("###")
+            box.press("Enter")
+
+        fact(facts, "stop_typed", type_stop)
+
+        server.script(text=PRICES)
+        run_cell(page, 2)
+        fact(facts, "reply", lambda: shown(page, "reply", 2))
+        fact(facts, "reply_math", lambda: math_in(page, 2))
+        fact(facts, "stop_sent", lambda: server.bodies[-1].get("stop"))
+        fact(
+            facts,
+            "footer_opacity",
+            lambda: (
+                cells.nth(2)
+                .locator(".jp-RenderedMarkdown sub")
+                .last.evaluate("e => getComputedStyle(e.querySelector('span') || e).opacity")
+            ),
+        )
+        server.script(text="Choose $5 or $6")
+        run_cell(page, 3)
+        fact(facts, "choices", lambda: shown(page, "choices", 3))
+        fact(facts, "choices_math", lambda: math_in(page, 3))
+        run_cell(page, 4)
+        fact(facts, "history", lambda: shown(page, "history", 4))
+        fact(facts, "history_math", lambda: math_in(page, 4))
+        run_cell(page, 5)
+        fact(
+            facts,
+            "usage_total",
+            lambda: cells.nth(5).locator("tr", has=page.locator("td", has_text="total")).inner_text(),
+        )
+        time.sleep(1)  # MathJax typesets after the Markdown is in the page
+        page.screenshot(path=str(shots / "dollars.png"), full_page=True)
+
+        server.script(text="Widget A costs $7 and B costs $8; the area is $y^2$.")
+        run_cell(page, 6)
+        view = cells.nth(6).locator(".nbchat-view")
+        fact(
+            facts, "view_reply", lambda: view.locator(".jp-RenderedMarkdown").first.inner_text(timeout=30_000)
+        )
+        fact(facts, "view_text", lambda: view.inner_text())
+        fact(
+            facts,
+            "role_colours",
+            lambda: [
+                view.locator(f".nbchat-{role}").first.evaluate("e => getComputedStyle(e).backgroundColor")
+                for role in ("user", "assistant")
+            ],
+        )
+        tokens = view.locator(".nbchat-token")
+        fact(facts, "tokens_choice_1", lambda: tokens.count())
+
+        def choose_2() -> int:
+            view.locator(".lm-TabBar-tab", has_text="Choice 2").click()
+            wait_for(lambda: tokens.count() != facts["tokens_choice_1"], 10, "the log-prob view to follow")
+            return int(tokens.count())
+
+        fact(facts, "tokens_choice_2", choose_2)
+        time.sleep(1)
+        view.screenshot(path=str(shots / "chat-view.png"))
+
+        # saved without widget state (JupyterLab's default), then opened again
+        page.keyboard.press("Control+s")
+        saved = tmp_path / "lab.ipynb"
+        wait_for(lambda: len(nbformat.read(saved, 4).cells[6].outputs) > 0, 20, "the notebook to be saved")
+        nb = nbformat.read(saved, 4)
+        fact(facts, "saved_bundle", lambda: sorted(nb.cells[6].outputs[-1]["data"]))
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, tmp_path / "reopened.ipynb")
+        page.goto(page.url.replace("lab.ipynb", "reopened.ipynb"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        reopened = page.locator(".jp-Notebook .jp-Cell").nth(6)
+        time.sleep(3)
+        page.evaluate(
+            "for (const e of document.querySelectorAll('.jp-WindowedPanel-outer')) e.scrollTop = 1e6"
+        )
+        time.sleep(2)
+        # JupyterLab itself never falls back from a widget without its state ("model not
+        # found"); viewers that do (nbconvert, GitHub, VS Code) pick the Markdown
+        fact(facts, "reopened_in_lab", lambda: reopened.locator(".jp-Cell-outputArea").inner_text())
+        page.screenshot(path=str(shots / "reopened-in-jupyterlab.png"))
+        converted = subprocess.run(
+            [sys.executable, "-m", "nbconvert", "--to", "html", "--stdout", str(tmp_path / "reopened.ipynb")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+        fact(facts, "reopened_html", lambda: converted.split("What does the widget cost?")[-1])
+
+    print(facts)  # shown by pytest -s, and with the failure
+    # 6: currency as written, math still typeset, everywhere nbchat shows Markdown
+    assert "Option A costs $3 and option B costs $4." in facts["reply"]
+    assert facts["reply_math"] == 2, "$x^2$ and the $$…$$ integral"
+    assert "Choose $5 or $6" in facts["choices"] and "Choose $5 or $6 (choice 2)" in facts["choices"]
+    assert facts["choices_math"] == 0
+    assert "Option A costs $3 and option B costs $4" in facts["history"] and facts["history_math"] == 2
+    assert re.match(r"total\s+2\s+\d+\s+\d+\s+<?\$0\.\d+", facts["usage_total"]), facts["usage_total"]
+    assert float(facts["footer_opacity"]) < 1, "the footer is muted"
+    # 9: the panel
+    assert facts["rows"] >= 10 and len(facts["control_x"]) == 1, "labels and controls in one column each"
+    assert facts["track"] > 200, "a slider track wide enough to use"
+    assert facts["number_boxes"] == [1, 1], "max_tokens and seed are number boxes"
+    assert facts["stop_typed"] is None and facts["stop_sent"] == ["###"], "the stop box takes Enter"
+    # 9: the chat view
+    assert "Widget A costs $7 and B costs $8; the area is" in facts["view_reply"]
+    assert "What does the widget cost?" in facts["view_text"], "the current question is shown"
+    assert len(set(facts["role_colours"])) == 2, "roles styled apart"
+    assert 0 < facts["tokens_choice_1"] < facts["tokens_choice_2"], "log-probs follow the selected choice"
+    assert "text/markdown" in facts["saved_bundle"]
+    assert "Widget A costs <span>" in facts["reopened_html"] and "VBox(" not in facts["reopened_html"]
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "chat-view.png",
+        "dollars.png",
+        "last.png",
+        "panel.png",
+        "reopened-in-jupyterlab.png",
     ]

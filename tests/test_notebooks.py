@@ -127,15 +127,12 @@ def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) 
             if m["model_name"] == model_name and all(m["state"].get(a) == v for a, v in attrs.items())
         ]
 
-    temperature = find("FloatSliderModel", description="temperature")
-    assert (
-        temperature
-        and temperature[0]["min"] == 0
-        and temperature[0]["max"] == 2
-        and temperature[0]["value"] == 1
-    )
-    assert find("IntSliderModel", description="max_tokens")[0]["value"] == 300  # moved by %chatconfig
-    assert "nbchat-stand-in" in find("DropdownModel", description="model")[0]["_options_labels"]
+    # each row's name is a label of its own; the temperature is the slider from 0 to 2
+    assert any(">temperature</span>" in h["value"] for h in find("HTMLModel"))
+    temperature = find("FloatSliderModel", min=0, max=2)
+    assert temperature and temperature[0]["value"] == 1
+    assert find("BoundedIntTextModel", min=1)[0]["value"] == 300  # max_tokens, moved by %chatconfig
+    assert any("nbchat-stand-in" in d["_options_labels"] for d in find("DropdownModel"))
     tabs = find("TabModel")
     assert tabs and tabs[0]["titles"] == ["Choice 1", "Choice 2"]
     assert any("Keep this one" == b["description"] for b in find("ButtonModel"))

@@ -172,3 +172,9 @@ def test_without_a_terminal_no_indicator_or_escape_codes_are_printed(server, tmp
     assert result.returncode == 0, result.stderr
     assert "piped answer\n— gpt-4o-mini · " in result.stdout
     assert "⏳" not in result.stdout and "\x1b" not in result.stdout
+
+
+def test_the_slider_panel_says_it_needs_jupyter(terminal) -> None:
+    shown = terminal.run("%chatconfig --sliders", r"In \[2\]: ")
+    assert "UsageError: the slider panel needs Jupyter" in shown
+    assert "VBox" not in shown and "Traceback" not in shown

@@ -14,6 +14,7 @@ from IPython.utils.capture import capture_output
 from nbchat.chat import Chat
 from nbchat.events import TextDelta
 from nbchat.render import TICK, View, Waiting, consume
+from nbchat.widgets import output_text
 
 
 def later_interrupt(seconds: float) -> threading.Timer:
@@ -83,7 +84,7 @@ def test_an_interrupt_mid_stream_is_the_same_in_the_markdown_and_widget_views(
         from nbchat.widgets import VIEWS
 
         view = VIEWS[run.outputs[0]["application/vnd.jupyter.widget-view+json"]["model_id"]]
-        shown = view.reply.children[0].value
+        shown = output_text(view.reply.children[0])
         assert "word0 word1 " in shown and "(interrupted)" in shown and "word99" not in shown
     turns = magics.conversations["default"].turns
     assert len(turns) == (1 if keep_partial else 0)

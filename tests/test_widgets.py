@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipywidgets as W
 import pytest
 
-from nbchat.widgets import VIEWS, ChatView, Panel
+from nbchat.widgets import VIEWS, ChatView, Panel, output_text
 
 
 @pytest.fixture
@@ -37,7 +37,9 @@ def test_controls_are_built_from_each_traits_bounds_and_help(panel, magics) -> N
     assert (c["frequency_penalty"].widget.min, c["frequency_penalty"].widget.max) == (-2.0, 2.0)
     assert (c["n"].widget.min, c["n"].widget.max) == (1, 128)
     assert c["max_tokens"].widget.min == 1
-    assert isinstance(c["seed"].widget, W.IntText) and isinstance(c["stop"].widget, W.TagsInput)
+    assert isinstance(c["seed"].widget, W.IntText) and isinstance(c["stop"].widget, W.Text)
+    # no upper bound: a number box, usable from 1 to a million alike
+    assert isinstance(c["max_tokens"].widget, W.BoundedIntText) and c["max_tokens"].widget.max >= 10**6
     assert isinstance(c["stream"].widget, W.Checkbox) and c["stream"].widget.value is True
     model = c["model"].widget
     assert (
@@ -60,7 +62,7 @@ def test_unset_settings_show_the_api_default_marked_unset_and_are_not_sent(panel
 def test_moving_a_slider_changes_the_next_request(panel, magics, cell, server) -> None:
     panel.controls["temperature"].widget.value = 0.7
     panel.controls["n"].widget.value = 2
-    panel.controls["stop"].widget.value = ["###"]
+    panel.controls["stop"].widget.value = "###"
     panel.controls["model"].widget.value = "gpt-4o"
     assert magics.temperature == 0.7 and magics.origin("temperature") == "sliders"
     assert panel.controls["temperature"].status.value == ""
@@ -83,7 +85,7 @@ def test_chatconfig_and_config_move_the_controls(panel, cell) -> None:
 def test_the_reset_button_unsets_them_again(panel, magics, cell, server) -> None:
     panel.controls["temperature"].widget.value = 0.5
     panel.controls["seed"].widget.value = 9
-    panel.controls["stop"].widget.value = ["x"]
+    panel.controls["stop"].widget.value = "x"
     panel.reset_button.click()
     assert (magics.temperature, magics.seed, magics.stop) == (None, None, None)
     assert all("unset" in panel.controls[n].status.value for n in ("temperature", "seed", "stop"))
@@ -92,9 +94,29 @@ def test_the_reset_button_unsets_them_again(panel, magics, cell, server) -> None
 
 
 def test_an_emptied_stop_list_unsets_stop(panel, magics) -> None:
-    panel.controls["stop"].widget.value = ["a"]
-    panel.controls["stop"].widget.value = []
+    panel.controls["stop"].widget.value = "a"
+    panel.controls["stop"].widget.value = ""
     assert magics.stop is None
+
+
+def test_the_stop_box_takes_comma_separated_or_json_sequences(panel, magics, cell) -> None:
+    stop = panel.controls["stop"]
+    assert stop.widget.continuous_update is False  # the value is taken on Enter
+    stop.widget.value = "###, END"
+    assert magics.stop == ["###", "END"]
+    stop.widget.value = '["a,b", "c"]'
+    assert magics.stop == ["a,b", "c"]
+    assert cell('%chatconfig stop=["x, y"]').ok and stop.widget.value == '["x, y"]'
+    stop.widget.value = "[broken"
+    assert magics.stop == ["x, y"] and "not a JSON list" in stop.status.value
+
+
+def test_every_row_has_its_label_in_one_column_and_a_wide_control(panel) -> None:
+    for name, control in panel.controls.items():
+        label, widget, _status = control.box.children
+        assert name in label.value and label.layout.width == "11em"
+        if not isinstance(widget, W.Checkbox):
+            assert widget.layout.width == "30em" and not getattr(widget, "description", "")
 
 
 def test_sliders_magic_shows_the_panel(cell) -> None:
@@ -115,7 +137,7 @@ def test_widget_output_shows_transcript_choices_as_tabs_logprobs_and_usage(cell,
     view = views(cell, "%%chat -f widget -n 2 --logprobs 2\nname a colour")
     assert "first" in view.transcript.value and "Echo: first" in view.transcript.value
     assert isinstance(view.tabs, W.Tab) and view.tabs.titles == ("Choice 1", "Choice 2")
-    assert "Echo: name a colour (choice 2)" in view.tabs.children[1].children[0].value
+    assert "Echo: name a colour (choice 2)" in output_text(view.tabs.children[1].children[0])
     assert view.logprobs.value.count('class="nbchat-token"') == 4 and "title=" in view.logprobs.value
     assert "gpt-4o-mini · " in view.usage.value and "completion tokens" in view.usage.value
     view.tabs.children[1].children[1].click()  # keep choice 2
@@ -131,7 +153,7 @@ def test_reask_regenerates_the_last_reply_with_the_panels_values(cell, magics, s
     view.reask.click()
     assert server.bodies[-1]["temperature"] == 1.4
     assert [m["content"] for m in server.bodies[-1]["messages"]] == ["hello"]
-    assert "a fresh answer" in view.reply.children[0].value
+    assert "a fresh answer" in output_text(view.reply.children[0])
     assert magics.conversations["default"].messages()[-1]["content"] == "a fresh answer"
 
 
@@ -148,7 +170,7 @@ def test_errors_in_button_callbacks_are_shown_not_lost(cell, magics, server) -> 
 def test_output_widget_setting_uses_the_chat_view(cell) -> None:
     assert cell("%chatconfig output=widget").ok
     view = views(cell, "%%chat\nhello")
-    assert "Echo: hello" in view.reply.children[0].value
+    assert "Echo: hello" in output_text(view.reply.children[0])
 
 
 def test_logprobs_come_between_the_reply_and_its_footer_as_shaded_tokens(cell) -> None:
@@ -165,3 +187,53 @@ def test_logprobs_come_between_the_reply_and_its_footer_as_shaded_tokens(cell) -
     reply = [o for o in run.outputs if "text/markdown" in o][-2]["text/markdown"]
     assert reply.startswith("Echo: hello world") and "completion tokens" not in reply
     assert run.metadata["model"] == "gpt-4o-mini"
+
+
+def test_the_chat_view_looks_like_a_chat_and_renders_replies_as_markdown(cell, server) -> None:
+    assert cell("%%chat\nfirst").ok
+    server.script(text="**bold** costs $3 and $4")
+    run = cell("%%chat -f widget\nwhat does it cost?")
+    view = VIEWS[run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+    assert 'class="nbchat-msg nbchat-user' in view.transcript.value
+    assert 'class="nbchat-msg nbchat-assistant' in view.transcript.value
+    user = view.transcript.value.split("nbchat-user")[1].split('style="')[1]
+    assistant = view.transcript.value.split("nbchat-assistant")[1].split('style="')[1]
+    assert user.split(";")[0] != assistant.split(";")[0], "the roles are styled apart"
+    assert "what does it cost?" in view.question.value and "nbchat-user" in view.question.value
+    reply = view.reply.children[0]
+    assert isinstance(reply, W.Output)
+    data = reply.outputs[0]["data"]
+    assert (
+        data["text/markdown"].startswith("**bold** costs <span>")
+        and data["text/plain"] == "**bold** costs $3 and $4"
+    )
+
+
+def test_the_log_prob_view_follows_the_selected_choice(cell) -> None:
+    view = views(cell, "%%chat -f widget -n 2 --logprobs 1\nname a colour")
+    first = view.logprobs.value
+    assert first.count('class="nbchat-token"') == 4  # "Echo: name a colour" as four tokens
+    view.tabs.selected_index = 1
+    assert view.logprobs.value.count('class="nbchat-token"') == 6 and "choice" in view.logprobs.value
+    view.tabs.selected_index = 0
+    assert view.logprobs.value == first
+
+
+def test_reask_keeps_the_cells_number_of_choices_and_says_so(cell, server) -> None:
+    view = views(cell, "%%chat -f widget -n 3\nname a colour")
+    assert "n = 3" in view.reask.description
+    view.reask.click()
+    assert server.bodies[-1]["n"] == 3 and len(server.bodies) == 2
+    assert len(view.tabs.children) == 3
+
+
+def test_the_widget_output_carries_the_reply_as_markdown_for_a_notebook_saved_without_widget_state(
+    cell, server
+) -> None:
+    server.script(text="A **reply** for $5")
+    run = cell("%%chat -f widget\nhello")
+    final = run.outputs[-1]
+    assert "application/vnd.jupyter.widget-view+json" in final
+    assert final["text/markdown"].startswith("A **reply** for <span>")
+    assert "completion tokens" in final["text/markdown"] and "VBox" not in final["text/plain"]
+    assert final["text/plain"].startswith("A **reply** for $5")
