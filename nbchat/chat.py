@@ -80,6 +80,7 @@ class Request:
     tools: dict[str, Tool] = field(default_factory=dict)  # offered to the model
     approval: str = "ask"
     max_tool_steps: int = 8
+    over_budget: str = ""  # the context budget is exceeded even with every earlier turn left out
 
     @property
     def messages(self) -> list[Message]:
@@ -356,6 +357,8 @@ def notes(request: Request, done: Completion) -> list[str]:
     out = []
     if request.dropped:
         out.append(f"not sent to {request.body['model']}: {', '.join(request.dropped)}")
+    if request.over_budget:
+        out.append(request.over_budget)
     asked = int(request.body.get("n") or 1)
     got = len([t for t in done.texts if t]) or 1
     if asked > 1 and got < asked:
@@ -478,6 +481,9 @@ class Chat:
             api=api,
         )
         request.context = list(context or [])
+        budget, estimate = self.settings.max_context_tokens, estimate_messages(messages)
+        if budget is not None and estimate > budget:
+            request.over_budget = f"still ≈{estimate} tokens, over max_context_tokens={budget}"
         if tools:
             body["tools"] = [tool.spec for tool in tools.values()]
             request.tools = tools

@@ -85,7 +85,10 @@ def body_text(texts: list[str], markdown: bool) -> str:
     if len(texts) == 1:
         return texts[0]
     label = "**Choice {}**" if markdown else "--- choice {} ---"
-    return "\n\n".join(f"{label.format(i + 1)}\n\n{t}" for i, t in enumerate(texts))
+    pick = "`%chat pick K`" if markdown else "%chat pick K"
+    which = f"Choice 1 continues the conversation; {pick} keeps choice K instead."
+    shown = "\n\n".join(f"{label.format(i + 1)}\n\n{t}" for i, t in enumerate(texts))
+    return f"{shown}\n\n{f'*{which}*' if markdown else which}"
 
 
 def bundle(
@@ -585,10 +588,17 @@ def reply_texts(reply: Reply) -> list[str]:
     return [c["content"] for c in reply.choices]
 
 
+def plain(markdown: str) -> str:
+    """A short Markdown note as a terminal shows it: no *emphasis* marks, no backticks."""
+    import re
+
+    return re.sub(r"\*([^*\n]+)\*", r"\1", markdown).replace("`", "")
+
+
 def note(text: str, terminal: bool = False, metadata: dict[str, Any] | None = None) -> None:
     """A short confirmation line (system prompt set, conversation reset, …)."""
     if terminal:
-        print(text)
+        print(plain(text))
     else:
         display({"text/markdown": protect_dollars(text), "text/plain": text}, raw=True, metadata=metadata)
 
@@ -712,6 +722,7 @@ def dry_run(request: Request, terminal: bool = False) -> None:
 
     shown = json.dumps(shorten(request.body), ensure_ascii=False, indent=2)
     left = f" · {request.left_out} earlier messages left out (max_context_tokens)" if request.left_out else ""
+    left += f" · {request.over_budget}" if request.over_budget else ""
     summary = (
         f"{len(request.messages)} messages · ≈{request.estimated_tokens} prompt tokens{left} · nothing sent"
     )
