@@ -44,7 +44,9 @@ _REQUEST_LINE = re.compile(
     r"(?:\s+(?:-c|--conversation)\s+(?P<after>\S+))?\s*",
     re.S,
 )
-_CONFIG_CHOICES = "--reset, --key, --sliders, --ini PATH or name=value pairs"
+# how %chat history marks a reply that did not end on its own
+TRUNCATED = {"length": "cut off at max_tokens", "interrupted": "interrupted (partial reply)"}
+_CONFIG_CHOICES = "--reset, --key, --forget-key, --sliders, --ini PATH or name=value pairs"
 _EXAMPLE = {"path": "conversation.json", "choice": "2"}
 
 
@@ -439,7 +441,7 @@ class ChatMagics(Magics, Settings):
 
     # -- %chat ------------------------------------------------------------------------
 
-    @magic_arguments()
+    @magic_arguments("chat")
     @argument(
         "verb",
         help="history, reset, undo, retry, pick, list, save, load, export, usage, models, request, "
@@ -504,13 +506,15 @@ class ChatMagics(Magics, Settings):
         entries = []
         for message in chat.messages[:1]:
             if message["role"] == "system":
-                entries.append(message | {"tokens": estimate_text(message["content"])})
+                entries.append(message | {"tokens": f"≈{estimate_text(message['content'])}"})
         for turn in chat.conversation.turns:
             for message in turn.messages:
                 tokens: Any = f"≈{estimate(message.get('content'))}"
-                if message is turn.messages[-1] and message["role"] == "assistant" and turn.usage:
+                last = message is turn.messages[-1] and message["role"] == "assistant"
+                if last and turn.usage:
                     tokens = turn.usage.get("completion_tokens") if not turn.choices else tokens
-                entries.append(message | {"content": message_text(message), "tokens": tokens})
+                mark = TRUNCATED.get(turn.finish_reason or "") if last else None
+                entries.append(message | {"content": message_text(message), "tokens": tokens, "mark": mark})
         render.transcript(entries, self.terminal)
 
     def _reset(self, args: Any) -> None:
@@ -663,6 +667,7 @@ class ChatMagics(Magics, Settings):
     @magic_arguments("chatconfig")
     @argument("--reset", action="store_true", help="Restore the defaults (the API key stays).")
     @argument("--key", action="store_true", help="Ask for the API key with a hidden prompt.")
+    @argument("--forget-key", action="store_true", help="Forget the key set with --key (or in config).")
     @argument("--sliders", action="store_true", help="Show the parameter panel, linked to these settings.")
     @argument(
         "--ini",
@@ -686,6 +691,8 @@ class ChatMagics(Magics, Settings):
         if args.reset:
             self.reset()
             return render.note("Settings restored to their defaults (the API key is kept).", self.terminal)
+        if args.forget_key:
+            return self.forget_key()
         if args.key:
             return self.ask_key()
         if args.sliders:
@@ -709,7 +716,14 @@ class ChatMagics(Magics, Settings):
         args, unknown = parser_of(self.chatconfig).parse_known_args(words)
         if unknown:
             raise UsageError(f"unknown option {' '.join(unknown)}; use {_CONFIG_CHOICES}")
-        actions = [args.reset, args.key, args.sliders, args.ini is not None, bool(args.assignments)]
+        actions = [
+            args.reset,
+            args.key,
+            args.forget_key,
+            args.sliders,
+            args.ini is not None,
+            bool(args.assignments),
+        ]
         if sum(actions) > 1:
             raise UsageError(f"one thing at a time: {_CONFIG_CHOICES}")
         return args
@@ -719,6 +733,11 @@ class ChatMagics(Magics, Settings):
         values: dict[str, Any] = {}
         try:
             values = read()
+            if source == "%chatconfig" and str(values.get("api_key", "")).lower() in ("unset", "none"):
+                raise UsageError(
+                    "api_key=unset: to forget a key set with %chatconfig --key, run "
+                    "%chatconfig --forget-key (a key in OPENAI_API_KEY stays: it comes from the environment)"
+                )
             if source == "%chatconfig" and "api_key" in values:
                 raise UsageError(
                     "refusing api_key in a cell: it would be saved in the notebook and IPython's "
@@ -743,6 +762,18 @@ class ChatMagics(Magics, Settings):
         except NbChatError:
             models = []  # no model list: the panel offers free text
         Panel(self, models).show()
+
+    def forget_key(self) -> None:
+        import os
+
+        if self.api_key is None:
+            raise UsageError("no key was set with %chatconfig --key; nothing to forget")
+        with self.setting_from("%chatconfig --forget-key"):
+            self.api_key = None
+        left = (
+            " OPENAI_API_KEY from the environment applies again." if os.environ.get("OPENAI_API_KEY") else ""
+        )
+        render.note(f"API key forgotten for this session.{left}", self.terminal)
 
     def ask_key(self) -> None:
         import getpass

@@ -626,6 +626,7 @@ def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> 
     md, plain = [], []
     for e in entries:
         tokens = f" · {e['tokens']} tokens" if e.get("tokens") is not None else ""
+        tokens += f" · {e['mark']}" if e.get("mark") else ""
         md.append(f"**{e['role']}**{tokens}\n\n{protect_dollars(str(e['content']))}")
         plain.append(f"[{e['role']}{tokens}]\n{e['content']}")
     if not md:

@@ -178,3 +178,13 @@ def test_the_slider_panel_says_it_needs_jupyter(terminal) -> None:
     shown = terminal.run("%chatconfig --sliders", r"In \[2\]: ")
     assert "UsageError: the slider panel needs Jupyter" in shown
     assert "VBox" not in shown and "Traceback" not in shown
+
+
+def test_notes_are_plain_text_and_help_names_the_magic(terminal) -> None:
+    shown = terminal.run("%%chat -s\nBe terse.", r"In \[2\]: ")
+    assert "System prompt of default set" in shown and "*default*" not in shown
+    start = len(terminal.output)
+    terminal.type("%chat?\r")
+    helped = terminal.read_until(r"Docstring:[\s\S]*::\s+%chat \[-c", since=start)[start:]
+    assert "chat_line" not in helped.split("Docstring:")[1]
+    terminal.type("q")
