@@ -237,14 +237,14 @@ def test_the_widget_view_shows_each_call_above_the_reply_and_in_the_transcript(d
     server.script(tool_calls=calls(("lookup", {"key": "a"})))
     assert defined("%%chat -f widget --tools lookup\ngo").ok
     view = list(VIEWS.values())[-1]
-    (shown,) = view.reply.children
-    assert shown.value.startswith(
+    from nbchat.widgets import output_text
+
+    calls_shown, reply = view.reply.children  # the calls above the reply, rendered as Markdown
+    assert calls_shown.value.startswith(
         '<details class="nbchat-tool"><summary>🔧 <code>lookup(key=&#x27;a&#x27;)</code>'
     )
-    assert "<pre>a means A</pre>" in shown.value and "Echo: a means A" in shown.value
+    assert "<pre>a means A</pre>" in calls_shown.value and "Echo: a means A" in output_text(reply)
     assert defined("%%chat -f widget\nnext").ok
     transcript = list(VIEWS.values())[-1].transcript.value
-    assert (
-        "<b>assistant</b>: → lookup(key=&#x27;a&#x27;)" in transcript
-        and "<b>tool</b>: a means A" in transcript
-    )
+    assert "nbchat-assistant" in transcript and "→ lookup(key=&#x27;a&#x27;)" in transcript
+    assert "nbchat-tool" in transcript and "a means A" in transcript.split("nbchat-tool")[-1]
