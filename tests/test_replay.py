@@ -234,7 +234,9 @@ def test_the_widget_view_replays_choices_logprobs_and_footer(kernel: Kernel, ser
     first, replayed = view(kernel()), view(kernel())
     assert len(server.bodies) == 1
     assert replayed.tabs.titles == first.tabs.titles == ("Choice 1", "Choice 2")
-    pages = [[page.children[0].value for page in v.tabs.children] for v in (first, replayed)]
+    from nbchat.widgets import output_text
+
+    pages = [[output_text(page.children[0]) for page in v.tabs.children] for v in (first, replayed)]
     assert pages[0] == pages[1] and "Echo: name a colour (choice 2)" in pages[1][1]
     assert replayed.logprobs.value == first.logprobs.value and "nbchat-token" in replayed.logprobs.value
     assert "replayed · asked" in replayed.usage.value
