@@ -187,14 +187,15 @@ def test_a_terminal_prints_the_thinking_before_the_reply(tmp_path, server) -> No
 
 
 def test_the_widget_view_shows_the_thinking_block_too(cell, server, responses_api) -> None:
-    from nbchat.widgets import VIEWS
+    from nbchat.widgets import VIEWS, output_text
 
     run = cell("%%chat -f widget -m o4-mini\nWhy?")
     assert run.ok, run.error
     view = VIEWS[run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]]
-    shown = view.reply.children[0].value
-    assert shown.startswith("<details><summary>Thinking</summary>") and "Reading the message" in shown
-    assert shown.index("</details>") < shown.index("Echo: Why?")
+    thinking, reply = view.reply.children  # the Thinking block above the reply
+    assert thinking.value.startswith("<details><summary>Thinking</summary>")
+    assert "Reading the message" in thinking.value and "Echo: Why?" not in thinking.value
+    assert "Echo: Why?" in output_text(reply)
 
 
 @pytest.mark.parametrize("options", ["--tools describe", "--schema 'label, score float'"])
