@@ -15,7 +15,7 @@ from .connection import resolve
 from .content import Content, is_valid
 from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
-from .errors import NbChatError, RequestFailed
+from .errors import BadSetting, EmptyMessage, NbChatError, RequestFailed
 from .events import Event, ReasoningDelta, Replayed, TextDelta
 from .rebuild import exchange_of
 from .schema import Schema, rejects_json_schema, request_with, to_schema
@@ -24,6 +24,9 @@ from .settings import Settings
 from .tokens import estimate_messages, estimate_text
 from .tools import Approval, Tool, ToolCall, ToolEvent, Workspace, as_tool, run_call
 from .usage import Ledger, cost
+
+# settings a single call may change besides the request parameters (each is read per call)
+PER_CALL = frozenset({"schema", "tools", "stream", "api", "cache", "tool_approval", "max_tool_steps"})
 
 
 @dataclass
@@ -403,10 +406,7 @@ class Chat:
         main = sys.modules.get("__main__")
         self.workspace = Workspace(namespace if namespace is not None else vars(main) if main else {})
         self.ask = ask  # how tool_approval=ask asks (default: input())
-        try:
-            self.settings.apply(options, source="Chat()")
-        except ValueError as e:
-            raise TypeError(str(e)) from None
+        self.settings.apply(options, source="Chat()")  # a bad value raises BadSetting
         self.conversation = conversation if conversation is not None else Conversation()
         if system is not None:
             self.conversation.system = system
@@ -437,6 +437,15 @@ class Chat:
         DataFrames are described and figures and images become image parts. ``schema=SPEC``
         asks for structured output.
         """
+        if not text or (isinstance(text, str) and not text.strip()):
+            raise EmptyMessage("nothing to send: the message is empty")
+        refused = sorted(set(overrides) - set(self.settings.request_values()) - PER_CALL)
+        if refused:
+            # validating such a value and then ignoring it would silently send with the old one
+            raise BadSetting(
+                f"{', '.join(refused)} cannot be changed for one call; set it on the Chat "
+                f"(chat.settings.{refused[0]} = …) or make another Chat"
+            )
         spec = overrides.pop("schema", None)
         if isinstance(text, list) and not is_valid(text):
             text, pieces = compose(text, self.limits())

@@ -24,3 +24,11 @@ class RequestFailed(NbChatError):
 
 class StreamInterrupted(NbChatError):
     """A streamed reply was cut off by a kernel interrupt."""
+
+
+class BadSetting(NbChatError, ValueError):
+    """A setting's value (or name) is not valid, from ``Chat(...)``, ``send(...)`` or ``apply``."""
+
+
+class EmptyMessage(NbChatError, ValueError):
+    """There is nothing to send: the message is empty."""

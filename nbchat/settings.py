@@ -28,6 +28,7 @@ from traitlets import (
 )
 from traitlets.config import Configurable
 
+from .errors import BadSetting
 from .secret import SecretTrait, credentials, redact_foreign
 from .values import URL, HeadersTrait, ModelName, PricesTrait, SettingError
 
@@ -354,19 +355,19 @@ class Settings(Configurable):
     # -- validation shared by %chatconfig, per-cell options and Chat(**kw) ------------
 
     def check(self, name: str, value: Any) -> Any:
-        """Coerce and validate one value for setting ``name``; raise ``ValueError``."""
+        """Coerce and validate one value for setting ``name``; raise ``BadSetting`` (a ``ValueError``)."""
         # the class attribute is the trait itself (cheaper than self.traits())
         trait = getattr(type(self), name) if name in self.setting_names() else None
         if trait is None:
-            raise ValueError(unknown_setting(name, self.setting_names()))
+            raise BadSetting(unknown_setting(name, self.setting_names()))
         value = coerce(trait, value)
         try:
             return trait.validate(self, value) if value is not None else _none_ok(trait, name)
         except SettingError as e:
-            raise ValueError(str(e)) from None
+            raise BadSetting(str(e)) from None
         except TraitError:
             shown = redact_foreign(repr(value), credentials(self))
-            raise ValueError(f"{name} must be {describe(trait)} (got {shown})") from None
+            raise BadSetting(f"{name} must be {describe(trait)} (got {shown})") from None
 
     def checked(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Validate several values; the first bad one raises, naming the setting."""
@@ -403,7 +404,7 @@ def _env_url(variable: str) -> str | None:
 
 def _none_ok(trait: TraitType[Any, Any], name: str) -> None:
     if not trait.allow_none:
-        raise ValueError(f"{name} cannot be unset; it must be {describe(trait)}")
+        raise BadSetting(f"{name} cannot be unset; it must be {describe(trait)}")
     return None
 
 

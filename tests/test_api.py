@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nbchat import Chat, Conversation
+from nbchat.errors import BadSetting, EmptyMessage, NbChatError
 
 
 @pytest.fixture
@@ -53,11 +54,35 @@ def test_per_call_overrides_and_settings_as_keywords(env, server) -> None:
     assert chat.settings.temperature is None
 
 
-def test_invalid_settings_raise_type_error_naming_the_setting(env) -> None:
-    with pytest.raises(TypeError, match="temperature must be a number from 0 to 2"):
+def test_a_bad_setting_raises_one_error_type_from_chat_send_and_apply(env) -> None:
+    with pytest.raises(BadSetting, match="temperature must be a number from 0 to 2"):
         Chat(temperature=9)
-    with pytest.raises(TypeError, match="unknown setting 'temprature'"):
+    with pytest.raises(BadSetting, match="unknown setting 'temprature'"):
         Chat(temprature=0.1)
+    chat = Chat()
+    with pytest.raises(BadSetting, match="temperature must be a number from 0 to 2") as sent:
+        chat.send("hi", temperature=9)
+    with pytest.raises(BadSetting, match="temperature must be a number from 0 to 2") as applied:
+        chat.settings.apply({"temperature": 9}, source="test")
+    for error in (sent.value, applied.value):
+        assert isinstance(error, ValueError) and isinstance(error, NbChatError)
+
+
+def test_an_empty_message_is_refused_and_nothing_is_sent(env, server) -> None:
+    chat = Chat()
+    for empty in ("", "   \n", []):
+        with pytest.raises(EmptyMessage, match="nothing to send"):
+            chat.send(empty)
+    assert server.bodies == [] and chat.messages == []
+
+
+def test_a_per_call_override_that_is_not_a_request_parameter_is_refused(env, server) -> None:
+    chat = Chat()
+    for name, value in (("base_url", "http://127.0.0.1:9/v1"), ("timeout", 5.0)):
+        with pytest.raises(BadSetting, match=f"{name} cannot be changed for one call"):
+            chat.send("hi", **{name: value})
+    assert server.bodies == []
+    assert chat.send("hi", temperature=0.5).text and server.bodies[-1]["temperature"] == 0.5
 
 
 def test_save_and_load_round_trip(chat, tmp_path) -> None:

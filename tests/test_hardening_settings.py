@@ -8,6 +8,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from nbchat import Chat
+from nbchat.errors import BadSetting
 
 
 def refused(cell, server, code: str) -> str:
@@ -69,7 +70,7 @@ def test_a_blank_model_for_one_cell_is_refused(cell, server) -> None:
 
 def test_the_python_api_refuses_the_same_values(server) -> None:
     for options in ({"model": ""}, {"timeout": 0}, {"prices": {"m": [1]}}, {"base_url": "nope"}):
-        with pytest.raises(TypeError, match=next(iter(options))):
+        with pytest.raises(BadSetting, match=next(iter(options))):
             Chat(**options)
 
 
