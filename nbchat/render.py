@@ -605,20 +605,26 @@ def note(text: str, terminal: bool = False, metadata: dict[str, Any] | None = No
 
 def table(headers: list[str], cells: Iterable[Iterable[Any]], terminal: bool = False) -> None:
     rows = [[str(c) for c in row] for row in cells]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    # A row is one line in both forms: a multi-line cell (a reply of several paragraphs in
+    # a map's results) would otherwise end the Markdown table and misalign the plain one.
+    flat = [[" ↵ ".join(c.splitlines()) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in flat]) for i, h in enumerate(headers)]
     plain = "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
-        for row in [headers, ["-" * w for w in widths], *rows]
+        for row in [headers, ["-" * w for w in widths], *flat]
     )
     md_rows = [headers, ["---"] * len(headers), *rows]
     # a table is never math: "$0.01 | $0.02" would otherwise typeset and break the rows
-    markdown = "\n".join(
-        "| " + " | ".join(escape_dollars(c.replace("|", "\\|")) for c in r) + " |" for r in md_rows
-    )
+    markdown = "\n".join("| " + " | ".join(markdown_cell(c) for c in r) + " |" for r in md_rows)
     if terminal:
         print(plain)
     else:
         display({"text/markdown": markdown, "text/plain": plain}, raw=True)
+
+
+def markdown_cell(text: str) -> str:
+    """One Markdown table cell: pipes escaped, line breaks as <br>, currency as written."""
+    return "<br>".join(escape_dollars(line.replace("|", "\\|")) for line in text.splitlines())
 
 
 def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> None:

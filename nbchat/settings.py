@@ -461,7 +461,10 @@ def describe(trait: TraitType[Any, Any]) -> str:
 def unknown_setting(name: str, names: list[str]) -> str:
     import difflib
 
-    close = difflib.get_close_matches(name, names, n=1)
+    # "system" means system_prompt, not the closer-spelled "stream": a setting the name
+    # starts (or is a word of) wins over one that is merely spelled alike
+    words = [n for n in names if name and (n.startswith(name) or name in n.split("_"))]
+    close = words[:1] or difflib.get_close_matches(name, names, n=1)
     hint = f" Did you mean {close[0]}?" if close else ""
     return f"unknown setting {name!r}.{hint} Settings: {', '.join(names)}"
 

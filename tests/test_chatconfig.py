@@ -88,6 +88,8 @@ def test_an_invalid_value_applies_nothing_and_names_the_setting_and_range(cell, 
     ("line", "message"),
     [
         ("temprature=0.2", "unknown setting 'temprature'. Did you mean temperature?"),
+        ("system='Be brief.'", "unknown setting 'system'. Did you mean system_prompt?"),
+        ("retries=2", "unknown setting 'retries'. Did you mean max_retries?"),
         ("max_tokens=lots", "max_tokens must be an integer ≥ 1"),
         ("stream=maybe", "stream must be true or false"),
         ("output=html", "output must be one of markdown, text, widget"),
