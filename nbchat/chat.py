@@ -84,6 +84,13 @@ class Request:
     approval: str = "ask"
     max_tool_steps: int = 8
     over_budget: str = ""  # the context budget is exceeded even with every earlier turn left out
+    overrides: dict[str, Any] = field(default_factory=dict)  # the per-call options, as given
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """What ``Chat.retry`` needs to send this turn's request again as it was made: the
+        per-call options (tools, approval, schema, sampling) and the message's receipt."""
+        return {"overrides": dict(self.overrides), "context": list(self.context)}
 
     @property
     def messages(self) -> list[Message]:
@@ -286,6 +293,7 @@ class ReplyStream:
                 usage=total if done.usage and all(e.usage for e, _ in self.rounds) else None,
                 choices=texts if len(texts) > 1 else [],
                 finish_reason=reply.finish_reason if not interrupted else "interrupted",
+                recipe=self.request.recipe,
             )
             self.chat.conversation.record(turn, self.request.slot)
             self.recorded = True
@@ -446,6 +454,7 @@ class Chat:
                 f"{', '.join(refused)} cannot be changed for one call; set it on the Chat "
                 f"(chat.settings.{refused[0]} = …) or make another Chat"
             )
+        given = {k: v for k, v in overrides.items() if k != "cache"}  # a retry chooses its own
         spec = overrides.pop("schema", None)
         if isinstance(text, list) and not is_valid(text):
             text, pieces = compose(text, self.limits())
@@ -490,6 +499,7 @@ class Chat:
             api=api,
         )
         request.context = list(context or [])
+        request.overrides = given
         budget, estimate = self.settings.max_context_tokens, estimate_messages(messages)
         if budget is not None and estimate > budget:
             request.over_budget = f"still ≈{estimate} tokens, over max_context_tokens={budget}"
@@ -563,15 +573,27 @@ class Chat:
         return run_map(self, items, template, schema=schema, concurrency=concurrency, batch=batch, **options)
 
     def retry(self, **overrides: Any) -> ReplyStream:
-        """Regenerate the last reply with the current settings; it replaces the old one."""
+        """Regenerate the last reply with the current settings; it replaces the old one.
+
+        The request is the one the turn made, sent again: the same message (its images and
+        files as they were attached), the same per-call options (a cell's ``--tools``,
+        ``--tool-approval``, ``--schema``, ``-t``…; ``overrides`` change them) and the same
+        receipt. A tool turn runs its tools again and is replaced whole.
+        """
         turns = self.conversation.turns
         if not turns or turns[-1].messages[0]["role"] != "user":
             raise NbChatError("there is no exchange to retry")
         last = turns[-1]
+        recipe = last.recipe or {}  # a loaded or rebuilt turn: only its message is known
+        options = dict(recipe.get("overrides") or {}) | overrides
         # a retry asks the model again and its answer replaces the stored one
-        overrides.setdefault("cache", "off" if self.settings.cache == "off" else "refresh")
+        options.setdefault("cache", "off" if self.settings.cache == "off" else "refresh")
         return self.stream(
-            last.messages[0]["content"], cell_id=last.cell_id, slot=len(turns) - 1, **overrides
+            last.messages[0]["content"],
+            cell_id=last.cell_id,
+            slot=len(turns) - 1,
+            context=recipe.get("context"),
+            **options,
         )
 
     def prime(self, text: str, cell_id: str | None = None) -> Turn:

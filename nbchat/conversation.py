@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ class Turn:
     usage: dict[str, int] | None = None
     choices: list[str] = field(default_factory=list)
     finish_reason: str | None = None
+    # how the turn's request was made (per-call options, the message's receipt), so that
+    # ``retry`` sends it again as the cell did; this session only, never saved
+    recipe: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def reply(self) -> str | None:
@@ -132,7 +135,8 @@ class Conversation:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "messages": self.messages(),
             "turns": [
-                {k: v for k, v in asdict(t).items() if k != "messages"} | {"size": len(t.messages)}
+                {f.name: getattr(t, f.name) for f in fields(t) if f.name not in ("messages", "recipe")}
+                | {"size": len(t.messages)}
                 for t in self.turns
             ],
         }

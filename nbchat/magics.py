@@ -544,7 +544,9 @@ class ChatMagics(Magics, Settings):
         render.table(["conversation", "messages", "tokens", "model"], rows, self.terminal)
 
     def _retry(self, args: Any) -> None:
-        self.show_reply(self.chat_for(args.conversation).retry(), self.output, args.conversation)
+        reply = self.show_reply(self.chat_for(args.conversation).retry(), self.output, args.conversation)
+        if reply.data is not None:  # a --schema cell's retry shows its table again
+            mapview.show_data(reply.data, self.terminal)
 
     def _pick(self, args: Any) -> None:
         choice = self._one_arg(args, "choice")
