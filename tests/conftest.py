@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import atexit
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -15,6 +13,10 @@ from IPython.utils.capture import CapturedIO, capture_output
 from traitlets.config import Config
 
 from nbchat.testing.server import StandInServer
+
+if TYPE_CHECKING:  # jupyter_client is imported only by the tests that start a kernel
+    from jupyter_client.blocking.client import BlockingKernelClient
+    from jupyter_client.manager import KernelManager
 
 # random-looking, so any 4-character piece of it found in output is a real leak
 FAKE_KEY = "sk-Zq8vR2mK7pL4xW9nB3cTj6HyQe1"
@@ -114,15 +116,33 @@ def magics(shell: InteractiveShell):
     return INSTANCES[shell]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    # The reply cache: never the user's ~/.cache, and off unless a test turns it on, so a
-    # test that sends the same request twice still reaches the server (kernels started by
-    # tests inherit both). Tests of the cache choose `cache` and `cache_path` themselves.
-    folder = tempfile.mkdtemp(prefix="nbchat-tests-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    os.environ["NBCHAT_CACHE_PATH"] = os.path.join(folder, "replies.sqlite3")
-    os.environ["NBCHAT_CACHE"] = "off"
+@pytest.fixture(scope="session")
+def cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def reply_cache_off(monkeypatch: pytest.MonkeyPatch, cache_folder: Path) -> None:
+    """The reply cache: never the user's ~/.cache, and off unless a test turns it on, so a
+    test that sends the same request twice still reaches the server. Kernels and programs a
+    test starts inherit both; tests of the cache choose `cache` and `cache_path` themselves."""
+    monkeypatch.setenv("NBCHAT_CACHE_PATH", str(cache_folder / "replies.sqlite3"))
+    monkeypatch.setenv("NBCHAT_CACHE", "off")
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets the debugger in kernels
+
+
+@pytest.fixture
+def kernel_manager(server: StandInServer) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    """A real python3 kernel that talks to the stand-in server, and its client."""
+    from kernels import started_kernel
+
+    with started_kernel(server) as started:
+        yield started
+
+
+@pytest.fixture
+def kernel(kernel_manager: tuple[KernelManager, BlockingKernelClient]) -> BlockingKernelClient:
+    return kernel_manager[1]
 
 
 def sent(server: StandInServer) -> list[Any]:

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import sent
-from jupyter_client.manager import start_new_kernel
 
 pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture
-def kernel_manager(server) -> Iterator[Any]:
-    env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
-    km, kc = start_new_kernel(kernel_name="python3", env=env)
-    try:
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-
-
-@pytest.fixture
-def kernel(kernel_manager) -> Any:
-    return kernel_manager[1]
 
 
 def send(kc, code: str, cell_id: str | None = None) -> str:

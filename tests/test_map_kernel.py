@@ -3,26 +3,12 @@ kept in -o, the kernel goes on, and a re-run asks only for the rest."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture
-def kernel_manager(server) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
-    km, kc = start_new_kernel(kernel_name="python3", env=env)
-    try:
-        yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def send(kc, code: str, expressions: dict[str, str] | None = None) -> str:  # type: ignore[no-untyped-def]

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+from kernels import NOTEBOOKS, against, execute, outputs_of, text_of
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from run_notebook import execute, text_of  # noqa: E402
+from nbchat.testing.server import StandInServer
 
 pytestmark = pytest.mark.kernel
 
 
-def outputs_of(nb, source_start: str) -> list:  # type: ignore[no-untyped-def]
-    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
-    assert cells, f"no cell starts with {source_start!r}"
-    return cells[0].outputs
-
-
-def test_map_notebook_labels_200_rows_then_the_same_as_a_batch(server) -> None:  # type: ignore[no-untyped-def]
-    nb = execute(
-        ROOT / "notebooks" / "map.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
-    )
+def test_map_notebook_labels_200_rows_then_the_same_as_a_batch(server: StandInServer) -> None:
+    nb = execute(NOTEBOOKS / "map.ipynb", against(server))
 
     mapped = [b for b in server.bodies if b.get("response_format")]
     assert len(mapped) == 200 and server.max_inflight <= 16

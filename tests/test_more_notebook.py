@@ -4,34 +4,21 @@ reply with its summary, a prompt scored with echo and logprobs, organization cos
 from __future__ import annotations
 
 import base64
-import sys
 from pathlib import Path
 
 import pytest
+from kernels import NOTEBOOKS, against, execute, outputs_of, text_of
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from run_notebook import execute, text_of  # noqa: E402
+from nbchat.testing.server import StandInServer
 
 pytestmark = pytest.mark.kernel
 
 
-def outputs_of(nb, source_start: str) -> list:
-    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
-    assert cells, f"no cell starts with {source_start!r}"
-    return cells[0].outputs
-
-
-def test_more_runs_and_shows_an_image_a_summary_a_scored_prompt_and_costs(server, tmp_path) -> None:
-    env = {
-        "OPENAI_BASE_URL": server.url,
-        "OPENAI_API_KEY": "sk-local",
-        "OPENAI_ADMIN_KEY": "sk-admin-nb12345678",
-    }
-    copy = tmp_path / "more.ipynb"  # run where the saved image may land
-    copy.write_bytes((ROOT / "notebooks" / "more.ipynb").read_bytes())
-    nb = execute(copy, env)
+def test_more_runs_and_shows_an_image_a_summary_a_scored_prompt_and_costs(
+    server: StandInServer, tmp_path: Path
+) -> None:
+    # run in tmp_path, where the saved image may land
+    nb = execute(NOTEBOOKS / "more.ipynb", against(server, OPENAI_ADMIN_KEY="sk-admin-nb12345678"), tmp_path)
     paths = [r.path.split("?")[0] for r in server.requests]
 
     image = outputs_of(nb, "%%chat -f image")

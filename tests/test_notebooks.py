@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from run_notebook import execute, text_of  # noqa: E402
+from kernels import NOTEBOOKS, against, execute, outputs_of, text_of
 
 pytestmark = pytest.mark.kernel
-
-
-def outputs_of(nb, source_start: str) -> list:
-    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(source_start)]
-    assert cells, f"no cell starts with {source_start!r}"
-    return cells[0].outputs
 
 
 def test_notebooks_are_committed_without_outputs() -> None:
     import nbformat
 
-    for path in (ROOT / "notebooks").glob("*.ipynb"):
+    for path in NOTEBOOKS.glob("*.ipynb"):
         nb = nbformat.read(path, as_version=4)
         assert all(
             not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code"
@@ -33,9 +21,7 @@ def test_notebooks_are_committed_without_outputs() -> None:
 
 
 def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_path) -> None:
-    nb = execute(
-        ROOT / "notebooks" / "quickstart.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
-    )
+    nb = execute(NOTEBOOKS / "quickstart.ipynb", against(server))
 
     config = "\n".join(text_of(o) for o in outputs_of(nb, "%chatconfig"))
     assert "api_key" in config and "sk-local" not in config
@@ -58,8 +44,9 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
     choices = text_of(outputs_of(nb, "%%chat -n 2")[0])
     assert "**Choice 1**" in choices and "**Choice 2**" in choices
 
-    assert "ChatReply" not in text_of(outputs_of(nb, "print(type(fix)")[0])
-    assert text_of(outputs_of(nb, "print(type(fix)")[0]).startswith("Reply {'prompt_tokens'")
+    fix = outputs_of(nb, "%%chat -c coding -f code -o fix")[-1]["metadata"]["nbchat"]
+    assert text_of(outputs_of(nb, "print(type(fix)")[0]) == f"Reply {fix['usage']} {fix['finish_reason']}\n"
+    assert fix["finish_reason"] == "stop"
 
     stopped = next(b for b in server.bodies if b.get("stop") == ["###"])
     assert stopped["temperature"] == 0.3 and stopped["max_tokens"] == 200
@@ -79,10 +66,7 @@ def test_quickstart_runs_in_a_real_kernel_and_shows_every_feature(server, tmp_pa
 
 
 def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server) -> None:
-    nb = execute(
-        ROOT / "notebooks" / "conversations.ipynb",
-        {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"},
-    )
+    nb = execute(NOTEBOOKS / "conversations.ipynb", against(server))
 
     history = text_of(outputs_of(nb, "%chat history")[0])
     assert history.index("Name a dark colour.") < history.index("Name a fruit.")
@@ -114,9 +98,7 @@ def test_conversations_notebook_shows_rerun_names_save_load_export_usage(server)
 
 
 def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) -> None:
-    nb = execute(
-        ROOT / "notebooks" / "widgets.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
-    )
+    nb = execute(NOTEBOOKS / "widgets.ipynb", against(server))
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     models = {k: v for k, v in state.items()}
 
@@ -147,9 +129,7 @@ def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) 
 
 
 def test_context_notebook_sends_a_dataframe_a_figure_an_error_and_earlier_cells(server) -> None:
-    nb = execute(
-        ROOT / "notebooks" / "context.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
-    )
+    nb = execute(NOTEBOOKS / "context.ipynb", against(server))
     sent = [b["messages"][-1]["content"] for b in server.bodies]
 
     table = next(c for c in sent if isinstance(c, str) and c.startswith("Which column of"))

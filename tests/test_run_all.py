@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from kernels import execute
 
 from nbchat.testing.server import StandInServer
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from run_notebook import execute  # noqa: E402
 
 pytestmark = pytest.mark.kernel
 

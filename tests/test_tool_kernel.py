@@ -6,17 +6,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.manager import start_new_kernel
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from run_notebook import execute, text_of  # noqa: E402
+from kernels import NOTEBOOKS, against, execute, text_of
 
 pytestmark = pytest.mark.kernel
 
@@ -25,17 +19,6 @@ DEFINE = """
 def lookup(key: str) -> str:
     return f"{key} means {key.upper()}"
 """
-
-
-@pytest.fixture
-def kernel(server) -> Iterator[Any]:
-    env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
-    km, kc = start_new_kernel(kernel_name="python3", env=env)
-    try:
-        yield kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def run(kc: Any, code: str, answers: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
@@ -106,9 +89,7 @@ def test_without_stdin_a_call_is_refused_and_the_model_is_told(kernel, server) -
 def test_the_tools_notebook_answers_about_a_dataframe_with_describe_and_a_user_function(
     server, shell, tmp_path: Path
 ) -> None:
-    nb = execute(
-        ROOT / "notebooks" / "tools.ipynb", {"OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-local"}
-    )
+    nb = execute(NOTEBOOKS / "tools.ipynb", against(server))
     chats = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%chat --tools")]
     asked, approved = (text_of(c.outputs[0]) for c in chats)
     for markdown in (asked, approved):
@@ -184,33 +165,30 @@ def test_a_terminal_prints_each_call_as_plain_lines_and_asks_on_stdin(tmp_path: 
     assert "<details" not in out and "<sub>" not in out
 
 
-def test_an_interrupt_during_the_second_request_records_nothing_of_the_tool_turn(server) -> None:
+def test_an_interrupt_during_the_second_request_records_nothing_of_the_tool_turn(
+    kernel_manager, server
+) -> None:
     import time
 
-    env = {**os.environ, "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "sk-kernel"}
-    km, kc = start_new_kernel(kernel_name="python3", env=env)
-    try:
-        assert run(kc, DEFINE + "%chatconfig keep_partial=true tool_approval=auto")[0]["status"] == "ok"
-        assert run(kc, "%%chat\nbefore")[0]["status"] == "ok"
-        server.script(tool_calls=[{"name": "lookup", "arguments": {"key": "a"}}])
-        server.script(chunks=[f"word{i} " for i in range(200)], chunk_delay=0.05)
-        msg_id = kc.execute("%%chat --tools lookup\ngo")
-        deadline = time.monotonic() + 20
-        while len(server.bodies) < 3 and time.monotonic() < deadline:  # the second request is streaming
-            time.sleep(0.05)
-        time.sleep(0.3)
-        km.interrupt_kernel()
-        while True:
-            reply = kc.get_shell_msg(timeout=30)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        assert reply["content"]["status"] == "error"
-        assert (
-            "a tool turn is recorded whole or not at all, so nothing was recorded"
-            in reply["content"]["traceback"][0]
-        )
-        assert run(kc, "%%chat\nafter")[0]["status"] == "ok"
-        assert [m["content"] for m in server.bodies[-1]["messages"]] == ["before", "Echo: before", "after"]
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    km, kc = kernel_manager
+    assert run(kc, DEFINE + "%chatconfig keep_partial=true tool_approval=auto")[0]["status"] == "ok"
+    assert run(kc, "%%chat\nbefore")[0]["status"] == "ok"
+    server.script(tool_calls=[{"name": "lookup", "arguments": {"key": "a"}}])
+    server.script(chunks=[f"word{i} " for i in range(200)], chunk_delay=0.05)
+    msg_id = kc.execute("%%chat --tools lookup\ngo")
+    deadline = time.monotonic() + 20
+    while len(server.bodies) < 3 and time.monotonic() < deadline:  # the second request is streaming
+        time.sleep(0.05)
+    time.sleep(0.3)
+    km.interrupt_kernel()
+    while True:
+        reply = kc.get_shell_msg(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    assert reply["content"]["status"] == "error"
+    assert (
+        "a tool turn is recorded whole or not at all, so nothing was recorded"
+        in reply["content"]["traceback"][0]
+    )
+    assert run(kc, "%%chat\nafter")[0]["status"] == "ok"
+    assert [m["content"] for m in server.bodies[-1]["messages"]] == ["before", "Echo: before", "after"]
