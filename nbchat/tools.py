@@ -128,10 +128,13 @@ def as_tool(obj: Any, name: str | None = None) -> Tool:
     return describe_function(obj, name=name)
 
 
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what OpenAI accepts as a function's name
+
+
 def describe_function(fn: Callable[..., Any], name: str | None = None) -> Tool:
     """The JSON Schema of ``fn``'s parameters, from its signature and its docstring."""
     label = name or getattr(fn, "__name__", None) or type(fn).__name__
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", label):
+    if not _NAME.fullmatch(label):
         raise ToolError(f"{label!r} cannot be a tool name (letters, digits, _ and -, at most 64)")
     try:
         signature = inspect.signature(fn)
@@ -693,7 +696,11 @@ def resolve(
         if not isinstance(item, str):
             described = as_tool(item)
         elif callable(namespace.get(item)):
-            described = as_tool(namespace[item])
+            fn = namespace[item]
+            # a lambda or a functools.partial has no usable name of its own: the model
+            # calls it by the name the user gave it
+            own = getattr(fn, "__name__", None)
+            described = as_tool(fn, name=None if own and _NAME.fullmatch(own) else item)
         elif item in BUILTIN_NAMES:
             described = builtins()[item]
         else:
