@@ -82,8 +82,8 @@ def body_text(texts: list[str], markdown: bool) -> str:
     signs that are not math are escaped (Jupyter would typeset "$3 and $4" as LaTeX)."""
     if markdown:
         texts = [protect_dollars(t) for t in texts]
-    if len(texts) == 1:
-        return texts[0]
+    if len(texts) <= 1:
+        return "".join(texts)  # one reply, or none (a footer painted on its own)
     label = "**Choice {}**" if markdown else "--- choice {} ---"
     pick = "`%chat pick K`" if markdown else "%chat pick K"
     which = f"Choice 1 continues the conversation; {pick} keeps choice K instead."
