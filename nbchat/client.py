@@ -21,9 +21,23 @@ from .errors import NbChatError, RequestFailed
 from .secret import credentials, guard_logs, one_line, public_url, redact, redact_foreign
 from .settings import Settings
 from .tools import CallParts
+from .transports.shape import (
+    Events,
+    check_finished,
+    choices_of,
+    clean_usage,
+    content_text,
+    finish_reason,
+    index_of,
+    joined,
+    kind,
+    malformed,
+    model_name,
+    valid_text,
+    words,
+)
 
 SDK_TIMEOUT = 600.0  # the SDK's default; nbchat makes it a wall-clock limit too
-MAX_CHOICES = 128  # the API's limit on n; a larger index is a malformed event
 # sent under their own names; model and logprobs get special treatment below
 SIMPLE_PARAMS = tuple(n for n in Settings.class_trait_names(request=True) if n not in ("model", "logprobs"))
 
@@ -72,6 +86,7 @@ class Completion:
         self.reasoning: list[str] = []  # the reasoning summary's parts (Responses API)
         # a high surrogate that ended a delta, waiting for its low half in the next one
         self._pending: dict[int, str] = {}
+        self.pending_reasoning: dict[int, str] = {}  # the same, for summary parts
 
     @property
     def texts(self) -> list[str]:
@@ -92,10 +107,7 @@ class Completion:
         broken text stored once would fail every later request and save."""
         if self.first_token is None:
             self.first_token = time.perf_counter()
-        text = self._pending.pop(index, "") + text
-        if text and "\ud800" <= text[-1] <= "\udbff":
-            text, self._pending[index] = text[:-1], text[-1]
-        text = valid_text(text)
+        text = joined(self._pending, index, text)
         self.parts.setdefault(index, []).append(text)
         return text
 
@@ -105,16 +117,12 @@ class Completion:
         if choice is None:
             return None
         if not isinstance(choice, dict):
-            raise malformed(f"a choice is {_kind(choice)}, not an object")
-        index = choice.get("index", 0)
-        if index is None:
-            index = 0
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < MAX_CHOICES:
-            raise malformed(f"a choice's index is {_kind(index)}")
+            raise malformed(f"a choice is {kind(choice)}, not an object")
+        index = index_of(choice.get("index"), "a choice's index")
         self.parts.setdefault(index, [])
         reason = choice.get("finish_reason")
         if reason is not None:
-            self.finish[index] = one_line(reason, 40) if isinstance(reason, str) else "unknown"
+            self.finish[index] = finish_reason(reason)
         logprobs = choice.get("logprobs")
         if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
             entries = [e for e in logprobs["content"] if isinstance(e, dict)]
@@ -123,60 +131,17 @@ class Completion:
         if part is None:
             return None
         if not isinstance(part, dict):
-            raise malformed(f"choice {index + 1}'s {key} is {_kind(part)}, not an object")
+            raise malformed(f"choice {index + 1}'s {key} is {kind(part)}, not an object")
         calls = part.get("tool_calls")
         if index == 0 and calls:
             if not isinstance(calls, list):
-                raise malformed(f"tool_calls is {_kind(calls)}, not a list")
+                raise malformed(f"tool_calls is {kind(calls)}, not a list")
             self.calls.take(calls)
         content = content_text(part.get("content"), index)
         if content:
             text = self.add(index, content)
             return (index, text) if text else None
         return None
-
-
-def malformed(what: str) -> RequestFailed:
-    return RequestFailed(f"the server sent a malformed reply ({what}); nothing was recorded")
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else f"{type(value).__name__} {one_line(repr(value), 40)}"
-
-
-def valid_text(text: str) -> str:
-    """``text`` as valid Unicode: surrogate pairs joined, lone surrogates replaced."""
-    if not any("\ud800" <= c <= "\udfff" for c in text):
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
-def content_text(content: Any, index: int) -> str:
-    """A message's or delta's ``content``: a string, or (some servers) a list of text parts."""
-    if content is None or isinstance(content, str):
-        return content or ""
-    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
-        return "".join(p["text"] for p in content if isinstance(p.get("text"), str))
-    raise malformed(f"choice {index + 1}'s content is {_kind(content)}, not text")
-
-
-def clean_usage(usage: Any) -> dict[str, Any] | None:
-    """The token counts of ``usage`` (and its ``*_details`` tables of counts), or ``None``
-    when it is malformed: then nbchat estimates them, as for a server that reports none,
-    and the reply itself is not lost."""
-    if not isinstance(usage, dict):
-        return None
-    counts: dict[str, Any] = {k: v for k, v in usage.items() if isinstance(k, str) and _count(v)}
-    for key, value in usage.items():
-        if isinstance(key, str) and key.endswith("_details") and isinstance(value, dict):
-            counts[key] = {k: v for k, v in value.items() if isinstance(k, str) and _count(v)}
-    if "prompt_tokens" not in counts or "completion_tokens" not in counts:
-        return None
-    return counts
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12
 
 
 class Transport:
@@ -222,7 +187,7 @@ class Transport:
                 # and its model parsing: the body is already in wire format.
                 data = client.post("/chat/completions", body=body, cast_to=object)
                 self._take_whole(data, completion)
-                for index, text in enumerate(completion.texts):
+                for index, text in zip(sorted(completion.parts), completion.texts, strict=True):
                     if text:
                         yield index, text
         except transport_errors() as exc:  # the SDK's and the network's, made readable
@@ -232,6 +197,8 @@ class Transport:
                 redact(refused, credentials(settings)) if refused else explain(exc, settings, completion)
             )
             raise RequestFailed(message, status=status) from None
+        except RequestFailed as exc:  # it may quote the server, which may quote a credential
+            raise RequestFailed(redact(str(exc), credentials(settings)), status=exc.status) from None
         finally:
             wallclock.clear()
             completion.ended = time.perf_counter()
@@ -252,42 +219,23 @@ class Transport:
             yield from self._stream(client, body, completion)
 
     def _stream(self, client: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
-        stream = client.post(
-            "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=_stream_class()
-        )
-        asked = int(body.get("n") or 1)
-        try:
-            for chunk in stream:
-                if not isinstance(chunk, dict):
-                    raise RequestFailed("the server sent a stream event that is not a JSON object")
-                completion.model = _model_name(chunk.get("model")) or completion.model
-                if chunk.get("usage") is not None:
-                    completion.usage = clean_usage(chunk["usage"])
-                choices = chunk.get("choices")
-                if choices is not None and not isinstance(choices, list):
-                    raise malformed(f"'choices' is {_kind(choices)}, not a list")
-                for choice in choices or ():
-                    taken = completion.take_choice(choice, "delta")
-                    if taken:
-                        yield taken
-        finally:
-            # also on KeyboardInterrupt: never leave the connection open
-            stream.response.close()
-        completion.done = stream.done
-        expected = sorted(set(range(asked)) | set(completion.parts))
-        unfinished = [i for i in expected if i not in completion.finish]
-        if not stream.done and unfinished:
-            which = "the reply" if asked == 1 else f"choice {unfinished[0] + 1}"
-            raise RequestFailed(
-                f"the stream ended before {which} was complete (no finish_reason); "
-                "nothing was recorded — re-run the cell"
-            )
+        events = Events(client, "/chat/completions", body, _stream_class())
+        for chunk in events:
+            completion.model = model_name(chunk.get("model")) or completion.model
+            if chunk.get("usage") is not None:
+                completion.usage = clean_usage(chunk["usage"])
+            for choice in choices_of(chunk):
+                taken = completion.take_choice(choice, "delta")
+                if taken:
+                    yield taken
+        completion.done = events.done
+        check_finished(completion, int(body.get("n") or 1), events.done)
 
     @staticmethod
     def _take_whole(data: Any, completion: Completion) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise RequestFailed("the server's reply is not a chat completion")
-        completion.model = _model_name(data.get("model"))
+        completion.model = model_name(data.get("model"))
         completion.usage = clean_usage(data.get("usage"))
         for choice in data["choices"]:
             completion.take_choice(choice, "message")
@@ -381,7 +329,8 @@ def _explain(exc: BaseException, settings: Any, completion: Completion | None, s
         setting = "azure_endpoint" if connection.azure else "base_url"
         return f"cannot reach {where}{detail}. Is the server running, and is {setting} right?"
     if isinstance(exc, openai.APIError):
-        return f"the server reported an error during the reply: {foreign(exc.message)}"
+        # the SDK's message is generic when the error is not in OpenAI's shape
+        return f"the server reported an error during the reply: {foreign(words(exc.body) or exc.message)}"
     if isinstance(exc, json.JSONDecodeError):
         return f"the server sent a malformed stream event (invalid JSON: {exc.msg})"
     if isinstance(exc, UnicodeDecodeError):
@@ -421,40 +370,14 @@ def _server_message(exc: Any) -> str:
     """The server's own words, whatever shape its error body has: OpenAI's
     ``{"error": {"message": …}}``, ``{"error": "text"}``, FastAPI's ``{"detail": …}``,
     nested or listed ones, or plain text (an HTML page loses its tags)."""
-    said = _words(exc.body, 0)
+    said = words(exc.body)
     if said and said.lstrip().startswith("<"):
         said = re.sub(r"<[^>]*>", " ", said)
     return said if said and said.strip() else _reason(exc)
 
 
-def _words(body: Any, depth: int) -> str | None:
-    if depth > 6:
-        return None
-    if isinstance(body, str):
-        return body
-    if isinstance(body, dict):
-        known = ("message", "error", "detail", "msg", "title", "description", "error_description")
-        for key in known:
-            said = _words(body.get(key), depth + 1)
-            if said:
-                return said
-        for key, value in list(body.items())[:8]:  # words nested under a name of its own
-            if key not in known and isinstance(value, (dict, list)):
-                said = _words(value, depth + 1)
-                if said:
-                    return said
-    if isinstance(body, list):
-        parts = [said for item in body[:3] if (said := _words(item, depth + 1))]
-        return "; ".join(parts) or None
-    return None
-
-
 def _reason(exc: Any) -> str:
     return str(getattr(exc.response, "reason_phrase", "") or type(exc).__name__)
-
-
-def _model_name(value: Any) -> str | None:
-    return one_line(value, 200) or None if isinstance(value, str) else None
 
 
 def _check_urls(settings: Any) -> None:

@@ -5,6 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..errors import RequestFailed
+from .shape import (
+    Events,
+    check_finished,
+    choices_of,
+    clean_usage,
+    finish_reason,
+    index_of,
+    kind,
+    malformed,
+    model_name,
+    text_of,
+)
+
 PATH = "/completions"
 # the request parameters this API takes; logprobs is its own integer form
 PARAMS = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty", "stop", "n", "seed")
@@ -29,32 +43,43 @@ def request_body(
     return body, ignored
 
 
-def take_choice(choice: Mapping[str, Any], completion: Any, prompt_length: int) -> str | None:
-    """Record one choice of a chunk or of a whole reply; return its new text."""
-    index = int(choice.get("index") or 0)
+def take_choice(choice: Any, completion: Any, prompt_length: int) -> tuple[int, str] | None:
+    """Record one choice of a chunk or of a whole reply; return its index and new text.
+    A malformed choice raises ``RequestFailed``; malformed logprobs are left out."""
+    if choice is None:
+        return None
+    if not isinstance(choice, Mapping):
+        raise malformed(f"a choice is {kind(choice)}, not an object")
+    index = index_of(choice.get("index"), "a choice's index")
     completion.parts.setdefault(index, [])
-    if choice.get("finish_reason"):
-        completion.finish[index] = choice["finish_reason"]
+    if choice.get("finish_reason") is not None:
+        completion.finish[index] = finish_reason(choice["finish_reason"])
     logprobs = choice.get("logprobs")
     if isinstance(logprobs, Mapping) and logprobs.get("tokens"):
         completion.logprobs.setdefault(index, []).extend(entries(logprobs, prompt_length))
-    text = choice.get("text")
-    if text:
-        completion.add(index, str(text))
-        return str(text)
+    text = text_of(choice.get("text"), f"choice {index + 1}'s text")
+    if text and (added := completion.add(index, text)):
+        return index, added
     return None
 
 
 def entries(logprobs: Mapping[str, Any], prompt_length: int) -> list[dict[str, Any]]:
     """The legacy parallel lists as the per-token entries chat replies have; a token that
-    starts inside the echoed prompt is marked ``prompt``."""
-    tokens = logprobs.get("tokens") or []
-    values = logprobs.get("token_logprobs") or [None] * len(tokens)
-    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
-    offsets = logprobs.get("text_offset") or [None] * len(tokens)
+    starts inside the echoed prompt is marked ``prompt``. Entries that are not in the
+    legacy shape are left out."""
+    tokens = _list(logprobs.get("tokens"))
+    values = _list(logprobs.get("token_logprobs")) or [None] * len(tokens)
+    tops = _list(logprobs.get("top_logprobs")) or [None] * len(tokens)
+    offsets = _list(logprobs.get("text_offset")) or [None] * len(tokens)
     out = []
     for token, value, top, offset in zip(tokens, values, tops, offsets, strict=False):
-        alternatives = [{"token": t, "logprob": v} for t, v in (top or {}).items()]
+        if not isinstance(token, str) or not (value is None or isinstance(value, (int, float))):
+            continue
+        alternatives = [
+            {"token": t, "logprob": v}
+            for t, v in (top.items() if isinstance(top, Mapping) else ())
+            if isinstance(v, (int, float))
+        ]
         entry: dict[str, Any] = {"token": token, "logprob": value, "top_logprobs": alternatives}
         if isinstance(offset, int) and offset < prompt_length:
             entry["prompt"] = True
@@ -62,39 +87,33 @@ def entries(logprobs: Mapping[str, Any], prompt_length: int) -> list[dict[str, A
     return out
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[tuple[int, str]]:
     """Send ``body``; yield ``(choice index, text)`` as the continuation arrives."""
-    from ..errors import RequestFailed
-
     prompt_length = len(body["prompt"]) if body.get("echo") else 0
     if not body.get("stream"):
         data = client.post(PATH, body=body, cast_to=object)
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise RequestFailed("the server's reply is not a completion")
-        completion.model = data.get("model")
-        completion.usage = data.get("usage") or None
+        completion.model = model_name(data.get("model"))
+        completion.usage = clean_usage(data.get("usage"))
         for choice in data["choices"]:
             take_choice(choice, completion, prompt_length)
-        for index, text in enumerate(completion.texts):
+        for index, text in zip(sorted(completion.parts), completion.texts, strict=True):
             if text:
                 yield index, text
         return
-    stream = client.post(PATH, body=body, cast_to=object, stream=True, stream_cls=stream_class)
-    try:
-        for chunk in stream:
-            if not isinstance(chunk, dict):
-                raise RequestFailed("the server sent a stream event that is not a JSON object")
-            completion.model = chunk.get("model") or completion.model
-            if chunk.get("usage"):
-                completion.usage = chunk["usage"]
-            for choice in chunk.get("choices") or ():
-                text = take_choice(choice, completion, prompt_length)
-                if text:
-                    yield int(choice.get("index") or 0), text
-    finally:
-        stream.response.close()  # also on KeyboardInterrupt
-    completion.done = stream.done
-    if not stream.done and not completion.finish:
-        raise RequestFailed(
-            "the stream ended before the completion was complete (no finish_reason); re-run the cell"
-        )
+    events = Events(client, PATH, body, stream_class)
+    for chunk in events:
+        completion.model = model_name(chunk.get("model")) or completion.model
+        if chunk.get("usage") is not None:
+            completion.usage = clean_usage(chunk["usage"])
+        for choice in choices_of(chunk):
+            taken = take_choice(choice, completion, prompt_length)
+            if taken:
+                yield taken
+    completion.done = events.done
+    check_finished(completion, int(body.get("n") or 1), events.done, "the completion")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import NbChatError, RequestFailed
+from ..secret import one_line
+from .shape import IMAGE_COUNTS, Events, clean_usage, kind, malformed, reported, text_of, valid_text
 
 # What each model family takes (OpenAI's documented values); other servers' models are
 # sent what the user asked, unchecked.
@@ -156,39 +158,32 @@ def run(
         data = client.post(path, body=body, files=files, options=options, cast_to=object)
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise RequestFailed("the server's reply is not an images response")
-        result.usage = data.get("usage") or None
+        result.usage = clean_usage(data.get("usage"), IMAGE_COUNTS)
         for index, item in enumerate(data["data"]):
+            if not isinstance(item, Mapping):
+                raise malformed(f"an image is {kind(item)}, not an object")
             png = _decode(item)
             result.images.append(png)
-            result.revised.append(item.get("revised_prompt"))
+            result.revised.append(valid_text(text_of(item.get("revised_prompt"), "a revised prompt")) or None)
             yield ImageDone(index, png)
         if not result.images:
             raise RequestFailed("the server sent no image")
         return
-    stream = client.post(
-        path, body=body, files=files, options=options, cast_to=object, stream=True, stream_cls=stream_class
-    )
-    try:
-        for event in stream:
-            if not isinstance(event, dict):
-                raise RequestFailed("the server sent a stream event that is not a JSON object")
-            kind = str(event.get("type") or "")
-            if kind.endswith(".partial_image"):
-                if result.first_token is None:
-                    result.first_token = time.perf_counter()
-                yield ImagePartial(0, _decode(event))
-            elif kind.endswith(".completed"):
-                png = _decode(event)
-                result.images.append(png)
-                result.revised.append(None)
-                result.usage = event.get("usage") or result.usage
-                yield ImageDone(len(result.images) - 1, png)
-            elif kind == "error":
-                error = event.get("error")
-                said = (error if isinstance(error, Mapping) else event).get("message")
-                raise RequestFailed(f"the server reported an error while drawing: {said}")
-    finally:
-        stream.response.close()  # also on KeyboardInterrupt
+    for event in Events(client, path, body, stream_class, files=files, options=options):
+        what = event.get("type")
+        what = what if isinstance(what, str) else ""
+        if what.endswith(".partial_image"):
+            if result.first_token is None:
+                result.first_token = time.perf_counter()
+            yield ImagePartial(0, _decode(event))
+        elif what.endswith(".completed"):
+            png = _decode(event)
+            result.images.append(png)
+            result.revised.append(None)
+            result.usage = clean_usage(event.get("usage"), IMAGE_COUNTS) or result.usage
+            yield ImageDone(len(result.images) - 1, png)
+        elif what == "error":
+            raise reported(event, "while drawing")
     if not result.images:
         raise RequestFailed("the stream ended before the image was complete; re-run the cell")
 
@@ -198,7 +193,9 @@ def _decode(item: Mapping[str, Any]) -> bytes:
     if not isinstance(data, str):
         url = item.get("url")
         raise RequestFailed(
-            f"the server sent an image URL ({url}) instead of the image" if url else "no image"
+            f"the server sent an image URL ({one_line(str(url), 200)}) instead of the image"
+            if url
+            else "the server sent no image data"
         )
     try:
         return base64.b64decode(data, validate=True)

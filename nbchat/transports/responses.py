@@ -10,6 +10,18 @@ from typing import Any
 from ..compat import is_reasoning_model
 from ..errors import NbChatError, RequestFailed
 from ..events import ReasoningDelta
+from .shape import (
+    MAX_PARTS,
+    Events,
+    clean_usage,
+    finish_reason,
+    index_of,
+    joined,
+    model_name,
+    reported,
+    text_of,
+    valid_text,
+)
 
 PATH = "/responses"
 # Chat Completions parameters the Responses API does not have
@@ -132,13 +144,14 @@ def _text(content: Any) -> str:
 
 
 def usage_of(usage: Any) -> dict[str, Any] | None:
-    """Responses usage in the Chat Completions shape the footer, ledger and prices read."""
+    """Responses usage in the Chat Completions shape the footer, ledger and prices read;
+    ``None`` when it is malformed (then the counts are estimated)."""
     if not isinstance(usage, Mapping):
         return None
     out: dict[str, Any] = {
-        "prompt_tokens": int(usage.get("input_tokens") or 0),
-        "completion_tokens": int(usage.get("output_tokens") or 0),
-        "total_tokens": int(usage.get("total_tokens") or 0),
+        "prompt_tokens": usage.get("input_tokens"),
+        "completion_tokens": usage.get("output_tokens"),
+        "total_tokens": usage.get("total_tokens"),
     }
     details = usage.get("output_tokens_details")
     if isinstance(details, Mapping) and "reasoning_tokens" in details:
@@ -146,39 +159,67 @@ def usage_of(usage: Any) -> dict[str, Any] | None:
     cached = usage.get("input_tokens_details")
     if isinstance(cached, Mapping) and "cached_tokens" in cached:
         out["prompt_tokens_details"] = {"cached_tokens": cached["cached_tokens"]}
-    return out
-
-
-def _failure(error: Any) -> RequestFailed:
-    error = error if isinstance(error, Mapping) else {}
-    code = f" ({error['code']})" if error.get("code") else ""
-    message = str(error.get("message") or "no details")
-    return RequestFailed(f"the server reported an error during the reply: {message}{code}")
+    return clean_usage(out)
 
 
 def _take_response(response: Any, completion: Any) -> None:
     """The end state: model, usage and why it stopped."""
     if not isinstance(response, Mapping):
         return
-    completion.model = response.get("model") or completion.model
+    completion.model = model_name(response.get("model")) or completion.model
     completion.usage = usage_of(response.get("usage")) or completion.usage
     status = response.get("status")
     if status == "failed":
-        raise _failure(response.get("error"))
-    reason = (response.get("incomplete_details") or {}).get("reason")
+        raise reported(response.get("error"))
+    details = response.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, Mapping) else None
     if status == "incomplete":
-        completion.finish[0] = "length" if reason == "max_output_tokens" else str(reason or "incomplete")
+        cut = reason == "max_output_tokens"
+        completion.finish[0] = "length" if cut else finish_reason(reason or "incomplete")
     else:
         completion.finish[0] = "stop"
+    for part, half in completion.pending_reasoning.items():  # a high surrogate that never paired
+        completion.reasoning[part] += valid_text(half)
+    completion.pending_reasoning.clear()
     completion.done = True
 
 
-def _add_reasoning(completion: Any, part: int, text: str) -> None:
+def _add_reasoning(completion: Any, index: Any, piece: Any) -> str:
+    """Keep a piece of summary part ``index``; return it as valid text."""
+    part = index_of(index, "a reasoning summary's index", MAX_PARTS)
+    text = joined(completion.pending_reasoning, part, text_of(piece, "a reasoning summary"))
     if completion.first_token is None:
         completion.first_token = time.perf_counter()
     while len(completion.reasoning) <= part:
         completion.reasoning.append("")
     completion.reasoning[part] += text
+    return text
+
+
+def _add_logprobs(completion: Any, logprobs: Any) -> None:
+    if isinstance(logprobs, list):
+        completion.logprobs.setdefault(0, []).extend(e for e in logprobs if isinstance(e, dict))
+
+
+def _take_output(output: list[Any], completion: Any) -> None:
+    """A whole response's output items: reasoning summaries and the message's text."""
+    for item in output:
+        if not isinstance(item, Mapping):
+            continue
+        if item.get("type") == "reasoning":
+            for k, summary in enumerate(_objects(item.get("summary"))):
+                _add_reasoning(completion, k, summary.get("text"))
+        elif item.get("type") == "message":
+            for part in _objects(item.get("content")):
+                if part.get("type") == "output_text":
+                    text = text_of(part.get("text"), "the reply's text")
+                    if text:
+                        completion.add(0, text)
+                    _add_logprobs(completion, part.get("logprobs"))
+
+
+def _objects(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
 def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[Any]:
@@ -189,49 +230,32 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
         data = client.post(PATH, body=body, cast_to=object)
         if not isinstance(data, dict) or not isinstance(data.get("output"), list):
             raise RequestFailed("the server's reply is not a response")
-        for item in data["output"]:
-            if not isinstance(item, Mapping):
-                continue
-            if item.get("type") == "reasoning":
-                for k, summary in enumerate(item.get("summary") or ()):
-                    _add_reasoning(completion, k, str(summary.get("text") or ""))
-            elif item.get("type") == "message":
-                for part in item.get("content") or ():
-                    if part.get("type") == "output_text" and part.get("text"):
-                        completion.add(0, str(part["text"]))
-                        if part.get("logprobs"):
-                            completion.logprobs.setdefault(0, []).extend(part["logprobs"])
+        _take_output(data["output"], completion)
         _take_response(data, completion)
         for text in completion.reasoning:
             yield ReasoningDelta(text)
         if completion.texts[0]:
             yield 0, completion.texts[0]
         return
-    stream = client.post(PATH, body=body, cast_to=object, stream=True, stream_cls=stream_class)
-    try:
-        for event in stream:
-            if not isinstance(event, dict):
-                raise RequestFailed("the server sent a stream event that is not a JSON object")
-            kind = event.get("type")
-            if kind == "response.output_text.delta":
-                delta = str(event.get("delta") or "")
-                if event.get("logprobs"):
-                    completion.logprobs.setdefault(0, []).extend(event["logprobs"])
-                if delta:
-                    completion.add(0, delta)
-                    yield 0, delta
-            elif kind == "response.reasoning_summary_text.delta":
-                part, delta = int(event.get("summary_index") or 0), str(event.get("delta") or "")
-                _add_reasoning(completion, part, delta)
-                yield ReasoningDelta(delta)
-            elif kind == "response.created":
-                completion.model = (event.get("response") or {}).get("model") or completion.model
-            elif kind in ("response.completed", "response.incomplete", "response.failed"):
-                _take_response(event.get("response"), completion)
-            elif kind == "error":
-                raise _failure(event)
-    finally:
-        stream.response.close()  # also on KeyboardInterrupt
+    for event in Events(client, PATH, body, stream_class):
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            delta = text_of(event.get("delta"), "a text delta")
+            _add_logprobs(completion, event.get("logprobs"))
+            if delta and (text := completion.add(0, delta)):
+                yield 0, text
+        elif kind == "response.reasoning_summary_text.delta":
+            text = _add_reasoning(completion, event.get("summary_index"), event.get("delta"))
+            if text:
+                yield ReasoningDelta(text)
+        elif kind == "response.created":
+            started = event.get("response")
+            if isinstance(started, Mapping):
+                completion.model = model_name(started.get("model")) or completion.model
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            _take_response(event.get("response"), completion)
+        elif kind == "error":
+            raise reported(event)
     if not completion.done:
         raise RequestFailed(
             "the stream ended before the reply was complete (no response.completed); "
