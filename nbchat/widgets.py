@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import html
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,11 +35,52 @@ LABEL_WIDTH = "11em"  # every row's name in one column
 CONTROL_WIDTH = "30em"  # wide enough that a slider's track is usable
 # chat views by their box's widget model id, for code that has only the displayed output
 VIEWS: weakref.WeakValueDictionary[str, ChatView] = weakref.WeakValueDictionary()
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+UNSET = "API default"  # what an unset control says: nothing is sent, the server decides
+
+# A widget is shown with a Markdown copy of what it says as a separate output, because
+# JupyterLab (and Notebook 7) render a trusted widget output with the widget renderer,
+# which never falls back to another mimetype: reopened without widget state it says
+# "model not found" however readable the rest of the bundle is. The two style rules keep
+# one of the pair visible: while the widget is live (it carries LIVE_CSS) the copy is
+# hidden; where it is not, the copy (it carries COPY_CSS) hides the widget renderer's
+# placeholder ("Error displaying widget: model not found", "Loading widget..."), the one
+# output there without a data-mime-type. (A :has() inside a :has() is invalid CSS.)
+LIVE_CSS = (
+    "<style>.jp-OutputArea:has(.nbchat-live) > .jp-OutputArea-child:has(style.nbchat-copy)"
+    " {display: none} .nbchat-unset .widget-readout {opacity: 0.5}</style>"
+)
+COPY_CSS = (
+    '<style class="nbchat-copy">.jp-OutputArea:not(:has(.nbchat-live)):has(style.nbchat-copy)'
+    " > .jp-OutputArea-child:has(> .jp-OutputArea-output:not([data-mime-type]))"
+    " {display: none}</style>"
+)
+
+
+def copy_bundle(markdown: str, plain: str) -> dict[str, str]:
+    """A widget's Markdown copy (see COPY_CSS)."""
+    return {"text/markdown": f"{markdown}\n\n{COPY_CSS}\n", "text/plain": plain}
+
+
+def show_with_copy(box: W.Box, markdown: str, plain: str) -> Any:
+    """Display ``box`` and then its Markdown copy; returns the copy's display handle."""
+    box.add_class("nbchat-live")
+    box.children = (*box.children, W.HTML(LIVE_CSS, layout=W.Layout(display="none")))
+    # viewers without the widget renderer (nbconvert, GitHub) show text/plain, not a VBox repr
+    display({WIDGET_VIEW: box._repr_mimebundle_()[WIDGET_VIEW], "text/plain": ""}, raw=True)
+    return display(copy_bundle(markdown, plain), raw=True, display_id=True)
+
+
+def shown_view(outputs: Iterable[Mapping[str, Any]]) -> ChatView:
+    """The chat view among a cell's displayed outputs (their data bundles); the last one."""
+    ids = [o[WIDGET_VIEW]["model_id"] for o in outputs if WIDGET_VIEW in o]
+    return VIEWS[ids[-1]]
 
 
 class Control:
-    """One setting's control, linked both ways to its trait. ``None`` (unset) shows the
-    API's default, marked unset, until the user touches the control."""
+    """One setting's control, linked both ways to its trait. While the setting is unset
+    (``None``: not sent) the control says so: a slider rests on the API's own default, a
+    number box is empty, a dropdown reads "API default", and the status says "unset"."""
 
     def __init__(self, settings: Any, name: str, widget: W.ValueWidget) -> None:
         self.settings, self.name, self.widget = settings, name, widget
@@ -63,13 +104,23 @@ class Control:
 
     def _show(self, value: Any) -> None:
         with self._sync():
-            trait = getattr(type(self.settings), self.name)
-            shown = trait.metadata.get("api_default") if value is None else value
             if self.name == "stop":
-                self.widget.value = stop_text(shown or [])
-            elif shown is not None:
-                self.widget.value = list(shown) if isinstance(shown, (list, tuple)) else shown
-        self.status.value = "<i>unset</i>" if value is None else ""
+                self.widget.value = stop_text(value or [])
+            elif isinstance(self.widget, W.Text) and self.name != "model":
+                self.widget.value = "" if value is None else str(value)  # a number box
+            elif isinstance(self.widget, W.Dropdown) and self.name != "model":
+                self.widget.value = "" if value is None else value  # "" is the API default option
+            else:
+                shown = getattr(type(self.settings), self.name).metadata.get("api_default")
+                if value is not None or shown is not None:
+                    self.widget.value = shown if value is None else value
+        unset = value is None
+        self.box.remove_class("nbchat-unset")
+        if unset:
+            self.box.add_class("nbchat-unset")
+        self.status.value = (
+            "<i title='not sent: the server applies its own default'>unset</i>" if unset else ""
+        )
 
     def _from_trait(self, change: dict[str, Any]) -> None:
         self._show(change["new"])
@@ -81,6 +132,10 @@ class Control:
         try:
             if self.name == "stop":
                 value = stop_list(value)
+            elif isinstance(self.widget, W.Text) and self.name != "model":
+                value = number(value, getattr(getattr(type(self.settings), self.name), "min", None))
+            elif isinstance(self.widget, W.Dropdown) and value == "":
+                value = None
             with self.settings.setting_from("sliders"):
                 setattr(self.settings, self.name, value)
         except (ValueError, TypeError) as e:  # shown beside the control; the setting is unchanged
@@ -88,6 +143,20 @@ class Control:
 
     def unlink(self) -> None:
         self.settings.unobserve(self._from_trait, self.name)
+
+
+def number(text: str, low: int | None) -> int | None:
+    """What a number box says, as the setting; empty unsets."""
+    text = text.strip().replace("_", "").replace(",", "")
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError("not a whole number") from None
+    if low is not None and value < low:
+        raise ValueError(f"must be ≥ {low}")
+    return value
 
 
 def stop_text(stop: list[str]) -> str:
@@ -121,9 +190,12 @@ def control_widget(settings: Any, name: str) -> W.ValueWidget:
         return W.Checkbox(value=bool(getattr(settings, name)), indent=False, tooltip=trait.help)
     if isinstance(trait, List):
         # a text box that takes Enter: each sequence as typed, comma-separated
-        return W.Text(placeholder="e.g. ###, END — then Enter", continuous_update=False, **common)
+        return W.Text(
+            placeholder=f"{UNSET} (none) · type ###, END then Enter", continuous_update=False, **common
+        )
     if isinstance(trait, Enum):
-        return W.Dropdown(options=list(trait.values or ()), **common)
+        options = [(str(v), v) for v in trait.values or ()]
+        return W.Dropdown(options=[(UNSET, ""), *options] if trait.allow_none else options, **common)
     low, high = getattr(trait, "min", None), getattr(trait, "max", None)
     if isinstance(trait, Float):
         return W.FloatSlider(
@@ -131,10 +203,10 @@ def control_widget(settings: Any, name: str) -> W.ValueWidget:
         )
     if isinstance(trait, Int) and low is not None and high is not None:
         return W.IntSlider(min=low, max=high, continuous_update=False, **common)
-    if isinstance(trait, Int) and low is not None:
-        # no upper bound (max_tokens): a number box is usable across the whole range
-        return W.BoundedIntText(min=low, max=2**31 - 1, **common)
-    return W.IntText(**common)
+    # no upper bound (max_tokens, seed): a number box, usable across the whole range, and
+    # empty while unset (an IntText cannot be empty: it would show a number nobody chose)
+    hint = f"{UNSET} · a whole number{f' ≥ {low}' if low is not None else ''}, then Enter"
+    return W.Text(placeholder=hint, continuous_update=False, **common)
 
 
 def model_widget(settings: Any, models: list[str]) -> W.ValueWidget:
@@ -169,11 +241,9 @@ class Panel:
                     setattr(self.settings, name, None)
 
     def show(self) -> None:
-        # without widget state (a saved notebook), viewers show this line, not a VBox repr
+        # what a notebook saved without widget state shows in the panel's place
         plain = "nbchat's settings panel: run %chatconfig --sliders in a live kernel to use it"
-        display(
-            {**self.box._repr_mimebundle_(), "text/plain": plain, "text/markdown": f"*{plain}*"}, raw=True
-        )
+        show_with_copy(self.box, f"*{plain}*", plain)
 
 
 ROLE_STYLE = {
@@ -225,8 +295,8 @@ class ChatView(View):
     rendered as Markdown), log-probs of the selected choice, usage, and a button that asks
     again with the panel's current settings.
 
-    Its output carries a Markdown copy of the reply beside the widget, so a notebook
-    saved without widget state still shows the reply.
+    A Markdown copy of the reply is displayed beside the widget (hidden while the widget
+    lives), so a notebook saved without widget state still shows the reply.
     """
 
     def __init__(self, magics: Any, conversation: str) -> None:
@@ -272,13 +342,8 @@ class ChatView(View):
 
         return run
 
-    def _bundle(self, markdown: str, plain: str) -> dict[str, Any]:
-        return {**self.box._repr_mimebundle_(), "text/markdown": markdown, "text/plain": plain}
-
     def show(self, stream: ReplyStream) -> Reply:
-        self.handle = display(
-            self._bundle("*(waiting for the reply)*", "(waiting)"), raw=True, display_id=True
-        )
+        self.handle = show_with_copy(self.box, "*(waiting for the reply)*", "(waiting)")
         return self.run(stream)
 
     def run(self, stream: ReplyStream) -> Reply:
@@ -320,10 +385,8 @@ class ChatView(View):
         texts = [c["content"] for c in reply.choices]
         if interrupted:
             texts[0] += "\n\n*(interrupted)*"
-        calls = "".join(
-            tool_block(c, markdown=True) for c in (self.calls if interrupted else reply.tool_calls)
-        )
-        head = calls + _thinking_html(reply.reasoning, False)
+        made = self.calls if interrupted else reply.tool_calls
+        head = "".join(tool_block(c, markdown=True) for c in made) + _thinking_html(reply.reasoning, False)
         if len(texts) > 1:
             pages = []
             for k, text in enumerate(texts, start=1):
@@ -345,8 +408,8 @@ class ChatView(View):
             else ""
         )
         if self.handle is not None:
-            fallback = bundle(texts, "markdown", foot)
-            self.handle.update(self._bundle(fallback["text/markdown"], fallback["text/plain"]), raw=True)
+            copy = bundle(texts, "markdown", foot, made, reply.reasoning)
+            self.handle.update(copy_bundle(copy["text/markdown"], copy["text/plain"]), raw=True)
 
     def _show_logprobs(self, change: Any = None) -> None:
         """The log-prob view of the selected choice."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -75,7 +76,12 @@ def lab(server, tmp_path, lab_cells) -> Iterator[str]:
         "OPENAI_API_KEY": "sk-lab",
         "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
     }
+    # no "get notified about Jupyter news?" toast over the screenshots
+    news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')
     log = open(tmp_path / "lab.log", "w")
     process = subprocess.Popen(
         [
@@ -316,14 +322,27 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
             },
         )
         fact(facts, "track", lambda: page.locator(".nbchat-panel .noUi-target").first.bounding_box()["width"])
+
+        def number_boxes() -> list[tuple[str, str]]:
+            boxes = [
+                rows.filter(has_text=name).locator("input[type=text]") for name in ("max_tokens", "seed")
+            ]
+            return [(b.input_value(), str(b.get_attribute("placeholder"))) for b in boxes]
+
+        fact(facts, "number_boxes", number_boxes)
         fact(
             facts,
-            "number_boxes",
-            lambda: [
-                rows.filter(has_text=name).locator("input[type=number]").count()
-                for name in ("max_tokens", "seed")
-            ],
+            "unset_shown",
+            lambda: rows.filter(has_text="reasoning_effort").locator("select").input_value(),
         )
+
+        def type_seed() -> None:
+            box = rows.filter(has_text="seed").locator("input[type=text]")
+            box.click()
+            box.type("7")
+            box.press("Enter")
+
+        fact(facts, "seed_typed", type_seed)
 
         def type_stop() -> None:
             box = rows.filter(has_text="stop").locator("input[type=text]")
@@ -338,6 +357,7 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
         fact(facts, "reply", lambda: shown(page, "reply", 2))
         fact(facts, "reply_math", lambda: math_in(page, 2))
         fact(facts, "stop_sent", lambda: server.bodies[-1].get("stop"))
+        fact(facts, "seed_sent", lambda: server.bodies[-1].get("seed"))
         fact(
             facts,
             "footer_opacity",
@@ -390,34 +410,6 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
         time.sleep(1)
         view.screenshot(path=str(shots / "chat-view.png"))
 
-        # saved without widget state (JupyterLab's default), then opened again
-        page.keyboard.press("Control+s")
-        saved = tmp_path / "lab.ipynb"
-        wait_for(lambda: len(nbformat.read(saved, 4).cells[6].outputs) > 0, 20, "the notebook to be saved")
-        nb = nbformat.read(saved, 4)
-        fact(facts, "saved_bundle", lambda: sorted(nb.cells[6].outputs[-1]["data"]))
-        nb.metadata.pop("widgets", None)
-        nbformat.write(nb, tmp_path / "reopened.ipynb")
-        page.goto(page.url.replace("lab.ipynb", "reopened.ipynb"))
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        reopened = page.locator(".jp-Notebook .jp-Cell").nth(6)
-        time.sleep(3)
-        page.evaluate(
-            "for (const e of document.querySelectorAll('.jp-WindowedPanel-outer')) e.scrollTop = 1e6"
-        )
-        time.sleep(2)
-        # JupyterLab itself never falls back from a widget without its state ("model not
-        # found"); viewers that do (nbconvert, GitHub, VS Code) pick the Markdown
-        fact(facts, "reopened_in_lab", lambda: reopened.locator(".jp-Cell-outputArea").inner_text())
-        page.screenshot(path=str(shots / "reopened-in-jupyterlab.png"))
-        converted = subprocess.run(
-            [sys.executable, "-m", "nbconvert", "--to", "html", "--stdout", str(tmp_path / "reopened.ipynb")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        ).stdout
-        fact(facts, "reopened_html", lambda: converted.split("What does the widget cost?")[-1])
-
     print(facts)  # shown by pytest -s, and with the failure
     # 6: currency as written, math still typeset, everywhere nbchat shows Markdown
     assert "Option A costs $3 and option B costs $4." in facts["reply"]
@@ -430,19 +422,141 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
     # 9: the panel
     assert facts["rows"] >= 10 and len(facts["control_x"]) == 1, "labels and controls in one column each"
     assert facts["track"] > 200, "a slider track wide enough to use"
-    assert facts["number_boxes"] == [1, 1], "max_tokens and seed are number boxes"
+    for value, placeholder in facts["number_boxes"]:  # max_tokens and seed: number boxes, empty while unset
+        assert value == "" and "API default" in placeholder and "whole number" in placeholder
+    assert facts["unset_shown"] == "API default", "an unset dropdown shows no value nobody chose"
+    assert facts["seed_typed"] is None and facts["seed_sent"] == 7, "the seed box takes Enter"
     assert facts["stop_typed"] is None and facts["stop_sent"] == ["###"], "the stop box takes Enter"
     # 9: the chat view
     assert "Widget A costs $7 and B costs $8; the area is" in facts["view_reply"]
     assert "What does the widget cost?" in facts["view_text"], "the current question is shown"
     assert len(set(facts["role_colours"])) == 2, "roles styled apart"
     assert 0 < facts["tokens_choice_1"] < facts["tokens_choice_2"], "log-probs follow the selected choice"
-    assert "text/markdown" in facts["saved_bundle"]
-    assert "Widget A costs <span>" in facts["reopened_html"] and "VBox(" not in facts["reopened_html"]
     assert sorted(p.name for p in shots.iterdir()) == [
         "chat-view.png",
         "dollars.png",
         "last.png",
         "panel.png",
-        "reopened-in-jupyterlab.png",
+    ]
+
+
+REOPEN_CELLS = [
+    "%load_ext nbchat",
+    "%chatconfig --sliders",
+    "%%chat -f widget\nSummarise the offer",
+]
+SUMMARY = "## Summary\n\nOption A costs **$3** and option B costs $4."
+
+
+def stop_kernels(lab: str) -> None:
+    """Shut every kernel down, as closing JupyterLab for the day does: the widgets die with them."""
+    with urllib.request.urlopen(f"{lab}/api/sessions?token={TOKEN}") as r:
+        sessions = json.load(r)
+    for s in sessions:
+        request = urllib.request.Request(f"{lab}/api/sessions/{s['id']}?token={TOKEN}", method="DELETE")
+        urllib.request.urlopen(request).close()
+
+
+def reopen(page: Any, lab: str, name: str) -> Any:
+    """``name`` opened alone in a fresh workspace, its new kernel idle; its notebook panel."""
+    page.goto(f"{lab}/lab/workspaces/{name.split('.')[0]}/tree/{name}?reset&token={TOKEN}")
+    panel = page.locator(".jp-NotebookPanel", has=page.locator(".jp-Notebook .jp-Cell")).locator(
+        "visible=true"
+    )
+    panel.wait_for(timeout=60_000)
+    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    wait_for(lambda: not dismiss_dialogs(page) and idle.count() > 0, 90, "the new kernel to be idle")
+    return panel
+
+
+def seen(output: Any) -> dict[str, Any]:
+    """What a person sees in one cell's output area, and what is in it but hidden."""
+    return {
+        "text": output.inner_text(),
+        "strong": output.locator("strong").locator("visible=true").all_inner_texts(),
+        "headings": output.locator("h2").locator("visible=true").all_inner_texts(),
+        "in_page": output.evaluate("e => e.textContent"),
+    }
+
+
+@pytest.mark.parametrize("lab_cells", [REOPEN_CELLS])
+def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyterlab(
+    lab, server, tmp_path
+) -> None:
+    shots = ARTIFACTS / "reopened"
+    facts: dict[str, Any] = {}
+    with lab_page(lab, shots) as page:
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        run_cell(page, 0)
+        run_cell(page, 1)
+        server.script(text=SUMMARY)
+        run_cell(page, 2)
+        view = cells.nth(2).locator(".nbchat-view")
+        view.locator("strong", has_text="$3").wait_for(timeout=60_000)
+        # live: the widget shows the reply; its Markdown copy is in the page but hidden
+        fact(facts, "live", lambda: seen(cells.nth(2).locator(".jp-Cell-outputArea")))
+        cells.nth(2).screenshot(path=str(shots / "1-live.png"))
+
+        page.keyboard.press("Control+s")
+        saved = tmp_path / "lab.ipynb"
+        wait_for(lambda: "Summary" in saved.read_text(), 30, "the notebook to be saved")
+        nb = nbformat.read(saved, 4)
+        fact(facts, "widget_state_saved", lambda: "widgets" in nb.metadata)
+        # a colleague's copy: its content (so its hash) differs, and this server never signed it
+        nb.metadata["title"] = "a colleague's copy"
+        nbformat.write(nb, tmp_path / "untrusted.ipynb")
+        stop_kernels(lab)
+
+        # 1. the same file, which JupyterLab signed when it saved it: a trusted notebook
+        panel = reopen(page, lab, "lab.ipynb")
+        outputs = panel.locator(".jp-Cell").nth(2).locator(".jp-Cell-outputArea")
+        # the widget renderer has given up on the model (this is the case being tested) ...
+        wait_for(lambda: "model not found" in outputs.evaluate("e => e.textContent"), 60, "the widget error")
+        time.sleep(1)
+        fact(facts, "trusted", lambda: seen(outputs))
+        fact(
+            facts,
+            "trusted_panel",
+            lambda: panel.locator(".jp-Cell").nth(1).locator(".jp-Cell-outputArea").inner_text(),
+        )
+        panel.screenshot(path=str(shots / "2-reopened-trusted.png"))
+
+        # 2. a copy written elsewhere (unsigned): JupyterLab uses only safe renderers for it
+        panel = reopen(page, lab, "untrusted.ipynb")
+        outputs = panel.locator(".jp-Cell").nth(2).locator(".jp-Cell-outputArea")
+        outputs.locator("h2").wait_for(timeout=30_000)
+        time.sleep(1)
+        fact(facts, "untrusted", lambda: seen(outputs))
+        fact(facts, "untrusted_mark", lambda: outputs.locator(".jp-mod-trusted").count())
+        panel.screenshot(path=str(shots / "3-reopened-untrusted.png"))
+    # viewers without a widget renderer (nbconvert, GitHub) show the copy too
+    converted = subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", "--stdout", str(tmp_path / "untrusted.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    fact(facts, "nbconvert", lambda: converted.split("Summarise the offer")[-1])
+
+    print(facts)
+    live = facts["live"]
+    assert live["strong"] == ["$3"] and live["headings"] == ["Summary"], "rendered once, by the widget"
+    assert live["text"].count("Option A costs") == 1 and live["in_page"].count("Option A costs") == 2
+    assert facts["widget_state_saved"] is False, "JupyterLab's default: no widget state in the file"
+    for case in ("trusted", "untrusted"):
+        shown = facts[case]
+        assert shown["strong"] == ["$3"] and shown["headings"] == ["Summary"], case
+        assert "Option A costs $3 and option B costs $4." in shown["text"], case
+        assert "model not found" not in shown["text"] and "Loading widget" not in shown["text"], case
+        assert "VBox" not in shown["in_page"], case
+    assert "model not found" in facts["trusted"]["in_page"], "the renderer's error is there, hidden"
+    assert facts["untrusted_mark"] == 0, "the copy was opened as an untrusted notebook"
+    assert "nbchat's settings panel" in facts["trusted_panel"]
+    assert "model not found" not in facts["trusted_panel"]
+    assert "<strong><span>$</span>3</strong>" in facts["nbconvert"] and "VBox(" not in facts["nbconvert"]
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "1-live.png",
+        "2-reopened-trusted.png",
+        "3-reopened-untrusted.png",
+        "last.png",
     ]

@@ -113,16 +113,19 @@ def test_widgets_notebook_saves_the_widget_state_of_panel_and_chat_view(server) 
     assert any(">temperature</span>" in h["value"] for h in find("HTMLModel"))
     temperature = find("FloatSliderModel", min=0, max=2)
     assert temperature and temperature[0]["value"] == 1
-    assert find("BoundedIntTextModel", min=1)[0]["value"] == 300  # max_tokens, moved by %chatconfig
+    max_tokens = [t for t in find("TextModel") if "≥ 1" in t["placeholder"]]
+    assert [t["value"] for t in max_tokens] == ["300"]  # the number box, moved by %chatconfig
     assert any("nbchat-stand-in" in d["_options_labels"] for d in find("DropdownModel"))
     tabs = find("TabModel")
     assert tabs and tabs[0]["titles"] == ["Choice 1", "Choice 2"]
     assert any("Keep this one" == b["description"] for b in find("ButtonModel"))
     assert any('class="nbchat-token"' in h["value"] for h in find("HTMLModel"))
     assert server.bodies[0]["max_tokens"] == 300 and "temperature" not in server.bodies[0]
-    view = outputs_of(nb, "%%chat -f widget")[0]
+    view, copy = outputs_of(nb, "%%chat -f widget")
     model_id = view["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
     assert model_id in state
+    # without that state, the saved reply is still there to read
+    assert copy["data"]["text/markdown"].startswith("**Choice 1**\n\nEcho:")
     shaded = outputs_of(nb, "%%chat --logprobs 3")
     assert 'class="nbchat-token"' in shaded[-2]["data"]["text/html"]  # reply, shading, footer
     assert "completion tokens" in shaded[-1]["data"]["text/markdown"]

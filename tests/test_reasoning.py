@@ -66,8 +66,8 @@ def test_a_reported_zero_is_not_shown_for_models_that_do_not_reason(cell, server
 def test_the_panel_has_reasoning_dropdowns_linked_to_the_settings(magics, server, cell) -> None:
     panel = Panel(magics, [])
     effort = panel.controls["reasoning_effort"]
-    assert isinstance(effort.widget, W.Dropdown) and "xhigh" in effort.widget.options
-    assert effort.widget.value == "medium" and "unset" in effort.status.value
+    assert isinstance(effort.widget, W.Dropdown) and ("xhigh", "xhigh") in effort.widget.options
+    assert effort.widget.label == "API default" and "unset" in effort.status.value
     effort.widget.value = "low"
     assert magics.reasoning_effort == "low"
     assert cell("%chatconfig verbosity=high").ok

@@ -224,12 +224,12 @@ def test_chat_cache_shows_entries_size_and_savings_and_clear_empties_it(
 
 
 def test_the_widget_view_replays_choices_logprobs_and_footer(kernel: Kernel, server: StandInServer) -> None:
-    from nbchat.widgets import VIEWS
+    from nbchat.widgets import shown_view
 
     def view(cell: Cell) -> Any:
         run = cell("%%chat -f widget -n 2 --logprobs 2\nname a colour")
         assert run.ok, run.error
-        return VIEWS[run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+        return shown_view(run.outputs)
 
     first, replayed = view(kernel()), view(kernel())
     assert len(server.bodies) == 1

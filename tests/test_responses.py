@@ -187,11 +187,11 @@ def test_a_terminal_prints_the_thinking_before_the_reply(tmp_path, server) -> No
 
 
 def test_the_widget_view_shows_the_thinking_block_too(cell, server, responses_api) -> None:
-    from nbchat.widgets import VIEWS, output_text
+    from nbchat.widgets import output_text, shown_view
 
     run = cell("%%chat -f widget -m o4-mini\nWhy?")
     assert run.ok, run.error
-    view = VIEWS[run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+    view = shown_view(run.outputs)
     thinking, reply = view.reply.children  # the Thinking block above the reply
     assert thinking.value.startswith("<details><summary>Thinking</summary>")
     assert "Reading the message" in thinking.value and "Echo: Why?" not in thinking.value

@@ -81,9 +81,9 @@ def test_an_interrupt_mid_stream_is_the_same_in_the_markdown_and_widget_views(
         shown = run.markdown
         assert shown.startswith("word0 word1 ") and "*(interrupted)*" in shown and "word99" not in shown
     else:
-        from nbchat.widgets import VIEWS
+        from nbchat.widgets import shown_view
 
-        view = VIEWS[run.outputs[0]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+        view = shown_view(run.outputs)
         shown = output_text(view.reply.children[0])
         assert "word0 word1 " in shown and "(interrupted)" in shown and "word99" not in shown
     turns = magics.conversations["default"].turns

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipywidgets as W
 import pytest
 
-from nbchat.widgets import VIEWS, ChatView, Panel, output_text
+from nbchat.widgets import COPY_CSS, WIDGET_VIEW, ChatView, Panel, output_text, shown_view
 
 
 @pytest.fixture
@@ -36,10 +36,12 @@ def test_controls_are_built_from_each_traits_bounds_and_help(panel, magics) -> N
     assert (c["top_p"].widget.min, c["top_p"].widget.max) == (0.0, 1.0)
     assert (c["frequency_penalty"].widget.min, c["frequency_penalty"].widget.max) == (-2.0, 2.0)
     assert (c["n"].widget.min, c["n"].widget.max) == (1, 128)
-    assert c["max_tokens"].widget.min == 1
-    assert isinstance(c["seed"].widget, W.IntText) and isinstance(c["stop"].widget, W.Text)
-    # no upper bound: a number box, usable from 1 to a million alike
-    assert isinstance(c["max_tokens"].widget, W.BoundedIntText) and c["max_tokens"].widget.max >= 10**6
+    # no upper bound: number boxes, usable from 1 to a million alike, empty while unset
+    for name in ("max_tokens", "seed"):
+        assert isinstance(c[name].widget, W.Text) and c[name].widget.value == ""
+        assert "API default" in c[name].widget.placeholder
+    assert "≥ 1" in c["max_tokens"].widget.placeholder and "≥" not in c["seed"].widget.placeholder
+    assert isinstance(c["stop"].widget, W.Text)
     assert isinstance(c["stream"].widget, W.Checkbox) and c["stream"].widget.value is True
     model = c["model"].widget
     assert (
@@ -74,7 +76,7 @@ def test_moving_a_slider_changes_the_next_request(panel, magics, cell, server) -
 def test_chatconfig_and_config_move_the_controls(panel, cell) -> None:
     assert cell("%chatconfig temperature=0.3 max_tokens=256").ok
     assert panel.controls["temperature"].widget.value == 0.3
-    assert panel.controls["max_tokens"].widget.value == 256
+    assert panel.controls["max_tokens"].widget.value == "256"
     assert cell("%config ChatMagics.top_p = 0.4").ok
     assert panel.controls["top_p"].widget.value == 0.4 and panel.controls["top_p"].status.value == ""
     assert cell("%chatconfig temperature=unset").ok
@@ -84,7 +86,7 @@ def test_chatconfig_and_config_move_the_controls(panel, cell) -> None:
 
 def test_the_reset_button_unsets_them_again(panel, magics, cell, server) -> None:
     panel.controls["temperature"].widget.value = 0.5
-    panel.controls["seed"].widget.value = 9
+    panel.controls["seed"].widget.value = "9"
     panel.controls["stop"].widget.value = "x"
     panel.reset_button.click()
     assert (magics.temperature, magics.seed, magics.stop) == (None, None, None)
@@ -119,17 +121,20 @@ def test_every_row_has_its_label_in_one_column_and_a_wide_control(panel) -> None
             assert widget.layout.width == "30em" and not getattr(widget, "description", "")
 
 
-def test_sliders_magic_shows_the_panel(cell) -> None:
+def test_sliders_magic_shows_the_panel_and_a_markdown_line_for_a_saved_notebook(cell) -> None:
     run = cell("%chatconfig --sliders")
-    assert run.ok and "application/vnd.jupyter.widget-view+json" in run.outputs[-1]
+    assert run.ok and [list(o) for o in run.outputs] == [
+        [WIDGET_VIEW, "text/plain"],
+        ["text/markdown", "text/plain"],
+    ]
+    assert "live kernel" in run.outputs[1]["text/markdown"] and COPY_CSS in run.outputs[1]["text/markdown"]
 
 
 def views(cell, code: str) -> ChatView:
     """Run a widget-output cell; return its view (the last ChatView displayed)."""
     run = cell(code)
     assert run.ok, run.error
-    model_id = run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]
-    return VIEWS[model_id]
+    return shown_view(run.outputs)
 
 
 def test_widget_output_shows_transcript_choices_as_tabs_logprobs_and_usage(cell, magics, server) -> None:
@@ -193,7 +198,7 @@ def test_the_chat_view_looks_like_a_chat_and_renders_replies_as_markdown(cell, s
     assert cell("%%chat\nfirst").ok
     server.script(text="**bold** costs $3 and $4")
     run = cell("%%chat -f widget\nwhat does it cost?")
-    view = VIEWS[run.outputs[-1]["application/vnd.jupyter.widget-view+json"]["model_id"]]
+    view = shown_view(run.outputs)
     assert 'class="nbchat-msg nbchat-user' in view.transcript.value
     assert 'class="nbchat-msg nbchat-assistant' in view.transcript.value
     user = view.transcript.value.split("nbchat-user")[1].split('style="')[1]
@@ -227,13 +232,56 @@ def test_reask_keeps_the_cells_number_of_choices_and_says_so(cell, server) -> No
     assert len(view.tabs.children) == 3
 
 
-def test_the_widget_output_carries_the_reply_as_markdown_for_a_notebook_saved_without_widget_state(
+def test_the_widget_is_followed_by_a_markdown_copy_of_the_reply_for_a_notebook_saved_without_widget_state(
     cell, server
 ) -> None:
     server.script(text="A **reply** for $5")
     run = cell("%%chat -f widget\nhello")
-    final = run.outputs[-1]
-    assert "application/vnd.jupyter.widget-view+json" in final
+    widget, copy, final = run.outputs[0], run.outputs[1], run.outputs[-1]
+    # the widget's own bundle has nothing a viewer could prefer to it but a blank line
+    assert widget == {WIDGET_VIEW: widget[WIDGET_VIEW], "text/plain": ""}
+    assert copy["text/markdown"].startswith("*(waiting") and COPY_CSS in copy["text/markdown"]
+    # the copy is updated in place once the reply is complete
+    assert len(run.outputs) == 3 and WIDGET_VIEW not in final
     assert final["text/markdown"].startswith("A **reply** for <span>")
-    assert "completion tokens" in final["text/markdown"] and "VBox" not in final["text/plain"]
+    assert "completion tokens" in final["text/markdown"] and final["text/markdown"].endswith(f"{COPY_CSS}\n")
     assert final["text/plain"].startswith("A **reply** for $5")
+
+
+def test_unset_controls_show_no_number_nobody_chose(panel, magics, cell, server) -> None:
+    c = panel.controls
+    assert (c["max_tokens"].widget.value, c["seed"].widget.value) == ("", "")
+    assert (
+        c["reasoning_effort"].widget.label == "API default" and c["verbosity"].widget.label == "API default"
+    )
+    assert c["stop"].widget.value == "" and "API default" in c["stop"].widget.placeholder
+    for name in ("max_tokens", "seed", "reasoning_effort", "verbosity", "stop", "temperature", "n"):
+        assert "unset" in c[name].status.value and "nbchat-unset" in c[name].box._dom_classes, name
+    # sliders rest on what the API does when nothing is sent
+    assert (c["temperature"].widget.value, c["top_p"].widget.value, c["n"].widget.value) == (1.0, 1.0, 1)
+    assert c["stream"].status.value == "" and c["model"].status.value == ""
+
+
+def test_the_number_boxes_take_a_whole_number_and_empty_unsets(panel, magics, cell, server) -> None:
+    seed, most = panel.controls["seed"], panel.controls["max_tokens"]
+    seed.widget.value = "42"
+    most.widget.value = "1_000"
+    assert (magics.seed, magics.max_tokens) == (42, 1000) and seed.status.value == ""
+    assert "nbchat-unset" not in seed.box._dom_classes
+    seed.widget.value = "forty"
+    assert magics.seed == 42 and "not a whole number" in seed.status.value
+    most.widget.value = "0"
+    assert magics.max_tokens == 1000 and "must be ≥ 1" in most.status.value
+    assert cell("%%chat\nhi").ok
+    assert (server.bodies[-1]["seed"], server.bodies[-1]["max_tokens"]) == (42, 1000)
+    seed.widget.value = ""
+    assert magics.seed is None and "unset" in seed.status.value
+    assert cell("%%chat\nhi").ok and "seed" not in server.bodies[-1]
+
+
+def test_the_api_default_choice_of_a_dropdown_unsets_it(panel, magics) -> None:
+    effort = panel.controls["reasoning_effort"]
+    effort.widget.value = "high"
+    assert magics.reasoning_effort == "high" and effort.status.value == ""
+    effort.widget.label = "API default"
+    assert magics.reasoning_effort is None and "unset" in effort.status.value
