@@ -445,6 +445,10 @@ class Chat:
         DataFrames are described and figures and images become image parts. ``schema=SPEC``
         asks for structured output.
         """
+        if text is not None and not isinstance(text, (str, list)):
+            # send(df), send(fig), send(42): one value, described as {value} would be (and
+            # never stored as a non-string that a saved conversation could not load)
+            text = [text]
         if not text or (isinstance(text, str) and not text.strip()):
             raise EmptyMessage("nothing to send: the message is empty")
         refused = sorted(set(overrides) - set(self.settings.request_values()) - PER_CALL)

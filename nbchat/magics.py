@@ -49,6 +49,28 @@ TRUNCATED = {"length": "cut off at max_tokens", "interrupted": "interrupted (par
 _CONFIG_CHOICES = "--reset, --key, --forget-key, --sliders, --ini PATH or name=value pairs"
 _EXAMPLE = {"path": "conversation.json", "choice": "2"}
 
+# %chat's options other than -c, and for each verb: how many words it takes after its
+# name, and which options (-c is "conversation")
+OPTIONS = ("keep_system", "purpose", "org", "days")
+VERB_TAKES: dict[str, tuple[int, tuple[str, ...]]] = {
+    "history": (0, ("conversation",)),
+    "reset": (0, ("conversation", "keep_system")),
+    "undo": (0, ("conversation",)),
+    "retry": (0, ("conversation",)),
+    "pick": (1, ("conversation",)),
+    "list": (0, ()),
+    "save": (1, ("conversation",)),
+    "load": (1, ("conversation",)),
+    "export": (1, ("conversation",)),
+    "usage": (0, ("org", "days")),
+    "models": (0, ()),
+    "files": (3, ("purpose",)),
+    "cache": (1, ()),
+    "rebuild": (1, ()),
+}
+# verbs that act on a conversation that must already exist (-c typo → an error, not a new one)
+READS_A_CONVERSATION = {"history", "reset", "undo", "retry", "pick", "save", "export"}
+
 
 _Magic = TypeVar("_Magic", bound=Callable[..., None])
 
@@ -448,11 +470,11 @@ class ChatMagics(Magics, Settings):
         "cache, rebuild or files",
     )
     @argument("args", nargs="*", help="the verb's arguments")
-    @argument("-c", "--conversation", default="default", help="Conversation name.")
+    @argument("-c", "--conversation", help="Conversation name (default: default).")
     @argument("--keep-system", action="store_true", help="reset: keep the system prompt.")
-    @argument("--purpose", default="user_data", help="files upload: the file's purpose (default user_data).")
+    @argument("--purpose", help="files upload: the file's purpose (default user_data).")
     @argument("--org", action="store_true", help="usage: the organization's costs (needs OPENAI_ADMIN_KEY).")
-    @argument("--days", type=int, default=7, help="usage --org: how many days back (default 7, at most 180).")
+    @argument("--days", type=int, help="usage --org: how many days back (default 7, at most 180).")
     @no_var_expand  # expanded below: request's text as a cell's, the rest as IPython would
     @line_magic("chat")
     def chat_line(self, line: str) -> None:
@@ -476,10 +498,13 @@ class ChatMagics(Magics, Settings):
         if line.split()[0] == "request":  # its text is taken as written, not as shell words
             args = argparse.Namespace(verb="request", text=line.strip()[len("request") :])
         else:
-            args = parser_of(self.chat_line).parse_args(split_line(self.expand(line)))
+            # "export -c work out.md" and "export out.md -c work" alike
+            args = parser_of(self.chat_line).parse_intermixed_args(split_line(self.expand(line)))
         action = self.verbs.get(args.verb)
         if action is None:
             raise UsageError(f"unknown verb {args.verb!r}; verbs: {', '.join(self.verbs)}")
+        if args.verb != "request":
+            self._check_verb_arguments(args)
         try:
             action(self, args)
         except RequestFailed:
@@ -495,6 +520,31 @@ class ChatMagics(Magics, Settings):
             return DollarFormatter().vformat(line, args=[], kwargs=self.user_shell.user_ns)
         except Exception:  # as IPython does: a line that does not expand is used as written
             return line
+
+    def _check_verb_arguments(self, args: Any) -> None:
+        """What a verb does not take is an error, not ignored: ``%chat reset work`` must not
+        reset *default*, nor ``%chat history typo`` show an empty conversation."""
+        most, options = VERB_TAKES[args.verb]
+        given = [f"--{o.replace('_', '-')}" for o in ("conversation", *OPTIONS) if getattr(args, o)]
+        refused = [o for o in given if o[2:].replace("-", "_") not in options]
+        if refused:
+            flag = "-c" if refused[0] == "--conversation" else refused[0]
+            raise UsageError(f"%chat {args.verb} does not take {flag}")
+        if args.days is not None and not args.org:
+            raise UsageError("--days goes with --org: %chat usage --org --days N")
+        if len(args.args) > most:
+            extra = " ".join(args.args[most:])
+            hint = "; name a conversation with -c NAME" if "conversation" in options and not most else ""
+            raise UsageError(f"%chat {args.verb} does not take {extra!r}{hint}")
+        name = args.conversation
+        if name is not None and not name.strip():
+            raise UsageError("-c needs a conversation name")
+        if args.verb in READS_A_CONVERSATION and name not in (None, "default", *self.conversations):
+            known = ", ".join(sorted(self.conversations)) or "none yet"
+            raise UsageError(f"there is no conversation {name!r} (conversations: {known})")
+        args.conversation = name or "default"
+        args.purpose = args.purpose or "user_data"
+        args.days = 7 if args.days is None else args.days
 
     def _one_arg(self, args: Any, what: str) -> str:
         if len(args.args) != 1:

@@ -142,7 +142,12 @@ class Shape:
             return cls("series", list(items), items)
         if isinstance(items, (str, bytes)) or isinstance(items, Mapping):
             raise NbChatError("map takes a list (or a Series or DataFrame) of items, not one string or dict")
-        return cls("list", list(items))
+        try:
+            return cls("list", list(items))
+        except TypeError:
+            raise NbChatError(
+                f"map takes a list (or a Series or DataFrame) of items, not {type(items).__name__}"
+            ) from None
 
     def build(self, values: list[Any], errors: list[MapError], keys: list[str], schema: Schema | None) -> Any:
         """Results in the items' shape: a list, a Series, or (with a schema) a DataFrame."""

@@ -76,6 +76,26 @@ def test_an_empty_message_is_refused_and_nothing_is_sent(env, server) -> None:
     assert server.bodies == [] and chat.messages == []
 
 
+def test_a_value_that_is_not_text_is_sent_as_its_description_and_saves_and_loads(
+    env, server, tmp_path
+) -> None:
+    chat = Chat()
+    for value, said in ((42, "42"), (0, "0"), ({"a": 1}, "{'a': 1}")):
+        assert chat.send(value).text == f"Echo: {said}"
+    assert all(isinstance(m["content"], str) for m in chat.messages)
+    chat.save(tmp_path / "c.json")
+    assert Chat.load(tmp_path / "c.json").messages == chat.messages
+    with pytest.raises(EmptyMessage):
+        chat.send(None)
+
+
+def test_map_of_something_that_is_not_a_list_names_what_it_got(env, server) -> None:
+    for items, kind in ((None, "NoneType"), (3, "int"), ("abc", "one string or dict")):
+        with pytest.raises(NbChatError, match=f"map takes a list .*not {kind}"):
+            Chat().map(items, "Label {item}")
+    assert server.bodies == []
+
+
 def test_a_per_call_override_that_is_not_a_request_parameter_is_refused(env, server) -> None:
     chat = Chat()
     for name, value in (("base_url", "http://127.0.0.1:9/v1"), ("timeout", 5.0)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from IPython.core.error import UsageError
 
 
@@ -35,7 +36,7 @@ def test_undo_removes_the_last_exchange(cell, server) -> None:
 
 
 def test_undo_on_an_empty_conversation_is_a_usage_error(cell) -> None:
-    run = cell("%chat undo -c nothing")
+    run = cell("%chat undo")
     assert type(run.error) is UsageError and "nothing to undo" in str(run.error)
 
 
@@ -54,3 +55,36 @@ def test_unknown_or_missing_verb_lists_the_verbs_and_sends_nothing(cell, server)
         assert type(run.error) is UsageError
         assert "history" in str(run.error) and "undo" in str(run.error)
     assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("reset work", "%chat reset does not take 'work'; name a conversation with -c NAME"),
+        ("history work", "%chat history does not take 'work'; name a conversation with -c NAME"),
+        ("retry now", "%chat retry does not take 'now'; name a conversation with -c NAME"),
+        ("pick 2 3", "%chat pick does not take '3'"),
+        ("list -c work", "%chat list does not take -c"),
+        ("history --keep-system", "%chat history does not take --keep-system"),
+        ("usage --days 3", "--days goes with --org: %chat usage --org --days N"),
+        ("export -c typo out.md", "there is no conversation 'typo' (conversations: default, work)"),
+        ("reset -c typo", "there is no conversation 'typo' (conversations: default, work)"),
+    ],
+)
+def test_what_a_verb_does_not_take_is_refused_and_nothing_changes(cell, server, line, message) -> None:
+    assert cell("%%chat\nhi").ok and cell("%%chat -c work\nhello").ok
+    before = [r.body for r in server.requests]
+    run = cell(f"%chat {line}")
+    assert type(run.error) is UsageError and str(run.error) == message
+    from nbchat.magics import INSTANCES
+
+    conversations = INSTANCES[cell.shell].conversations
+    assert sorted(conversations) == ["default", "work"] and all(
+        len(c.turns) == 1 for c in conversations.values()
+    )
+    assert [r.body for r in server.requests] == before
+
+
+def test_a_verb_reads_the_default_conversation_before_anything_was_said(cell) -> None:
+    run = cell("%chat history -c default")
+    assert run.ok and "empty conversation" in run.text
