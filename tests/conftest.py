@@ -8,15 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
 from traitlets.config import Config
 
 from nbchat.testing.server import StandInServer
 
-if TYPE_CHECKING:  # jupyter_client is imported only by the tests that start a kernel
+if TYPE_CHECKING:  # imported by the fixtures that need them, so collecting tests stays quick
     from jupyter_client.blocking.client import BlockingKernelClient
     from jupyter_client.manager import KernelManager
+    from terminal import IPython
+
+    from nbchat.magics import ChatMagics
+
 
 # random-looking, so any 4-character piece of it found in output is a real leak
 FAKE_KEY = "sk-Zq8vR2mK7pL4xW9nB3cTj6HyQe1"
@@ -45,6 +49,7 @@ def make_shell(config: Config | None = None) -> InteractiveShell:
     # each shell's exit hook runs gc.collect(); hundreds of test shells would stall the
     # interpreter's exit for minutes, and with history off there is nothing to save
     atexit.unregister(shell.atexit_operations)
+    assert isinstance(shell, InteractiveShell) and shell.extension_manager is not None
     shell.extension_manager.load_extension("nbchat")
     return shell
 
@@ -65,11 +70,14 @@ class Cell:
     def __call__(self, code: str, cell_id: str | None = None) -> Run:
         with capture_output() as io:
             result = self.shell.run_cell(code, store_history=True, cell_id=cell_id)
+        assert isinstance(result, ExecutionResult)
         return Run(result, io)
 
 
 class Run:
-    def __init__(self, result: object, io: CapturedIO) -> None:
+    """A cell's result and what it showed: display outputs, stdout, stderr."""
+
+    def __init__(self, result: ExecutionResult, io: CapturedIO) -> None:
         self.result, self.io = result, io
 
     @property
@@ -78,10 +86,12 @@ class Run:
 
     @property
     def error(self) -> BaseException | None:
-        return self.result.error_in_exec or self.result.error_before_exec
+        error: BaseException | None = self.result.error_in_exec or self.result.error_before_exec
+        return error
 
     @property
-    def outputs(self) -> list[dict[str, object]]:
+    def outputs(self) -> list[dict[str, Any]]:
+        """Each display output's data, by MIME type."""
         return [o.data for o in self.io.outputs]
 
     @property
@@ -97,10 +107,12 @@ class Run:
         return "\n".join(str(d.get("text/plain", "")) for d in self.outputs) + self.io.stdout + self.io.stderr
 
     @property
-    def metadata(self) -> dict[str, object]:
+    def metadata(self) -> dict[str, Any]:
+        """nbchat's metadata on the last output that has it."""
         for output in reversed(self.io.outputs):
             if output.metadata and "nbchat" in output.metadata:
-                return output.metadata["nbchat"]
+                meta: dict[str, Any] = output.metadata["nbchat"]
+                return meta
         return {}
 
 
@@ -110,7 +122,7 @@ def cell(shell: InteractiveShell) -> Cell:
 
 
 @pytest.fixture
-def magics(shell: InteractiveShell):
+def magics(shell: InteractiveShell) -> ChatMagics:
     from nbchat.magics import INSTANCES
 
     return INSTANCES[shell]
@@ -129,6 +141,14 @@ def reply_cache_off(monkeypatch: pytest.MonkeyPatch, cache_folder: Path) -> None
     monkeypatch.setenv("NBCHAT_CACHE_PATH", str(cache_folder / "replies.sqlite3"))
     monkeypatch.setenv("NBCHAT_CACHE", "off")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets the debugger in kernels
+
+
+@pytest.fixture
+def ipython(server: StandInServer, tmp_path: Path) -> IPython:
+    """Terminal IPython against the stand-in server, with this test's own IPYTHONDIR."""
+    from terminal import IPython
+
+    return IPython(server, tmp_path)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 def execute(path: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> NotebookNode:
     """Run every cell of ``path`` (in ``cwd``, by default the notebook's folder); return the
     executed notebook."""
-    nb = nbformat.read(path, as_version=4)
+    nb: NotebookNode = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
         kernel_name="python3",

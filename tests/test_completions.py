@@ -4,14 +4,13 @@ own tokens are shaded by their probability, in Jupyter and as text in a terminal
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
+from terminal import IPython
 
 from nbchat import Chat
 
@@ -101,30 +100,8 @@ def test_a_server_error_is_explained_and_the_next_completion_works(cell, server)
     assert cell("%%chat --completion\nhi").ok
 
 
-def test_a_terminal_prints_the_scored_prompt_as_text(tmp_path: Path, server) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "IPython",
-            "--no-banner",
-            "--colors=nocolor",
-            "--ext=nbchat",
-            "-c",
-            "%%chat --completion --echo --logprobs 1 --max-tokens 1\nScore me",
-        ],
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "IPYTHONDIR": str(tmp_path),
-            "OPENAI_BASE_URL": server.url,
-            "OPENAI_API_KEY": "sk-x",
-        },
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+def test_a_terminal_prints_the_scored_prompt_as_text(ipython: IPython) -> None:
+    out = ipython.run("%%chat --completion --echo --logprobs 1 --max-tokens 1\nScore me")
     assert "prompt (scored):" in out and "completion:" in out
     assert "     —  'Score'" in out, "the first token has no probability"
     assert "%  ' me'" in out and "<span" not in out

@@ -23,30 +23,26 @@ def raw(magics, server: RawServer) -> None:
     magics.timeout = 5
 
 
-def test_a_surrogate_pair_split_across_events_is_stored_whole_and_the_next_request_and_save_work(
-    cell, server, magics, tmp_path
+@pytest.mark.parametrize(
+    ("chunks", "stored"),
+    [
+        (["smile ", "\ud83d", "\ude00", " done"], "smile \U0001f600 done"),  # one character, whole
+        (["a", "\ud83d", " b", "\ude00"], "a\ufffd b\ufffd"),  # halves that never meet: U+FFFD
+    ],
+    ids=["pair-split-across-events", "lone-surrogates"],
+)
+def test_surrogates_in_a_stream_are_stored_as_valid_text_and_the_next_request_and_save_work(
+    cell, server, magics, tmp_path, chunks, stored
 ) -> None:
-    server.script(chunks=["smile ", "\ud83d", "\ude00", " done"])
+    server.script(chunks=chunks)
     assert cell("%%chat\nhi").ok
-    reply = magics.conversations["default"].turns[-1].reply
-    assert reply == "smile \U0001f600 done"
+    assert magics.conversations["default"].turns[-1].reply == stored
     assert cell("%%chat\nagain").ok  # the history encodes: no UnicodeEncodeError
-    assert server.bodies[-1]["messages"][1]["content"] == "smile \U0001f600 done"
+    assert server.bodies[-1]["messages"][1]["content"] == stored
     path = tmp_path / "c.json"
     assert cell(f"%chat save {path}").ok
-    assert json.loads(path.read_text(encoding="utf-8"))["messages"][1]["content"] == reply
+    assert json.loads(path.read_text(encoding="utf-8"))["messages"][1]["content"] == stored
     assert [p.name for p in tmp_path.iterdir()] == ["c.json"]
-
-
-def test_a_lone_surrogate_becomes_a_replacement_character_not_broken_text(
-    cell, server, magics, tmp_path
-) -> None:
-    server.script(chunks=["a", "\ud83d", " b", "\ude00"])
-    assert cell("%%chat\nhi").ok
-    reply = magics.conversations["default"].turns[-1].reply
-    assert reply == "a\ufffd b\ufffd"
-    reply.encode("utf-8")
-    assert cell(f"%chat save {tmp_path / 'c.json'}").ok
 
 
 def test_a_multibyte_character_split_across_tcp_writes_arrives_whole(cell, magics) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 from IPython.core.error import UsageError
+from terminal import IPython
 
 from nbchat import Chat, images
 from nbchat.testing.images import png
@@ -179,20 +178,8 @@ def test_the_python_api(server, tmp_path) -> None:
     assert stream.reply.png.startswith(PNG) and stream.reply.cost is not None
 
 
-def test_a_terminal_prints_a_line_per_image_and_the_footer(tmp_path, server) -> None:
+def test_a_terminal_prints_a_line_per_image_and_the_footer(ipython: IPython) -> None:
     code = "get_ipython().run_cell_magic('chat', '-f image -o pic', 'A tree')\nprint(len(pic.png) > 0)"
-    result = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "--ext=nbchat", "-c", code],
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "IPYTHONDIR": str(tmp_path),
-            "OPENAI_BASE_URL": server.url,
-            "OPENAI_API_KEY": "sk-x",
-        },
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "[image 1: 64×64 PNG" in result.stdout and "— gpt-image-1 · 1 image" in result.stdout
-    assert "True" in result.stdout
+    out = ipython.run(code)
+    assert "[image 1: 64×64 PNG" in out and "— gpt-image-1 · 1 image" in out
+    assert out.endswith("\nTrue\n"), "-o kept the image"

@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
 from conftest import Cell, make_shell
 from IPython.core.magic import Magics, cell_magic, magics_class
+from terminal import IPython
+
+from nbchat.testing.server import StandInServer
 
 
 def magic_names(shell) -> tuple[set[str], set[str]]:
@@ -105,29 +107,16 @@ def test_core_modules_do_not_import_ipython() -> None:
 
 
 def test_ipython_config_autoloads_and_configures_and_terminal_prints_plain_text(
-    tmp_path: Path, server
+    ipython: IPython, server: StandInServer
 ) -> None:
-    profile = tmp_path / "profile_default"
-    profile.mkdir()
-    (profile / "ipython_config.py").write_text(
+    ipython.profile.mkdir()
+    (ipython.profile / "ipython_config.py").write_text(
         'c.InteractiveShellApp.extensions = ["nbchat"]\nc.ChatMagics.temperature = 0.3\n'
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "-c", "%%chat\nhello terminal"],
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "IPYTHONDIR": str(tmp_path),
-            "OPENAI_BASE_URL": server.url,
-            "OPENAI_API_KEY": "sk-x",
-        },
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Echo: hello terminal" in result.stdout
-    assert "gpt-4o-mini · " in result.stdout and "completion tokens" in result.stdout
-    assert "<sub>" not in result.stdout and "text/markdown" not in result.stdout
+    out = ipython.run("%%chat\nhello terminal", ext=False)
+    assert "Echo: hello terminal" in out
+    assert "gpt-4o-mini · " in out and "completion tokens" in out
+    assert "<sub>" not in out and "text/markdown" not in out
     assert server.bodies[-1]["temperature"] == 0.3
 
 

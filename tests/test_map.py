@@ -8,10 +8,12 @@ import threading
 import time
 
 import pytest
+from terminal import IPython
 
 from nbchat import Chat
 from nbchat.errors import NbChatError
 from nbchat.mapping import MapInterrupted, MapResults, fill
+from nbchat.testing.server import StandInServer
 
 pd = pytest.importorskip("pandas")
 
@@ -243,38 +245,14 @@ def test_map_cell_names_a_missing_variable(cell, server) -> None:  # type: ignor
     assert server.bodies == []
 
 
-def test_the_terminal_shows_a_text_bar_then_the_summary(tmp_path, server) -> None:  # type: ignore[no-untyped-def]
-    import os
-    import subprocess
-    import sys
-
-    profile = tmp_path / "profile_default"
-    profile.mkdir()
-    (profile / "ipython_config.py").write_text(
+def test_the_terminal_shows_a_text_bar_then_the_summary(ipython: IPython, server: StandInServer) -> None:
+    ipython.profile.mkdir()
+    (ipython.profile / "ipython_config.py").write_text(
         'c.InteractiveShellApp.extensions = ["nbchat"]\nc.InteractiveShellApp.exec_lines = ["items = list(range(5))"]\n'
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "IPython",
-            "--no-banner",
-            "--colors=nocolor",
-            "-c",
-            "%%chat --map items -o out\nn={item}",
-        ],
-        capture_output=True,  # bytes: text mode would turn the bar's carriage returns into newlines
-        env={
-            **os.environ,
-            "IPYTHONDIR": str(tmp_path),
-            "OPENAI_BASE_URL": server.url,
-            "OPENAI_API_KEY": "sk-x",
-        },
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "\ritems: 5/5 done" in result.stdout.decode() and "tokens" in result.stdout.decode()
-    assert "text/plain" not in result.stdout.decode() and len(server.bodies) == 5
+    out = ipython.run("%%chat --map items -o out\nn={item}", ext=False)
+    assert "\ritems: 5/5 done" in out and "tokens" in out
+    assert "text/plain" not in out and len(server.bodies) == 5
 
 
 def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import Cell, make_shell
 from IPython.core.interactiveshell import InteractiveShell
+from terminal import IPython
 
 from nbchat.cache import ReplyCache
 from nbchat.magics import INSTANCES
@@ -282,24 +283,15 @@ def test_a_reasoning_summary_and_its_thinking_block_replay(kernel: Kernel, serve
     assert "> **Reading the message**" in replayed and "replayed · asked" in replayed
 
 
-def test_terminal_ipython_replays_the_thinking_text_and_reply(server: StandInServer, tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
+def test_terminal_ipython_replays_the_thinking_text_and_reply(
+    ipython: IPython, server: StandInServer, tmp_path: Path
+) -> None:
     code = (
         "get_ipython().run_line_magic('chatconfig', 'api=responses')\n"
         "get_ipython().run_cell_magic('chat', '-m o4-mini', 'hi')"
     )
-    env = os.environ | {
-        "IPYTHONDIR": str(tmp_path),
-        "OPENAI_BASE_URL": server.url,
-        "OPENAI_API_KEY": "sk-x",
-        "NBCHAT_CACHE": "replay",
-        "NBCHAT_CACHE_PATH": str(tmp_path / "replies.sqlite3"),
-    }
-    command = [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "--ext=nbchat", "-c", code]
-    outs = [subprocess.run(command, capture_output=True, text=True, env=env, timeout=60).stdout for _ in "ab"]
+    cache = {"NBCHAT_CACHE": "replay", "NBCHAT_CACHE_PATH": str(tmp_path / "replies.sqlite3")}
+    outs = [ipython.run(code, **cache) for _ in "ab"]
     assert len(server.requests) == 1
     first, replayed = outs
     assert "replayed · asked" in replayed and "replayed" not in first

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from conftest import said
 from IPython.core.error import UsageError
+from terminal import IPython
 
 from nbchat import Chat
 from nbchat.content import image_part
@@ -158,29 +159,12 @@ def test_the_dry_run_shows_the_responses_body(cell, server, responses_api) -> No
     assert responses_bodies(server) == []
 
 
-def test_a_terminal_prints_the_thinking_before_the_reply(tmp_path, server) -> None:
-    import os
-    import subprocess
-    import sys
-
+def test_a_terminal_prints_the_thinking_before_the_reply(ipython: IPython) -> None:
     code = (
         "get_ipython().run_line_magic('chatconfig', 'api=responses')\n"
         "get_ipython().run_cell_magic('chat', '-m o4-mini', 'hi')"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--colors=nocolor", "--ext=nbchat", "-c", code],
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "IPYTHONDIR": str(tmp_path),
-            "OPENAI_BASE_URL": server.url,
-            "OPENAI_API_KEY": "sk-x",
-        },
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = ipython.run(code)
     assert "Thinking: **Reading the message**" in out
     assert out.index("Thinking:") < out.index("\n\nEcho: hi") < out.index("(64 reasoning)")
     assert "<details" not in out

@@ -3,101 +3,19 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import select
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from terminal import IPython, Terminal
 
 ERASE = "\r\x1b[K"
 
 
-class Terminal:
-    """``ipython --simple-prompt`` on a pseudo-terminal; ``type`` sends keystrokes."""
-
-    def __init__(self, server, tmp_path: Path) -> None:
-        self.master, slave = pty.openpty()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "IPython",
-                "--no-banner",
-                "--colors=nocolor",
-                "--simple-prompt",
-                "--HistoryManager.enabled=False",
-                "--ext=nbchat",
-            ],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=terminal_env(server, tmp_path),
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.output = ""
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def read_until(self, pattern: str, seconds: float = 30, since: int = 0) -> str:
-        """All output so far, once ``pattern`` (a regex) appears in it (after ``since``)."""
-        deadline = time.monotonic() + seconds
-        while not re.search(pattern, self.output[since:]):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {pattern!r} in the terminal; it shows:\n{self.output[-2000:]!r}")
-            ready, _, _ = select.select([self.master], [], [], min(left, 0.2))
-            if ready:
-                try:
-                    self.output += os.read(self.master, 65536).decode(errors="replace")
-                except OSError:
-                    break
-        return self.output
-
-    def drain(self, seconds: float) -> str:
-        """Everything printed in the next ``seconds``."""
-        start, deadline = len(self.output), time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if select.select([self.master], [], [], left)[0]:
-                self.output += os.read(self.master, 65536).decode(errors="replace")
-        return self.output[start:]
-
-    def run(self, cell: str, until: str) -> str:
-        """Type a cell (a terminal cell ends with an empty line) and wait for ``until``."""
-        start = len(self.output)
-        # --simple-prompt ends a cell magic at its second empty line (the full prompt: the first)
-        self.type(cell.replace("\n", "\r") + ("\r\r\r" if "\n" in cell else "\r"))
-        self.read_until(re.escape(cell.splitlines()[0]), since=start)
-        self.read_until(until, since=start + len(cell))
-        return self.output[start:]
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-        os.close(self.master)
-
-
-def terminal_env(server, tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "IPYTHONDIR": str(tmp_path),
-        "OPENAI_BASE_URL": server.url,
-        "OPENAI_API_KEY": "sk-terminal",
-        "TERM": "xterm",
-    }
-
-
 @pytest.fixture
-def terminal(server, tmp_path: Path) -> Iterator[Terminal]:
-    term = Terminal(server, tmp_path)
+def terminal(ipython: IPython) -> Iterator[Terminal]:
+    term = ipython.start()
     term.read_until(r"In \[1\]: ")
     yield term
     term.close()
@@ -151,27 +69,11 @@ def test_ctrl_c_shows_the_interrupted_mark_one_line_and_honours_keep_partial(
     assert ("word0 word1 word2 word3" in history) == keep_partial
 
 
-def test_without_a_terminal_no_indicator_or_escape_codes_are_printed(server, tmp_path: Path) -> None:
+def test_without_a_terminal_no_indicator_or_escape_codes_are_printed(ipython: IPython, server) -> None:
     server.script(text="piped answer", delay=0.6)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "IPython",
-            "--no-banner",
-            "--colors=nocolor",
-            "--ext=nbchat",
-            "-c",
-            "%%chat\nhi",
-        ],
-        capture_output=True,
-        text=True,
-        env=terminal_env(server, tmp_path),
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "piped answer\n— gpt-4o-mini · " in result.stdout
-    assert "⏳" not in result.stdout and "\x1b" not in result.stdout
+    out = ipython.run("%%chat\nhi")
+    assert "piped answer\n— gpt-4o-mini · " in out
+    assert "⏳" not in out and "\x1b" not in out
 
 
 def test_the_slider_panel_says_it_needs_jupyter(terminal) -> None:

@@ -3,14 +3,13 @@ notebook runs without stdin (nbclient), and the tools notebook end to end."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kernels import NOTEBOOKS, against, execute, text_of
+from terminal import IPython
 
 pytestmark = pytest.mark.kernel
 
@@ -127,37 +126,17 @@ def test_the_tools_notebook_answers_about_a_dataframe_with_describe_and_a_user_f
     assert rebuilt == [*final, {"role": "assistant", "content": f"Echo: {final[-2]['content']} | 293.48"}]
 
 
-def test_a_terminal_prints_each_call_as_plain_lines_and_asks_on_stdin(tmp_path: Path, server) -> None:
-    import subprocess
-
-    startup = tmp_path / "profile_default" / "startup"
+def test_a_terminal_prints_each_call_as_plain_lines_and_asks_on_stdin(ipython: IPython) -> None:
+    startup = ipython.profile / "startup"
     startup.mkdir(parents=True)
     (startup / "00-tools.py").write_text(
         "rows = [1, 2, 3]\ndef lookup(key: str) -> str:\n    return key.upper()\nget_ipython().run_line_magic('load_ext', 'nbchat')\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "IPython",
-            "--no-banner",
-            "--colors=nocolor",
-            "-c",
-            "%%chat --tools describe,lookup\nWhat are describe(name='rows') and lookup(key='ab')?",
-        ],
+    out = ipython.run(
+        "%%chat --tools describe,lookup\nWhat are describe(name='rows') and lookup(key='ab')?",
+        ext=False,
         input="y\n",
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "IPYTHONDIR": str(tmp_path),
-            "OPENAI_BASE_URL": server.url,
-            "OPENAI_API_KEY": "sk-x",
-        },
-        timeout=60,
     )
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
     assert "Run lookup(key='ab')? [y/N/a(ll)] " in out
     assert re.search(r"→ describe\(name='rows'\) · \d\.\d\d s\n    \[1, 2, 3\]\n", out), out
     assert re.search(r"→ lookup\(key='ab'\) · \d\.\d\d s\n    AB\n", out), out
