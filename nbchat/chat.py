@@ -22,7 +22,7 @@ from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .secret import credentials
 from .settings import Settings
 from .tokens import estimate_messages, estimate_text
-from .tools import Approval, Tool, ToolCall, ToolEvent, Workspace, as_tool, run_call
+from .tools import Approval, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
 from .usage import Ledger, cost
 
 # settings a single call may change besides the request parameters (each is read per call)
@@ -469,6 +469,13 @@ class Chat:
         tools = self.workspace.resolve(wanted)
         checked = self.settings.checked(overrides)
         values = self.settings.request_values() | checked
+        if tools and int(values.get("n") or 1) > 1:
+            # each choice could ask for its own calls, but only one reply can continue the turn:
+            # running choice 1's calls would silently drop what the others asked for
+            raise ToolError(
+                f"n={values['n']} cannot be used with tools (offered: {', '.join(tools)}): a tool turn "
+                "continues one reply; ask for one choice, or offer no tools"
+            )
         stream = overrides.get("stream", self.settings.stream)
         if slot is None and self.settings.rerun == "replace":
             slot = self.conversation.slot_of(cell_id)
