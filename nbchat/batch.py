@@ -128,11 +128,11 @@ class BatchJob:
         cls, batch_id: str, *, chat: Chat | None = None, items: Any = None, schema: Any = None, **options: Any
     ) -> BatchJob:
         """Follow a batch created earlier (e.g. before a kernel restart). ``items`` gives the
-        results the items' shape; ``schema`` parses them; ``options`` build a ``Chat``."""
+        results the items' shape; ``schema`` parses them; ``options`` (settings) go on top
+        of the session's: in a notebook where nbchat is loaded, its ``%chatconfig`` server
+        and key, as ``%%chat`` would use."""
         if chat is None:
-            from .chat import Chat
-
-            chat = Chat(**options)
+            chat = _session_chat(options)
         shape = Shape.of(items) if items is not None else None
         job = cls(chat, batch_id, shape=shape, schema=to_schema(schema) if schema is not None else None)
         return job.refresh()
@@ -293,6 +293,25 @@ class BatchJob:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.status_line())
+
+
+def _session_chat(options: dict[str, Any]) -> Chat:
+    """A ``Chat`` with the settings of the IPython session where ``%load_ext nbchat`` ran (a
+    copy: ``options`` change only this one), or with the defaults elsewhere."""
+    from .chat import Chat
+    from .settings import Settings
+
+    ipython, magics = sys.modules.get("IPython"), sys.modules.get("nbchat.magics")
+    shell = ipython.get_ipython() if ipython is not None else None
+    session = magics.INSTANCES.get(shell) if magics is not None and shell is not None else None
+    if session is None:
+        return Chat(**options)
+    settings = Settings()
+    with settings.hold_trait_notifications():
+        for name in session.setting_names():  # already valid: copied as they are
+            setattr(settings, name, getattr(session, name))
+    settings.__dict__["_origins"] = dict(session.__dict__.get("_origins", {}))
+    return Chat(settings=settings, transport=session.transport, ledger=session.ledger, **options)
 
 
 def _status_view(first: str) -> Callable[[str, bool], None] | None:
