@@ -254,6 +254,9 @@ ROLE_STYLE = {
 }
 
 
+CAPTION = "font-size: smaller; opacity: 0.7"  # a message's role, above it
+
+
 def bubble(role: str, text: str) -> str:
     """One message, styled by its role. ``tex2jax_ignore``: a $ in a message is not math."""
     style = ROLE_STYLE.get(role, ROLE_STYLE["assistant"])
@@ -261,7 +264,7 @@ def bubble(role: str, text: str) -> str:
     return (
         f'<div class="nbchat-msg nbchat-{html.escape(role)} tex2jax_ignore" style="{style}; '
         f'padding: 4px 8px; margin: 4px 0; border-radius: 4px">'
-        f'<div style="font-size: smaller; opacity: 0.7">{html.escape(role)}</div>{body}</div>'
+        f'<div style="{CAPTION}">{html.escape(role)}</div>{body}</div>'
     )
 
 
@@ -318,10 +321,13 @@ class ChatView(View):
             [
                 W.Accordion(children=[self.transcript], titles=["Conversation so far"], selected_index=None),
                 self.question,
-                self.reply,
+                W.VBox(  # the reply, marked as the assistant's like the messages above it
+                    [W.HTML(f"<div style='{CAPTION}'>assistant</div>"), self.reply],
+                    layout=W.Layout(border_left="3px solid #9e9e9e", padding="0 0 0 8px", margin="4px 0"),
+                ),
                 self.logprobs,
                 self.usage,
-                self.reask,
+                W.HBox([self.reask]),  # as wide as its label, not the whole output
                 self.errors,
             ]
         )

@@ -33,6 +33,7 @@ def _missing() -> str | None:
         return "Debian's chromium is not installed (.ci/run installs it)"
     try:
         import jupyterlab  # noqa: F401
+        import notebook  # noqa: F401
         import playwright  # noqa: F401
     except ImportError as e:
         return f"{e.name} is not installed"
@@ -381,7 +382,8 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
             lambda: cells.nth(5).locator("tr", has=page.locator("td", has_text="total")).inner_text(),
         )
         time.sleep(1)  # MathJax typesets after the Markdown is in the page
-        page.screenshot(path=str(shots / "dollars.png"), full_page=True)
+        for k, name in [(2, "reply"), (3, "choices"), (4, "history"), (5, "usage")]:
+            cells.nth(k).screenshot(path=str(shots / f"dollars-{name}.png"))
 
         server.script(text="Widget A costs $7 and B costs $8; the area is $y^2$.")
         run_cell(page, 6)
@@ -434,7 +436,10 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
     assert 0 < facts["tokens_choice_1"] < facts["tokens_choice_2"], "log-probs follow the selected choice"
     assert sorted(p.name for p in shots.iterdir()) == [
         "chat-view.png",
-        "dollars.png",
+        "dollars-choices.png",
+        "dollars-history.png",
+        "dollars-reply.png",
+        "dollars-usage.png",
         "last.png",
         "panel.png",
     ]
@@ -480,7 +485,7 @@ def seen(output: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("lab_cells", [REOPEN_CELLS])
-def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyterlab(
+def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyterlab_and_notebook_7(
     lab, server, tmp_path
 ) -> None:
     shots = ARTIFACTS / "reopened"
@@ -529,6 +534,15 @@ def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyte
         fact(facts, "untrusted", lambda: seen(outputs))
         fact(facts, "untrusted_mark", lambda: outputs.locator(".jp-mod-trusted").count())
         panel.screenshot(path=str(shots / "3-reopened-untrusted.png"))
+        # 3. the signed file again, in Notebook 7 (the same output area, another shell)
+        stop_kernels(lab)
+        page.goto(f"{lab}/notebooks/lab.ipynb?token={TOKEN}")
+        outputs = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-Cell-outputArea")
+        outputs.locator("h2").wait_for(timeout=60_000)
+        wait_for(lambda: "model not found" in outputs.evaluate("e => e.textContent"), 60, "the widget error")
+        time.sleep(1)
+        fact(facts, "notebook7", lambda: seen(outputs))
+        page.screenshot(path=str(shots / "4-reopened-notebook7.png"))
     # viewers without a widget renderer (nbconvert, GitHub) show the copy too
     converted = subprocess.run(
         [sys.executable, "-m", "nbconvert", "--to", "html", "--stdout", str(tmp_path / "untrusted.ipynb")],
@@ -543,13 +557,14 @@ def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyte
     assert live["strong"] == ["$3"] and live["headings"] == ["Summary"], "rendered once, by the widget"
     assert live["text"].count("Option A costs") == 1 and live["in_page"].count("Option A costs") == 2
     assert facts["widget_state_saved"] is False, "JupyterLab's default: no widget state in the file"
-    for case in ("trusted", "untrusted"):
+    for case in ("trusted", "untrusted", "notebook7"):
         shown = facts[case]
         assert shown["strong"] == ["$3"] and shown["headings"] == ["Summary"], case
         assert "Option A costs $3 and option B costs $4." in shown["text"], case
         assert "model not found" not in shown["text"] and "Loading widget" not in shown["text"], case
         assert "VBox" not in shown["in_page"], case
-    assert "model not found" in facts["trusted"]["in_page"], "the renderer's error is there, hidden"
+    for case in ("trusted", "notebook7"):
+        assert "model not found" in facts[case]["in_page"], "the renderer's error is there, hidden"
     assert facts["untrusted_mark"] == 0, "the copy was opened as an untrusted notebook"
     assert "nbchat's settings panel" in facts["trusted_panel"]
     assert "model not found" not in facts["trusted_panel"]
@@ -558,5 +573,6 @@ def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyte
         "1-live.png",
         "2-reopened-trusted.png",
         "3-reopened-untrusted.png",
+        "4-reopened-notebook7.png",
         "last.png",
     ]
