@@ -23,6 +23,7 @@ __all__ = ["BatchJob", "Chat", "Conversation", "NbChatError", "Reply", "__versio
 
 def load_ipython_extension(shell: Any) -> None:
     """Build (or reuse) the magics, register them, subscribe to cell ids."""
+    from .hidden import install_config
     from .magics import INSTANCES, ChatMagics
 
     magics = INSTANCES.get(shell)
@@ -35,6 +36,7 @@ def load_ipython_extension(shell: Any) -> None:
         source = getattr(existing, "__module__", None) or type(owner).__module__
         warnings.warn(f"nbchat replaces the %%chat magic registered by {source}", stacklevel=2)
     shell.register_magics(magics)
+    install_config(shell, magics)  # %config ChatMagics.x = … errors in one line, never quoting a key
     if magics.pre_run_cell not in shell.events.callbacks["pre_run_cell"]:
         shell.events.register("pre_run_cell", magics.pre_run_cell)
     if magics.notebook.post_run_cell not in shell.events.callbacks["post_run_cell"]:
@@ -51,6 +53,9 @@ def unload_ipython_extension(shell: Any) -> None:
 
 
 def _unregister(shell: Any, magics: ChatMagics) -> None:
+    from .hidden import uninstall_config
+
+    uninstall_config(shell)
     for kind, names in (("cell", ["chat"]), ("line", ["chat", "chatconfig"])):
         table = shell.magics_manager.magics[kind]
         for name in names:

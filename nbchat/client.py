@@ -18,7 +18,7 @@ from .compat import adapt, mentions_stream_options
 from .connection import key_help, resolve
 from .content import rejected_part
 from .errors import NbChatError, RequestFailed
-from .secret import credentials, guard_logs, one_line, public_url, redact, redact_foreign
+from .secret import credentials, guard_logs, hide_in_traceback, one_line, public_url, redact, redact_foreign
 from .settings import Settings
 from .tools import CallParts
 from .transports.shape import (
@@ -172,9 +172,9 @@ class Transport:
         ``(choice index, text)`` (or that module's events) as the reply arrives."""
         from . import wallclock
 
-        client = self.client(settings)
         wallclock.limit(settings.timeout or SDK_TIMEOUT)
         try:
+            client = self.client(settings)
             if api != "chat":
                 wire = importlib.import_module(f"nbchat.transports.{api}")
                 yield from wire.run(client, body, completion, _stream_class())
@@ -199,6 +199,9 @@ class Transport:
             raise RequestFailed(message, status=status) from None
         except RequestFailed as exc:  # it may quote the server, which may quote a credential
             raise RequestFailed(redact(str(exc), credentials(settings)), status=exc.status) from None
+        except BaseException as exc:  # a defect (or an interrupt) keeps its traceback, minus credentials
+            hide_in_traceback(exc, credentials(settings))
+            raise
         finally:
             wallclock.clear()
             completion.ended = time.perf_counter()

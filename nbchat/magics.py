@@ -24,6 +24,7 @@ from .connection import resolve
 from .content import estimate
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
+from .hidden import guarded, hide_in_config
 from .notebook import Notebook
 from .options import CELL_OPTIONS, Option, setting_options
 from .schema import Schema, SchemaError, to_schema
@@ -134,6 +135,7 @@ class ChatMagics(Magics, Settings):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
+        hide_in_config(self.config, getattr(shell, "config", None))
         self.transport = Transport()
         self.ledger = Ledger()
         self.replayer = Replayer()  # this kernel's answered cells, for the replay rule
@@ -143,6 +145,11 @@ class ChatMagics(Magics, Settings):
         self.notebook = Notebook(shell)
 
     # -- plumbing ---------------------------------------------------------------------
+
+    def update_config(self, config: Any) -> None:
+        """``%config`` and config files: their credentials are held hidden from then on."""
+        super().update_config(config)
+        hide_in_config(self.config, config)
 
     def pre_run_cell(self, info: Any) -> None:
         """Remember the frontend's cell id: re-running a cell replaces its exchange."""
@@ -190,6 +197,7 @@ class ChatMagics(Magics, Settings):
     @with_options("%chat", CELL_OPTIONS, SETTING_OPTIONS)
     @no_var_expand
     @cell_magic("chat")
+    @guarded(settings_of=lambda magics: magics)
     def chat_cell(self, line: str, cell: str) -> None:
         """Send the cell to the model, with the conversation so far.
 
@@ -477,6 +485,7 @@ class ChatMagics(Magics, Settings):
     @argument("--days", type=int, help="usage --org: how many days back (default 7, at most 180).")
     @no_var_expand  # expanded below: request's text as a cell's, the rest as IPython would
     @line_magic("chat")
+    @guarded(settings_of=lambda magics: magics)
     def chat_line(self, line: str) -> None:
         """Manage conversations: ``%chat VERB [args] [-c NAME]``.
 
@@ -729,6 +738,7 @@ class ChatMagics(Magics, Settings):
     @argument("assignments", nargs="*", help='name=value pairs, e.g. temperature=0.2 stop="###"')
     @no_var_expand
     @line_magic("chatconfig")
+    @guarded(settings_of=lambda magics: magics)
     def chatconfig(self, line: str) -> None:
         """Show or change settings.
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from traitlets import HasTraits, TraitType
+from traitlets import TraitError, TraitType
 
 REDACTED = "[redacted]"
 # Sent to local servers (Ollama, llama.cpp, vLLM) that want some key, any key: not a secret.
@@ -70,7 +70,8 @@ class SecretTrait(TraitType[Secret | None, object]):
             return value
         if isinstance(value, str):
             return Secret(value.strip()) if value.strip() else None
-        self.error(obj if isinstance(obj, HasTraits) else None, value)
+        # not traitlets' own message: it would quote the value
+        raise TraitError(f"{self.name or 'api_key'} must be a string (a key), not {type(value).__name__}")
 
 
 # -- the credentials nbchat holds ----------------------------------------------------
@@ -186,6 +187,31 @@ def one_line(text: str, limit: int = 300) -> str:
     text = text[: limit * 4].encode("utf-8", "replace").decode("utf-8")  # lone surrogates too
     text = re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# -- tracebacks ----------------------------------------------------------------------
+
+
+def hide_in_traceback(exc: BaseException, secrets: list[str]) -> None:
+    """Let IPython show a defect with its type and traceback but no credential: with
+    ``%xmode Verbose`` the frames below the SDK list their locals, and those hold the
+    request's headers and URL. Only IPython calls ``_render_traceback_``."""
+    if not secrets or hasattr(exc, "_render_traceback_") or isinstance(exc, GeneratorExit):
+        return
+
+    def render() -> list[str]:
+        from IPython.core.getipython import get_ipython
+
+        shell = get_ipython()
+        if shell is None:
+            raise RuntimeError("no shell")  # IPython then formats the exception itself
+        lines = shell.InteractiveTB.structured_traceback(type(exc), exc, exc.__traceback__)
+        return [redact_foreign(line, secrets) for line in lines]
+
+    try:
+        exc._render_traceback_ = render  # type: ignore[attr-defined]
+    except AttributeError:  # an exception without a __dict__
+        pass
 
 
 # -- logging --------------------------------------------------------------------------
