@@ -24,11 +24,10 @@ from .tools import CallParts
 from .transports.shape import (
     Events,
     check_finished,
+    choice_index,
     choices_of,
     clean_usage,
     content_text,
-    finish_reason,
-    index_of,
     joined,
     kind,
     malformed,
@@ -114,15 +113,9 @@ class Completion:
     def take_choice(self, choice: Any, key: str) -> tuple[int, str] | None:
         """Record one choice of a chunk (``key="delta"``) or a whole reply ("message");
         return its index and new text. A malformed choice raises ``RequestFailed``."""
-        if choice is None:
+        index = choice_index(choice, self)
+        if index is None:
             return None
-        if not isinstance(choice, dict):
-            raise malformed(f"a choice is {kind(choice)}, not an object")
-        index = index_of(choice.get("index"), "a choice's index")
-        self.parts.setdefault(index, [])
-        reason = choice.get("finish_reason")
-        if reason is not None:
-            self.finish[index] = finish_reason(reason)
         logprobs = choice.get("logprobs")
         if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):
             entries = [e for e in logprobs["content"] if isinstance(e, dict)]

@@ -111,26 +111,21 @@ def cut(text: str, budget: int) -> tuple[str, str]:
 
 
 def _is_table(value: Any) -> bool:
-    shape = getattr(value, "shape", None)
-    return (
-        isinstance(shape, tuple)
-        and len(shape) == 2
-        and hasattr(value, "columns")
-        and hasattr(value, "dtypes")
-        and hasattr(value, "head")
-        and hasattr(value, "tail")
-    )
+    return _pandas_like(value, 2, "columns", "dtypes")
 
 
 def _is_series(value: Any) -> bool:
+    return _pandas_like(value, 1, "dtype", "index")
+
+
+def _pandas_like(value: Any, dimensions: int, *names: str) -> bool:
+    """Shaped like a pandas object of ``dimensions`` with ``head``, ``tail`` and ``names``
+    (duck-typed: nbchat never imports pandas)."""
     shape = getattr(value, "shape", None)
     return (
         isinstance(shape, tuple)
-        and len(shape) == 1
-        and hasattr(value, "dtype")
-        and hasattr(value, "head")
-        and hasattr(value, "tail")
-        and hasattr(value, "index")
+        and len(shape) == dimensions
+        and all(hasattr(value, name) for name in ("head", "tail", *names))
     )
 
 

@@ -198,16 +198,7 @@ class Conversation:
     @classmethod
     def load(cls, path: str | os.PathLike[str], name: str | None = None) -> Conversation:
         source = Path(path).expanduser()
-        try:
-            data = json.loads(source.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NbChatError(f"no such file: {str(source)!r}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise NbChatError(f"cannot read {str(source)!r}: {e}") from None
-        except json.JSONDecodeError as e:
-            raise NbChatError(f"{str(source)!r} is not valid JSON ({e.msg}, line {e.lineno})") from None
-        except RecursionError:
-            raise NbChatError(f"{str(source)!r} is nested too deeply to be a conversation file") from None
+        data = read_json(source, "file", "a conversation file")
         try:
             return cls.from_dict(data, name)
         except RecursionError:
@@ -221,6 +212,22 @@ def valid_message(m: Any) -> bool:
     if m.get("content") is None:  # an assistant message that only calls tools
         return m["role"] == "assistant" and bool(m.get("tool_calls"))
     return is_valid(m["content"])
+
+
+def read_json(path: str | os.PathLike[str], noun: str, kind: str) -> Any:
+    """The JSON in the file at ``path`` (a ``noun`` the user named, meant to be ``kind``);
+    any failure to read or parse it is one clear line."""
+    source = Path(path).expanduser()
+    try:
+        return json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NbChatError(f"no such {noun}: {str(source)!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise NbChatError(f"cannot read {str(source)!r}: {e}") from None
+    except json.JSONDecodeError as e:
+        raise NbChatError(f"{str(source)!r} is not valid JSON ({e.msg}, line {e.lineno})") from None
+    except RecursionError:
+        raise NbChatError(f"{str(source)!r} is nested too deeply to be {kind}") from None
 
 
 def write_atomically(path: str | os.PathLike[str], text: str) -> Path:

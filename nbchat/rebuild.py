@@ -3,13 +3,12 @@ rebuilt from a saved notebook's outputs. No IPython."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .conversation import Conversation, Message, Turn
+from .conversation import Conversation, Message, Turn, read_json
 from .errors import NbChatError
 
 HINT_MAX_BYTES = 20_000_000  # the hint reads the notebook before the first request of a kernel
@@ -115,14 +114,7 @@ def rebuild(found: list[dict[str, Any]]) -> dict[str, Conversation]:
 
 def read_notebook(path: str | os.PathLike[str]) -> dict[str, Any]:
     source = Path(path).expanduser()
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NbChatError(f"no such notebook: {str(source)!r}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise NbChatError(f"cannot read {str(source)!r}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise NbChatError(f"{str(source)!r} is not a notebook (invalid JSON: {e.msg})") from None
+    data = read_json(source, "notebook", "a notebook")
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NbChatError(f"{str(source)!r} is not a notebook (no cells)")
     return data

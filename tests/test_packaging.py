@@ -25,11 +25,27 @@ def test_the_license_file_is_the_declared_license() -> None:
     assert '"LICENSE"' in declared("license-files")
 
 
-def test_the_classifiers_name_ipython_and_jupyter_and_the_urls_are_set() -> None:
-    classifiers = declared("classifiers")
-    assert '"Framework :: IPython"' in classifiers and '"Framework :: Jupyter"' in classifiers
-    urls = PYPROJECT.split("[project.urls]")[1].split("\n[")[0]
-    assert all(f"\n{name} = " in urls for name in ("Homepage", "Source", "Issues"))
+def test_the_classifiers_name_ipython_and_jupyter_and_no_license_classifier_competes() -> None:
+    classifiers = re.findall(r"\"([^\"]+)\"", declared("classifiers").split("]")[0])
+    assert "Framework :: IPython" in classifiers and "Framework :: Jupyter" in classifiers
+    assert all(" :: " in c for c in classifiers)
+    # the license is the SPDX expression; a License :: classifier beside it is refused by PyPI
+    assert not [c for c in classifiers if c.startswith("License ::")]
+    assert (
+        declared("requires-python").startswith('">=3.10"')
+        and "Programming Language :: Python :: 3" in classifiers
+    )
+
+
+def test_every_declared_url_is_one_the_readme_gives_too() -> None:
+    """Project URLs are facts users follow from PyPI: each must be an address the README
+    itself names (none is invented), and the README is the long description."""
+    assert declared("readme").startswith('"README.md"')
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = PYPROJECT.split("[project.urls]")[1].split("\n[")[0] if "[project.urls]" in PYPROJECT else ""
+    urls = re.findall(r'^\w[\w ]* = "([^"]+)"', table, re.M)
+    assert all(url.startswith("https://") and url.split("#")[0] in readme for url in urls), urls
+    assert "nbchat-maintainers" not in PYPROJECT
 
 
 def test_the_type_checker_is_part_of_the_test_command_and_extra() -> None:

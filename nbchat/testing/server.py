@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nbchat import content
+from nbchat.testing import wire
 from nbchat.testing.tool_calls import call_deltas, rejects_tools, scripted_calls, tool_results, written_calls
 
 STAND_IN = "nbchat-stand-in"
@@ -488,10 +489,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, body: dict[str, Any], script: Script) -> None:
         choices, reasons = completion_parts(body, script, self.stand_in.quirks)
         top = body.get("top_logprobs") or 0
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
         base = {
             "id": "chatcmpl-standin",
             "object": "chat.completion.chunk",
@@ -499,48 +496,20 @@ class _Handler(BaseHTTPRequestHandler):
             "model": body["model"],
             "system_fingerprint": STAND_IN,
         }
-        self.stand_in.open_streams += 1
-        try:
-            self._send_events(body, script, choices, reasons, top, base)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        finally:
-            self.stand_in.open_streams -= 1
 
-    def _send_events(
-        self,
-        body: dict[str, Any],
-        script: Script,
-        choices: list[list[str]],
-        reasons: list[str | None],
-        top: int,
-        base: dict[str, Any],
-    ) -> None:
-        def event(choices_: list[dict[str, Any]], **extra: Any) -> None:
-            self._chunk(b"data: " + json.dumps(base | {"choices": choices_} | extra).encode() + b"\n\n")
+        def event(choices_: list[dict[str, Any]], **extra: Any) -> bytes:
+            return wire.sse(base | {"choices": choices_} | extra)
 
-        event(
-            [
-                {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-                for i in range(len(choices))
-            ]
-        )
-        sent = 0
+        opening = [
+            event(
+                [
+                    {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                    for i in range(len(choices))
+                ]
+            )
+        ]
+        content = []
         for k in range(max(map(len, choices), default=0)):
-            if script.chunk_delay:
-                time.sleep(script.chunk_delay)
-            if k == script.stall_at:
-                time.sleep(script.stall)
-            if k == script.reset_after:
-                return self._reset()
-            if k == script.malformed_at:
-                self._chunk(b"data: {this is not json\n\n")
-            if k == script.error_event_at:
-                self._chunk(
-                    b'data: {"error": {"message": "scripted error event", "type": "server_error"}}\n\n'
-                )
-            if k == script.truncate_after:
-                return self._chunk(b"")
             batch = []
             for i, pieces in enumerate(choices):
                 if k < len(pieces):
@@ -552,18 +521,20 @@ class _Handler(BaseHTTPRequestHandler):
                     if body.get("logprobs") and not self.stand_in.quirks.no_logprobs:
                         choice["logprobs"] = {"content": [logprob_entry(pieces[k], k, top)]}
                     batch.append(choice)
-            event(batch)
-            sent += 1
-        for delta in call_deltas(scripted_calls(script.tool_calls), script.argument_pieces):
-            if script.chunk_delay:
-                time.sleep(script.chunk_delay)
+            content.append(event(batch))
+        calls = [
             event([{"index": 0, "delta": delta, "finish_reason": None}])
-        event([{"index": i, "delta": {}, "finish_reason": reasons[i]} for i in range(len(choices))])
+            for delta in call_deltas(scripted_calls(script.tool_calls), script.argument_pieces)
+        ]
+        closing = [
+            event([{"index": i, "delta": {}, "finish_reason": reasons[i]} for i in range(len(choices))])
+        ]
         wants_usage = (body.get("stream_options") or {}).get("include_usage")
         if script.usage and wants_usage and not self.stand_in.quirks.no_stream_usage:
-            event([], usage=self._usage(body, choices))
-        self._chunk(b"data: [DONE]\n\n")
-        self._chunk(b"")
+            closing.append(event([], usage=self._usage(body, choices)))
+        closing.append(b"data: [DONE]\n\n")
+        error = {"error": {"message": "scripted error event", "type": "server_error"}}
+        wire.stream(self, script, opening, content, closing, lambda: wire.sse(error), paced=calls)
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

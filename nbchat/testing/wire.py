@@ -54,9 +54,11 @@ def stream(
     content: Iterable[bytes],
     closing: Iterable[bytes],
     error_event: Callable[[], bytes],
+    paced: Iterable[bytes] = (),
 ) -> None:
     """Send a server-sent event stream, applying the script's mid-stream faults at the
-    k-th ``content`` event as the chat-completions stream does."""
+    k-th ``content`` event; ``paced`` events (tool-call deltas) follow the content at the
+    script's pace, without faults."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/event-stream")
     handler.send_header("Transfer-Encoding", "chunked")
@@ -78,6 +80,10 @@ def stream(
                 handler._chunk(error_event())
             if k == script.truncate_after:
                 return handler._chunk(b"")
+            handler._chunk(event)
+        for event in paced:
+            if script.chunk_delay:
+                time.sleep(script.chunk_delay)
             handler._chunk(event)
         for event in closing:
             handler._chunk(event)

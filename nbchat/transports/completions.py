@@ -9,12 +9,9 @@ from ..errors import RequestFailed
 from .shape import (
     Events,
     check_finished,
+    choice_index,
     choices_of,
     clean_usage,
-    finish_reason,
-    index_of,
-    kind,
-    malformed,
     model_name,
     text_of,
 )
@@ -46,14 +43,9 @@ def request_body(
 def take_choice(choice: Any, completion: Any, prompt_length: int) -> tuple[int, str] | None:
     """Record one choice of a chunk or of a whole reply; return its index and new text.
     A malformed choice raises ``RequestFailed``; malformed logprobs are left out."""
-    if choice is None:
+    index = choice_index(choice, completion)
+    if index is None:
         return None
-    if not isinstance(choice, Mapping):
-        raise malformed(f"a choice is {kind(choice)}, not an object")
-    index = index_of(choice.get("index"), "a choice's index")
-    completion.parts.setdefault(index, [])
-    if choice.get("finish_reason") is not None:
-        completion.finish[index] = finish_reason(choice["finish_reason"])
     logprobs = choice.get("logprobs")
     if isinstance(logprobs, Mapping) and logprobs.get("tokens"):
         completion.logprobs.setdefault(index, []).extend(entries(logprobs, prompt_length))

@@ -158,6 +158,20 @@ class Events:
         self.done = bool(stream.done)
 
 
+def choice_index(choice: Any, completion: Any) -> int | None:
+    """The index of a choice of a chunk or whole reply (``None`` for a null choice), its
+    finish reason recorded; a choice that is not an object is malformed."""
+    if choice is None:
+        return None
+    if not isinstance(choice, dict):
+        raise malformed(f"a choice is {kind(choice)}, not an object")
+    index = index_of(choice.get("index"), "a choice's index")
+    completion.parts.setdefault(index, [])
+    if choice.get("finish_reason") is not None:
+        completion.finish[index] = finish_reason(choice["finish_reason"])
+    return index
+
+
 def choices_of(data: dict[str, Any]) -> list[Any]:
     """A chunk's (or whole reply's) ``choices``: a list, or none at all."""
     choices = data.get("choices")
