@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import Cell
 
 from nbchat import BatchJob, Chat
 from nbchat.errors import NbChatError
 from nbchat.testing.batches import store_of
+from nbchat.testing.server import StandInServer
 
 pd = pytest.importorskip("pandas")
 
 
 @pytest.fixture
-def chat(server, tmp_path) -> Chat:  # type: ignore[no-untyped-def]
+def chat(server: StandInServer, tmp_path: Path) -> Chat:
     return Chat(
         base_url=server.url, api_key="sk-test", system="Label.", cache_path=str(tmp_path / "c.sqlite3")
     )
 
 
-def uploads(server):  # type: ignore[no-untyped-def]
+def uploads(server: StandInServer) -> list[Any]:
     return [r.body for r in server.requests if r.method == "POST" and r.path.endswith("/files")]
 
 
-def test_a_batch_map_uploads_jsonl_with_custom_ids_and_creates_a_24h_batch(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_map_uploads_jsonl_with_custom_ids_and_creates_a_24h_batch(
+    chat: Chat, server: StandInServer
+) -> None:
     job = chat.map(["a", "b", "c"], "Label {item}", batch=True)
     assert isinstance(job, BatchJob) and job.id.startswith("batch_")
     [upload] = uploads(server)
@@ -45,7 +51,9 @@ def test_a_batch_map_uploads_jsonl_with_custom_ids_and_creates_a_24h_batch(chat,
     assert server.bodies == [], "nothing went to /chat/completions directly"
 
 
-def test_results_come_back_in_order_by_custom_id_in_the_items_shape(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_results_come_back_in_order_by_custom_id_in_the_items_shape(
+    chat: Chat, server: StandInServer
+) -> None:
     df = pd.DataFrame({"text": ["up", "down", "flat"]}, index=[7, 8, 9])
     job = chat.map(df, "Trend: {text}", schema="label, score float", batch=True)
     out = job.wait(poll=0.05).results()
@@ -55,7 +63,7 @@ def test_results_come_back_in_order_by_custom_id_in_the_items_shape(chat, server
     assert out.attrs["errors"] == []
 
 
-def test_a_batch_after_a_delay_is_in_progress_then_completes(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_after_a_delay_is_in_progress_then_completes(chat: Chat, server: StandInServer) -> None:
     store_of(server).script.delay = 0.4
     job = chat.map(["x", "y"], "{item}", batch=True)
     assert job.refresh().status == "in_progress"
@@ -67,7 +75,7 @@ def test_a_batch_after_a_delay_is_in_progress_then_completes(chat, server) -> No
     assert [str(r) for r in out] == ["Echo: x", "Echo: y"]
 
 
-def test_failed_items_are_listed_and_the_rest_kept(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_failed_items_are_listed_and_the_rest_kept(chat: Chat, server: StandInServer) -> None:
     server.script(times=1)
     server.script(status=500, error="line failed", times=1)
     out = chat.map(["a", "b", "c"], "{item}", batch=True).wait(poll=0.05).results()
@@ -77,7 +85,9 @@ def test_failed_items_are_listed_and_the_rest_kept(chat, server) -> None:  # typ
     ].error
 
 
-def test_an_expired_batch_returns_what_completed_and_explains_the_rest(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_batch_returns_what_completed_and_explains_the_rest(
+    chat: Chat, server: StandInServer
+) -> None:
     store_of(server).script.outcome, store_of(server).script.expire_after = "expired", 2
     job = chat.map(["a", "b", "c", "d"], "{item}", batch=True).wait(poll=0.05)
     assert job.status == "expired" and "results() returns what completed" in job.status_line()
@@ -86,7 +96,7 @@ def test_an_expired_batch_returns_what_completed_and_explains_the_rest(chat, ser
     assert all("expired" in e.error for e in out.errors)
 
 
-def test_a_failed_batch_is_explained(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_batch_is_explained(chat: Chat, server: StandInServer) -> None:
     store_of(server).script.outcome = "failed"
     job = chat.map(["a"], "{item}", batch=True)
     assert job.status == "failed" and "scripted: the batch failed" in job.status_line()
@@ -94,7 +104,7 @@ def test_a_failed_batch_is_explained(chat, server) -> None:  # type: ignore[no-u
         job.results()
 
 
-def test_cancel_stops_the_batch_and_results_explain_it(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_stops_the_batch_and_results_explain_it(chat: Chat, server: StandInServer) -> None:
     store_of(server).script.delay = 30
     job = chat.map(["a", "b"], "{item}", batch=True)
     assert job.cancel().status == "cancelled"
@@ -102,7 +112,7 @@ def test_cancel_stops_the_batch_and_results_explain_it(chat, server) -> None:  #
     assert out == [None, None] and "cancelled" in out.errors[0].error
 
 
-def test_attach_after_a_restart_finds_the_batch_and_maps_results(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_attach_after_a_restart_finds_the_batch_and_maps_results(chat: Chat, server: StandInServer) -> None:
     job = chat.map(pd.Series(["p", "q"], index=["r1", "r2"]), "{item}", batch=True)
     again = BatchJob.attach(
         job.id, base_url=server.url, api_key="sk-test", items=pd.Series(["p", "q"], index=["r1", "r2"])
@@ -113,7 +123,7 @@ def test_attach_after_a_restart_finds_the_batch_and_maps_results(chat, server) -
     assert [str(r) for r in bare] == ["Echo: p", "Echo: q"]
 
 
-def test_the_batch_cell_shows_the_job_and_o_receives_it(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_batch_cell_shows_the_job_and_o_receives_it(cell: Cell, server: StandInServer) -> None:
     cell.shell.user_ns["items"] = ["one", "two"]
     run = cell("%%chat --map items --batch -o job\nSay {item}")
     assert run.ok, run.error
@@ -122,7 +132,7 @@ def test_the_batch_cell_shows_the_job_and_o_receives_it(cell, server) -> None:  
     assert [str(r) for r in job.wait(poll=0.05).results()] == ["Echo: Say one", "Echo: Say two"]
 
 
-def test_files_verbs_list_upload_download_delete(cell, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_files_verbs_list_upload_download_delete(cell: Cell, server: StandInServer, tmp_path: Path) -> None:
     source = tmp_path / "notes.txt"
     source.write_bytes(b"hello files\n")
     run = cell(f"%chat files upload {source} --purpose assistants")
@@ -139,7 +149,9 @@ def test_files_verbs_list_upload_download_delete(cell, server, tmp_path) -> None
     assert store.files == {}
 
 
-def test_files_verbs_report_mistakes_as_usage_errors(cell, server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_files_verbs_report_mistakes_as_usage_errors(
+    cell: Cell, server: StandInServer, tmp_path: Path
+) -> None:
     from IPython.core.error import UsageError
 
     missing = cell(f"%chat files upload {tmp_path / 'nope.pdf'}")
@@ -150,19 +162,20 @@ def test_files_verbs_report_mistakes_as_usage_errors(cell, server, tmp_path) -> 
     assert not gone.ok and "No such File object" in str(gone.error)
 
 
-def test_the_batch_price_is_half_the_standard_price_and_shown(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_batch_price_is_half_the_standard_price_and_shown(chat: Chat, server: StandInServer) -> None:
     from nbchat.usage import cost
 
     job = chat.map(["a long review", "short"], "{item}", batch=True)
     assert "about $" in job.status_line() and "at the batch price" in job.status_line()
     out = job.wait(poll=0.05).results()
     for reply in out:
-        assert reply.cost == pytest.approx(cost("gpt-4o-mini", reply.usage) / 2)
+        standard = cost("gpt-4o-mini", reply.usage)
+        assert standard is not None and reply.cost == pytest.approx(standard / 2)
     assert job.cost == pytest.approx(sum(r.cost for r in out)) and job.cost > 0
     assert job.status_line().count("$") == 1 and "about" not in job.status_line()
 
 
-def test_wait_in_a_notebook_shows_the_status_as_it_changes(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_wait_in_a_notebook_shows_the_status_as_it_changes(cell: Cell, server: StandInServer) -> None:
     store_of(server).script.delay = 0.3
     cell.shell.user_ns["items"] = ["a"]
     assert cell("%%chat --map items --batch -o job\n{item}").ok

@@ -40,7 +40,8 @@ def test_a_reply_is_stored_read_counted_and_cleared(tmp_path: Path) -> None:
     entry = store.get("k")
     assert entry is not None and entry.reply == {"parts": {"0": ["Hello"]}} and entry.cost == 0.002
     store.put("k", {"parts": {"0": ["Newer"]}}, "gpt-4o-mini", 0.003)
-    assert store.get("k").reply["parts"]["0"] == ["Newer"]  # type: ignore[union-attr]
+    newer = store.get("k")
+    assert newer is not None and newer.reply["parts"]["0"] == ["Newer"]
     store.replayed("k", 0.003)
     store.replayed("k", 0.003)
     stats = store.stats()
@@ -75,7 +76,8 @@ def test_several_processes_write_one_cache_at_once_and_nothing_is_lost(tmp_path:
     assert [p.exitcode for p in processes] == [0] * workers
     store = ReplyCache(path)
     assert store.stats().entries == workers * count
-    assert store.get("3-59").reply == {"parts": {"0": ["reply 3 59"]}}  # type: ignore[union-attr]
+    last = store.get("3-59")
+    assert last is not None and last.reply == {"parts": {"0": ["reply 3 59"]}}
     journal = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert journal == "wal"
 

@@ -8,7 +8,9 @@ import pytest
 from conftest import Cell, make_shell
 from IPython.core.interactiveshell import InteractiveShell
 
+from nbchat.magics import ChatMagics
 from nbchat.secret import PLACEHOLDER, credentials, redact, redact_foreign
+from nbchat.testing.server import StandInServer
 
 # random-looking secret parts: any 8-character run of one in output is a real leak
 KEYS = {
@@ -51,7 +53,9 @@ USAGE = [
 ]
 
 
-def messages_of(shell: InteractiveShell, server, code: str, script: dict[str, object] | None) -> str:  # type: ignore[no-untyped-def]
+def messages_of(
+    shell: InteractiveShell, server: StandInServer, code: str, script: dict[str, object] | None
+) -> str:
     from nbchat.magics import INSTANCES
 
     magics = INSTANCES[shell]
@@ -66,8 +70,8 @@ def messages_of(shell: InteractiveShell, server, code: str, script: dict[str, ob
 
 
 def test_every_error_message_reads_the_same_with_no_key_an_sk_key_and_an_sk_proj_key(
-    server, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    server: StandInServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: dict[str, dict[str, str]] = {}
     for kind, key in KEYS.items():
         for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
@@ -97,7 +101,9 @@ def test_every_error_message_reads_the_same_with_no_key_an_sk_key_and_an_sk_proj
 
 
 @pytest.mark.parametrize("kind", ["sk-", "sk-proj-"])
-def test_a_key_echoed_by_the_server_is_replaced_and_nothing_else_changes(server, monkeypatch, kind) -> None:  # type: ignore[no-untyped-def]
+def test_a_key_echoed_by_the_server_is_replaced_and_nothing_else_changes(
+    server: StandInServer, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
     key = KEYS[kind]
     assert key is not None
     monkeypatch.setenv("OPENAI_API_KEY", key)
@@ -121,7 +127,9 @@ def test_a_key_echoed_by_the_server_is_replaced_and_nothing_else_changes(server,
     assert all(secret_part[i : i + 8] not in echoed + partial for i in range(len(secret_part) - 7))
 
 
-def test_no_key_for_openai_advice_is_intact(cell, magics, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_no_key_for_openai_advice_is_intact(
+    cell: Cell, magics: ChatMagics, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     magics.base_url = None
     run = cell("%%chat\nhello")
@@ -131,7 +139,7 @@ def test_no_key_for_openai_advice_is_intact(cell, magics, monkeypatch) -> None: 
     )
 
 
-def test_the_placeholder_and_public_prefixes_are_not_secrets(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_placeholder_and_public_prefixes_are_not_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", PLACEHOLDER)
     assert PLACEHOLDER not in credentials()
     words = "run %chatconfig -c x, %chat models; keys start with sk- or sk-proj- (a project key)"

@@ -6,20 +6,23 @@ from __future__ import annotations
 import _thread
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from conftest import Cell
+from IPython.core.interactiveshell import InteractiveShell
 from terminal import IPython
 
 from nbchat import Chat
 from nbchat.errors import NbChatError
-from nbchat.mapping import MapInterrupted, MapResults, fill
+from nbchat.mapping import MapInterrupted, MapResults, Progress, fill
 from nbchat.testing.server import StandInServer
 
 pd = pytest.importorskip("pandas")
 
 
 @pytest.fixture
-def chat(server, tmp_path) -> Chat:  # type: ignore[no-untyped-def]
+def chat(server: StandInServer, tmp_path: Path) -> Chat:
     return Chat(
         base_url=server.url,
         api_key="sk-test",
@@ -29,11 +32,13 @@ def chat(server, tmp_path) -> Chat:  # type: ignore[no-untyped-def]
     )
 
 
-def user_texts(server) -> list[str]:  # type: ignore[no-untyped-def]
+def user_texts(server: StandInServer) -> list[str]:
     return [b["messages"][-1]["content"] for b in server.bodies]
 
 
-def test_map_keeps_the_items_order_and_sends_the_system_prompt_without_history(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_map_keeps_the_items_order_and_sends_the_system_prompt_without_history(
+    chat: Chat, server: StandInServer
+) -> None:
     chat.send("an earlier exchange")
     items = [f"review {i}" for i in range(20)]
     results = chat.map(items, "Label: {item}", concurrency=5, progress=None)
@@ -53,7 +58,7 @@ def test_templates_fill_item_and_columns_and_leave_other_braces() -> None:
     assert fill("Classify:", "spam") == "Classify:\n\nspam"
 
 
-def test_a_series_gives_a_series_with_the_same_index(chat) -> None:  # type: ignore[no-untyped-def]
+def test_a_series_gives_a_series_with_the_same_index(chat: Chat) -> None:
     s = pd.Series(["good", "bad", "meh"], index=["a", "b", "c"], name="text")
     out = chat.map(s, "Sentiment of {item}", progress=None)
     assert isinstance(out, pd.Series) and list(out.index) == ["a", "b", "c"]
@@ -61,7 +66,7 @@ def test_a_series_gives_a_series_with_the_same_index(chat) -> None:  # type: ign
     assert out.attrs["errors"] == []
 
 
-def test_a_dataframe_with_a_schema_gives_one_column_per_field(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_dataframe_with_a_schema_gives_one_column_per_field(chat: Chat, server: StandInServer) -> None:
     df = pd.DataFrame({"title": ["Up", "Heat"], "year": [2009, 1995]}, index=[10, 20])
     out = chat.map(df, "{title} ({year})", schema="label, score float", progress=None)
     assert isinstance(out, pd.DataFrame) and list(out.columns) == ["label", "score"]
@@ -71,24 +76,24 @@ def test_a_dataframe_with_a_schema_gives_one_column_per_field(chat, server) -> N
     assert all(b["response_format"]["json_schema"]["strict"] for b in server.bodies)
 
 
-def test_a_list_with_a_schema_gives_parsed_values(chat) -> None:  # type: ignore[no-untyped-def]
+def test_a_list_with_a_schema_gives_parsed_values(chat: Chat) -> None:
     out = chat.map(["ab", "abcd"], "{item}", schema={"n": int}, progress=None)
     assert list(out) == [{"n": 2}, {"n": 4}]
 
 
-def test_at_most_concurrency_requests_are_in_flight(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_at_most_concurrency_requests_are_in_flight(chat: Chat, server: StandInServer) -> None:
     server.script(delay=0.05, times=40)
     results = chat.map(list(range(40)), "n={item}", concurrency=4, progress=None)
     assert results.errors == []
     assert server.max_inflight == 4, "the stand-in saw exactly the bound, never more"
 
 
-def test_a_429_slows_down_honours_retry_after_and_recovers(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_429_slows_down_honours_retry_after_and_recovers(chat: Chat, server: StandInServer) -> None:
     chat.map(["warm"] * 4, "{item}", concurrency=4, progress=None)  # connections open: arrivals are prompt
     server.requests.clear()
     server.script(times=2)
     server.script(status=429, retry_after="1", error="slow down", times=1)
-    states = []
+    states: list[Progress] = []
     started = time.perf_counter()
     results = chat.map(list(range(24)), "n={item}", concurrency=4, progress=lambda s: Spy(s, states))
     elapsed = time.perf_counter() - started
@@ -104,17 +109,17 @@ def test_a_429_slows_down_honours_retry_after_and_recovers(chat, server) -> None
 
 
 class Spy:
-    def __init__(self, state, states) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, state: Progress, states: list[Progress]) -> None:
         self.state, self.states = state, states
 
-    def update(self, state) -> None:  # type: ignore[no-untyped-def]
+    def update(self, state: Progress) -> None:
         pass
 
     def close(self, summary: str) -> None:
         self.states.append(self.state)
 
 
-def test_a_failed_item_does_not_stop_the_rest(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_item_does_not_stop_the_rest(chat: Chat, server: StandInServer) -> None:
     server.script(status=400, error="bad item", times=1)
     results = chat.map([f"x{i}" for i in range(6)], "{item}", concurrency=1, progress=None)
     assert results[0] is None and all(r is not None for r in results[1:])
@@ -123,14 +128,14 @@ def test_a_failed_item_does_not_stop_the_rest(chat, server) -> None:  # type: ig
     assert (error.position, error.item) == (0, "x0") and "400: bad item" in error.error
 
 
-def test_a_series_lists_errors_in_attrs(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_series_lists_errors_in_attrs(chat: Chat, server: StandInServer) -> None:
     server.script(status=400, error="nope", times=1)
     out = chat.map(pd.Series(["a", "b"]), "{item}", concurrency=1, progress=None)
     assert out.iloc[0] is None and out.iloc[1] == "Echo: b"
     assert [e.position for e in out.attrs["errors"]] == [0]
 
 
-def test_server_errors_are_retried_then_the_item_fails(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_server_errors_are_retried_then_the_item_fails(chat: Chat, server: StandInServer) -> None:
     chat.settings.max_retries = 1
     server.script(status=503, error="down", times=1)
     ok = chat.map(["a"], "{item}", progress=None)
@@ -140,7 +145,7 @@ def test_server_errors_are_retried_then_the_item_fails(chat, server) -> None:  #
     assert bad == [None] and "503: down" in bad.errors[0].error
 
 
-def test_a_rerun_asks_only_for_failed_and_missing_items(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_rerun_asks_only_for_failed_and_missing_items(chat: Chat, server: StandInServer) -> None:
     items = [f"i{i}" for i in range(5)]
     server.script(status=400, error="flaky", times=1)
     first = chat.map(items, "{item}", concurrency=1, progress=None)
@@ -152,7 +157,9 @@ def test_a_rerun_asks_only_for_failed_and_missing_items(chat, server) -> None:  
     assert second[1].replayed
 
 
-def test_a_rerun_without_the_cache_continues_from_the_previous_results(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_rerun_without_the_cache_continues_from_the_previous_results(
+    chat: Chat, server: StandInServer
+) -> None:
     chat.settings.cache = "off"
     server.script(status=400, error="flaky", times=1)
     first = chat.map(["a", "b", "c"], "{item}", concurrency=1, progress=None)
@@ -161,13 +168,15 @@ def test_a_rerun_without_the_cache_continues_from_the_previous_results(chat, ser
     assert user_texts(server)[before:] == ["a"] and second.errors == []
 
 
-def test_refresh_asks_for_every_item_again(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_refresh_asks_for_every_item_again(chat: Chat, server: StandInServer) -> None:
     chat.map(["a", "b"], "{item}", progress=None)
     chat.map(["a", "b"], "{item}", cache="refresh", progress=None)
     assert sorted(user_texts(server)) == ["a", "a", "b", "b"]
 
 
-def test_an_interrupt_stops_new_requests_cancels_in_flight_and_keeps_completed(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_an_interrupt_stops_new_requests_cancels_in_flight_and_keeps_completed(
+    chat: Chat, server: StandInServer
+) -> None:
     server.script(times=2)
     server.script(delay=30.0, times=50)
 
@@ -193,20 +202,29 @@ def test_an_interrupt_stops_new_requests_cancels_in_flight_and_keeps_completed(c
     assert len(server.bodies) == asked == 4, "two completed, two cancelled in flight, none started after"
 
 
-def test_the_cost_estimate_asks_above_confirm_cost_and_refuses_without_stdin(chat, server) -> None:  # type: ignore[no-untyped-def]
+def test_the_cost_estimate_asks_above_confirm_cost_and_refuses_without_stdin(
+    chat: Chat, server: StandInServer
+) -> None:
     chat.settings.confirm_cost = 0.0
     with pytest.raises(NbChatError, match="no stdin to confirm"):
         chat.map(["a", "b"], "{item}", progress=None)
     assert server.bodies == []
-    asked = []
+    asked: list[str] = []
+
+    def refuse(question: str) -> str:
+        asked.append(question)
+        return "n"
+
     with pytest.raises(NbChatError, match="not confirmed"):
-        chat.map(["a"], "{item}", progress=None, confirm=lambda q: asked.append(q) or "n")
+        chat.map(["a"], "{item}", progress=None, confirm=refuse)
     assert "will cost about $" in asked[0] and server.bodies == []
     out = chat.map(["a"], "{item}", progress=None, confirm=lambda q: "y")
     assert str(out[0]) == "Echo: a"
 
 
-def test_map_cell_fills_the_template_from_a_dataframe_and_o_gets_results(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_map_cell_fills_the_template_from_a_dataframe_and_o_gets_results(
+    cell: Cell, server: StandInServer
+) -> None:
     cell.shell.user_ns["df"] = pd.DataFrame({"text": ["fine", "awful"]})
     cell.shell.user_ns["text"] = "NOT THIS"
     run = cell("%%chat --map df --schema 'label' -o labels\nSentiment of {text}")
@@ -216,7 +234,7 @@ def test_map_cell_fills_the_template_from_a_dataframe_and_o_gets_results(cell, s
     assert "df: 2/2 done" in run.text
 
 
-def test_map_cell_rerun_keeps_completed_items(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_map_cell_rerun_keeps_completed_items(cell: Cell, server: StandInServer) -> None:
     cell.shell.user_ns["items"] = ["a", "b", "c"]
     server.script(status=400, error="flaky", times=1)
     first = cell("%%chat --map items --concurrency 1 -o out\n{item}")
@@ -227,7 +245,7 @@ def test_map_cell_rerun_keeps_completed_items(cell, server) -> None:  # type: ig
     assert len(server.bodies) - before == 1
 
 
-def test_map_cell_shows_a_text_progress_line_in_a_plain_kernel(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_map_cell_shows_a_text_progress_line_in_a_plain_kernel(cell: Cell, server: StandInServer) -> None:
     cell.shell.user_ns["items"] = list(range(3))
     run = cell("%%chat --map items\n{item}")
     assert run.ok
@@ -237,7 +255,7 @@ def test_map_cell_shows_a_text_progress_line_in_a_plain_kernel(cell, server) -> 
     assert "(estimated ≈$" in run.text
 
 
-def test_map_cell_names_a_missing_variable(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_map_cell_names_a_missing_variable(cell: Cell, server: StandInServer) -> None:
     from IPython.core.error import UsageError
 
     run = cell("%%chat --map nothing_here\n{item}")
@@ -255,7 +273,7 @@ def test_the_terminal_shows_a_text_bar_then_the_summary(ipython: IPython, server
     assert "text/plain" not in out and len(server.bodies) == 5
 
 
-def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell) -> None:  # type: ignore[no-untyped-def]
+def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell: InteractiveShell) -> None:
     from IPython.utils.capture import capture_output
 
     from nbchat.mapping import Progress
@@ -273,7 +291,7 @@ def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell) -> 
     assert io.outputs[-1].data["text/plain"].startswith("rows: 2/4 done")
 
 
-def test_a_map_cell_above_confirm_cost_is_refused_without_stdin(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_map_cell_above_confirm_cost_is_refused_without_stdin(cell: Cell, server: StandInServer) -> None:
     cell.shell.user_ns["items"] = ["a", "b"]
     assert cell("%chatconfig confirm_cost=0").ok
     run = cell("%%chat --map items\n{item}")
@@ -281,14 +299,16 @@ def test_a_map_cell_above_confirm_cost_is_refused_without_stdin(cell, server) ->
     assert "there is no stdin to confirm" in str(run.error) and server.bodies == []
 
 
-def test_no_cache_asks_for_every_item_again_despite_earlier_results(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_no_cache_asks_for_every_item_again_despite_earlier_results(
+    cell: Cell, server: StandInServer
+) -> None:
     cell.shell.user_ns["items"] = ["a", "b"]
     assert cell("%%chat --map items -o out\n{item}").ok
     assert cell("%%chat --map items -o out --no-cache\n{item}").ok
     assert len(server.bodies) == 4
 
 
-def test_a_map_sends_chat_completions_without_tools_whatever_the_settings(server) -> None:  # type: ignore[no-untyped-def]
+def test_a_map_sends_chat_completions_without_tools_whatever_the_settings(server: StandInServer) -> None:
     def lookup(key: str) -> str:
         """Look a key up."""
         return key

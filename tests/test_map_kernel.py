@@ -7,11 +7,15 @@ import time
 from typing import Any
 
 import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+from nbchat.testing.server import StandInServer
 
 pytestmark = pytest.mark.kernel
 
 
-def send(kc, code: str, expressions: dict[str, str] | None = None) -> str:  # type: ignore[no-untyped-def]
+def send(kc: BlockingKernelClient, code: str, expressions: dict[str, str] | None = None) -> str:
     content = {
         "code": code,
         "silent": False,
@@ -25,21 +29,21 @@ def send(kc, code: str, expressions: dict[str, str] | None = None) -> str:  # ty
     return str(msg["header"]["msg_id"])
 
 
-def reply_to(kc, msg_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def reply_to(kc: BlockingKernelClient, msg_id: str) -> dict[str, Any]:
     while True:
         reply = kc.get_shell_msg(timeout=60)
         if reply["parent_header"].get("msg_id") == msg_id:
             return dict(reply["content"])
 
 
-def value_of(kc, expression: str) -> str:  # type: ignore[no-untyped-def]
+def value_of(kc: BlockingKernelClient, expression: str) -> str:
     reply = reply_to(kc, send(kc, "", {"x": expression}))
     return str(reply["user_expressions"]["x"]["data"]["text/plain"])
 
 
 def test_an_interrupt_cancels_the_requests_in_flight_and_keeps_the_completed_ones(
-    kernel_manager, server
-) -> None:  # type: ignore[no-untyped-def]
+    kernel_manager: tuple[KernelManager, BlockingKernelClient], server: StandInServer
+) -> None:
     km, kc = kernel_manager
     setup = '%load_ext nbchat\nitems = [f"i{i}" for i in range(8)]'
     assert reply_to(kc, send(kc, setup))["status"] == "ok"

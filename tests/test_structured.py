@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
+from conftest import Cell
 
 from nbchat import Chat
+from nbchat.magics import ChatMagics
 from nbchat.schema import Mismatch, SchemaError, strict, to_schema, validate
+from nbchat.testing.server import StandInServer
 
 SHORT = "label, score float, tags list[str]"
 EXPECTED_PROPS = {
@@ -27,10 +30,11 @@ class Label:
     tags: list[str]
 
 
-def pydantic_label() -> type:
-    pydantic = pytest.importorskip("pydantic")
+def pydantic_label() -> type[Any]:
+    pytest.importorskip("pydantic")
+    import pydantic
 
-    class PLabel(pydantic.BaseModel):  # type: ignore[misc, name-defined]
+    class PLabel(pydantic.BaseModel):
         label: str
         score: float
         tags: list[str]
@@ -116,7 +120,7 @@ def test_validator_reports_wrong_types_missing_and_extra_fields() -> None:
     ]
 
 
-def test_send_with_a_schema_sends_strict_json_schema_and_parses_reply_data(server) -> None:  # type: ignore[no-untyped-def]
+def test_send_with_a_schema_sends_strict_json_schema_and_parses_reply_data(server: StandInServer) -> None:
     chat = Chat(base_url=server.url, api_key="sk-test", system="Label things.")
     reply = chat.send("great movie", schema=Label)
     body = server.bodies[-1]
@@ -128,7 +132,7 @@ def test_send_with_a_schema_sends_strict_json_schema_and_parses_reply_data(serve
     assert len(chat.conversation.turns) == 1
 
 
-def test_a_reply_that_does_not_match_is_a_clear_error_and_nothing_is_recorded(server) -> None:  # type: ignore[no-untyped-def]
+def test_a_reply_that_does_not_match_is_a_clear_error_and_nothing_is_recorded(server: StandInServer) -> None:
     chat = Chat(base_url=server.url, api_key="sk-test")
     server.script(text='{"label": "x", "score": "high", "tags": []}')
     with pytest.raises(Mismatch, match=r"\$\.score: expected number"):
@@ -139,7 +143,9 @@ def test_a_reply_that_does_not_match_is_a_clear_error_and_nothing_is_recorded(se
     assert chat.conversation.turns == []
 
 
-def test_a_server_that_rejects_json_schema_gets_json_object_once_for_the_session(server) -> None:  # type: ignore[no-untyped-def]
+def test_a_server_that_rejects_json_schema_gets_json_object_once_for_the_session(
+    server: StandInServer,
+) -> None:
     server.quirks.reject_json_schema = True
     chat = Chat(base_url=server.url, api_key="sk-test", system="Be brief.")
     first = chat.send("one", schema=SHORT)
@@ -153,7 +159,7 @@ def test_a_server_that_rejects_json_schema_gets_json_object_once_for_the_session
     assert [m["content"] for m in chat.messages if m["role"] == "system"] == ["Be brief."]
 
 
-def test_schema_cell_shows_a_table_and_o_receives_data(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_schema_cell_shows_a_table_and_o_receives_data(cell: Cell, server: StandInServer) -> None:
     run = cell("%%chat --schema 'label, score float' -o r\nnice")
     assert run.ok, run.error
     assert "| label | label: nice |" in run.markdown and "| score | 0.4 |" in run.markdown
@@ -162,14 +168,16 @@ def test_schema_cell_shows_a_table_and_o_receives_data(cell, server) -> None:  #
     assert server.bodies[-1]["response_format"]["json_schema"]["schema"]["required"] == ["label", "score"]
 
 
-def test_schema_cell_takes_a_dataclass_from_the_namespace(cell) -> None:  # type: ignore[no-untyped-def]
+def test_schema_cell_takes_a_dataclass_from_the_namespace(cell: Cell) -> None:
     cell.shell.user_ns["Label"] = Label
     run = cell("%%chat --schema Label -o r\nok")
     assert run.ok, run.error
     assert cell.shell.user_ns["r"].data == Label(label="label: ok", score=0.2, tags=["tags: ok"])
 
 
-def test_a_bad_schema_in_a_cell_is_a_usage_error_and_nothing_is_sent(cell, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_schema_in_a_cell_is_a_usage_error_and_nothing_is_sent(
+    cell: Cell, server: StandInServer
+) -> None:
     from IPython.core.error import UsageError
 
     run = cell("%%chat --schema 'a int, b complex'\nhi")
@@ -177,7 +185,9 @@ def test_a_bad_schema_in_a_cell_is_a_usage_error_and_nothing_is_sent(cell, serve
     assert server.bodies == []
 
 
-def test_a_mismatching_reply_in_a_cell_fails_the_cell_and_records_nothing(cell, server, magics) -> None:  # type: ignore[no-untyped-def]
+def test_a_mismatching_reply_in_a_cell_fails_the_cell_and_records_nothing(
+    cell: Cell, server: StandInServer, magics: ChatMagics
+) -> None:
     server.script(text="[1, 2]")
     run = cell("%%chat --schema 'label'\nhi")
     assert not run.ok and "expected object, got array" in str(run.error)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from typing import Literal, Optional
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, Optional
 
 import pytest
 
@@ -31,14 +32,36 @@ class Level(enum.IntEnum):
     HIGH = 2
 
 
-def schema(fn) -> dict:  # type: ignore[no-untyped-def]
-    return describe_function(fn).spec["function"]["parameters"]
+def schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    parameters: dict[str, Any] = describe_function(fn).spec["function"]["parameters"]
+    return parameters
 
 
-def prop(fn) -> dict:  # type: ignore[no-untyped-def]
+def prop(fn: Callable[..., Any]) -> dict[str, Any]:
     """The one property of a one-parameter function."""
     (value,) = schema(fn)["properties"].values()
-    return value  # type: ignore[no-any-return]
+    assert isinstance(value, dict)
+    return value
+
+
+def answering(prompts: list[str], answers: Iterator[str]) -> Callable[[str], str]:
+    """An approval's ``ask``: records each prompt and gives the next answer."""
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    return ask
+
+
+def defined(source: str) -> Callable[..., Any]:
+    """The one function ``source`` defines: written as a user may write it, in a way a type
+    checker refuses (a bare ``list``, no annotations at all)."""
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    (name,) = [name for name in namespace if name != "__builtins__"]
+    fn: Callable[..., Any] = namespace[name]
+    return fn
 
 
 # -- one test per kind ---------------------------------------------------------------------
@@ -65,7 +88,7 @@ def test_a_list_parameter_is_an_array_of_its_items() -> None:
 
     def g(rows: list[list[int]]) -> None: ...
 
-    def h(anything: list) -> None: ...  # type: ignore[type-arg]
+    h = defined("def h(anything: list) -> None: ...")
 
     def t(values: tuple[float, ...]) -> None: ...
 
@@ -78,7 +101,7 @@ def test_a_list_parameter_is_an_array_of_its_items() -> None:
 def test_a_dict_parameter_is_an_object_whose_values_have_the_value_type() -> None:
     def f(counts: dict[str, int]) -> None: ...
 
-    def g(options: dict) -> None: ...  # type: ignore[type-arg]
+    g = defined("def g(options: dict) -> None: ...")
 
     assert prop(f) == {"type": "object", "additionalProperties": {"type": "integer"}}
     assert prop(g) == {"type": "object"}
@@ -138,8 +161,7 @@ def test_defaults_are_sent_and_make_a_parameter_optional() -> None:
 
 
 def test_an_unannotated_parameter_with_a_default_takes_the_defaults_type() -> None:
-    def f(limit=5, name="x"):  # type: ignore[no-untyped-def]
-        return limit
+    f = defined("def f(limit=5, name='x'):\n    return limit")
 
     assert schema(f)["properties"] == {
         "limit": {"type": "integer", "default": 5},
@@ -148,7 +170,7 @@ def test_an_unannotated_parameter_with_a_default_takes_the_defaults_type() -> No
 
 
 def test_string_annotations_are_resolved_in_the_functions_module() -> None:
-    namespace: dict = {}
+    namespace: dict[str, Any] = {}
     exec(
         "from __future__ import annotations\ndef f(k: list[str], n: int = 2) -> str:\n    return ''",
         namespace,
@@ -268,7 +290,7 @@ def test_a_function_without_docstring_has_no_description() -> None:
 def test_a_function_that_cannot_be_described_is_one_error_naming_the_parameter(
     source: str, message: str
 ) -> None:
-    namespace: dict = {}
+    namespace: dict[str, Any] = {}
     exec(source, namespace)
     with pytest.raises(ToolError) as info:
         describe_function(namespace["f"])
@@ -365,7 +387,7 @@ def test_ask_shows_the_call_and_runs_it_only_on_yes() -> None:
 
     prompts: list[str] = []
     answers = iter(["n", "y", ""])
-    approval = Approval("ask", lambda p: prompts.append(p) or next(answers))
+    approval = Approval("ask", answering(prompts, answers))
     tools = {"lookup": as_tool(lookup)}
     results = [run_call(ToolCall(str(i), "lookup", '{"key": "x"}'), tools, approval).result for i in range(3)]
     assert prompts == ["Run lookup(key='x')? [y/N/a(ll)] "] * 3
@@ -382,7 +404,7 @@ def test_all_approves_the_rest_of_the_cell_but_python_still_asks() -> None:
 
     prompts: list[str] = []
     answers = iter(["a", "y", "n"])
-    approval = Approval("ask", lambda p: prompts.append(p) or next(answers))
+    approval = Approval("ask", answering(prompts, answers))
     tools = {"lookup": as_tool(lookup), **builtin_tools({"x": 1})}
     calls = [
         ToolCall("1", "lookup", '{"key": "a"}'),
@@ -460,7 +482,7 @@ def test_describe_describes_one_variable_and_says_when_there_is_none() -> None:
 
 
 def test_python_runs_in_the_namespace_and_returns_output_value_or_error() -> None:
-    ns: dict = {"x": 2}
+    ns: dict[str, Any] = {"x": 2}
     assert run_python("y = x * 10\nprint('hi')\ny + 1", ns) == "hi\n21"
     assert ns["y"] == 20
     error = run_python("print('before')\n1 / 0", ns)
