@@ -412,6 +412,16 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
         time.sleep(1)
         view.screenshot(path=str(shots / "chat-view.png"))
 
+        def reask() -> tuple[Any, int]:
+            before = len(server.bodies)
+            view.locator("button", has_text="Re-ask").click()
+            wait_for(lambda: len(server.bodies) > before, 30, "the re-ask request")
+            view.locator(".jp-RenderedMarkdown", has_text="Re-asked").first.wait_for(timeout=30_000)
+            return server.bodies[-1].get("n"), view.locator(".lm-TabBar-tab").count()
+
+        server.script(text="Re-asked: C costs $9")
+        fact(facts, "reask", reask)
+
     print(facts)  # shown by pytest -s, and with the failure
     # 6: currency as written, math still typeset, everywhere nbchat shows Markdown
     assert "Option A costs $3 and option B costs $4." in facts["reply"]
@@ -434,6 +444,7 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
     assert "What does the widget cost?" in facts["view_text"], "the current question is shown"
     assert len(set(facts["role_colours"])) == 2, "roles styled apart"
     assert 0 < facts["tokens_choice_1"] < facts["tokens_choice_2"], "log-probs follow the selected choice"
+    assert facts["reask"] == (2, 2), "Re-ask keeps the cell's -n 2: two choices asked for and shown"
     assert sorted(p.name for p in shots.iterdir()) == [
         "chat-view.png",
         "dollars-choices.png",
@@ -494,10 +505,15 @@ def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyte
         cells = page.locator(".jp-Notebook .jp-Cell")
         run_cell(page, 0)
         run_cell(page, 1)
-        server.script(text=SUMMARY)
+        server.script(text="A first draft")
         run_cell(page, 2)
         view = cells.nth(2).locator(".nbchat-view")
+        view.locator(".jp-RenderedMarkdown", has_text="A first draft").wait_for(timeout=60_000)
+        # the saved copy follows the view: a re-asked reply replaces the first one in both
+        server.script(text=SUMMARY)
+        view.locator("button", has_text="Re-ask").click()
         view.locator("strong", has_text="$3").wait_for(timeout=60_000)
+        time.sleep(1)
         # live: the widget shows the reply; its Markdown copy is in the page but hidden
         fact(facts, "live", lambda: seen(cells.nth(2).locator(".jp-Cell-outputArea")))
         cells.nth(2).screenshot(path=str(shots / "1-live.png"))
@@ -507,6 +523,7 @@ def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyte
         wait_for(lambda: "Summary" in saved.read_text(), 30, "the notebook to be saved")
         nb = nbformat.read(saved, 4)
         fact(facts, "widget_state_saved", lambda: "widgets" in nb.metadata)
+        fact(facts, "saved_copy", lambda: nb.cells[2].outputs[1]["data"]["text/markdown"])
         # a colleague's copy: its content (so its hash) differs, and this server never signed it
         nb.metadata["title"] = "a colleague's copy"
         nbformat.write(nb, tmp_path / "untrusted.ipynb")
@@ -557,6 +574,7 @@ def test_widget_replies_reopened_without_widget_state_read_as_markdown_in_jupyte
     assert live["strong"] == ["$3"] and live["headings"] == ["Summary"], "rendered once, by the widget"
     assert live["text"].count("Option A costs") == 1 and live["in_page"].count("Option A costs") == 2
     assert facts["widget_state_saved"] is False, "JupyterLab's default: no widget state in the file"
+    assert "Summary" in facts["saved_copy"] and "first draft" not in facts["saved_copy"]
     for case in ("trusted", "untrusted", "notebook7"):
         shown = facts[case]
         assert shown["strong"] == ["$3"] and shown["headings"] == ["Summary"], case
