@@ -14,7 +14,8 @@ from .client import Completion, explain
 from .errors import NbChatError, RequestFailed
 from .mapping import MapError, Shape, check_cost
 from .schema import Mismatch, Schema, to_schema
-from .secret import scrub
+from .secret import one_line, scrub
+from .transports.shape import words
 from .usage import format_cost
 
 if TYPE_CHECKING:
@@ -243,19 +244,19 @@ class BatchJob:
         """One output line as a Reply (batch price), its data parsed with the schema."""
         from .chat import ReplyStream, Request
 
-        response = line.get("response") or {}
-        if line.get("error") or response.get("status_code") != 200:
-            error = line.get("error") or (response.get("body") or {}).get("error") or {}
-            status = response.get("status_code")
-            raise NbChatError(f"{status or 'error'}: {error.get('message') or 'the request failed'}")
-        data = response.get("body") or {}
+        response = line.get("response")
+        response = response if isinstance(response, dict) else {}
+        data = response.get("body")
+        status = response.get("status_code")
+        if line.get("error") or status != 200:
+            # a line in any server's shape: its words, in one line
+            said = one_line(words(line.get("error")) or words(data) or "the request failed")
+            shown = status if isinstance(status, int) else "error"
+            raise NbChatError(f"{shown}: {said}")
         completion = Completion()
-        completion.model = data.get("model")
-        completion.usage = data.get("usage") or None
-        for choice in data.get("choices") or []:
-            completion.take_choice(choice, "message")
+        completion.take_whole(data)
         request = Request(
-            {"model": data.get("model") or "?", "messages": []}, 0, None, record=False, cache="off"
+            {"model": completion.model or "?", "messages": []}, 0, None, record=False, cache="off"
         )
         stream = ReplyStream(self.chat, request, {"role": "user", "content": ""})
         stream.completion = completion

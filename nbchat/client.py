@@ -110,6 +110,15 @@ class Completion:
         self.parts.setdefault(index, []).append(text)
         return text
 
+    def take_whole(self, data: Any) -> None:
+        """Record a whole (not streamed) chat completion: a live reply, a map's, a batch's."""
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise RequestFailed("the server's reply is not a chat completion")
+        self.model = model_name(data.get("model"))
+        self.usage = clean_usage(data.get("usage"))
+        for choice in data["choices"]:
+            self.take_choice(choice, "message")
+
     def take_choice(self, choice: Any, key: str) -> tuple[int, str] | None:
         """Record one choice of a chunk (``key="delta"``) or a whole reply ("message");
         return its index and new text. A malformed choice raises ``RequestFailed``."""
@@ -179,7 +188,7 @@ class Transport:
                 # client.post skips the SDK's per-message transform (~0.15 ms a message)
                 # and its model parsing: the body is already in wire format.
                 data = client.post("/chat/completions", body=body, cast_to=object)
-                self._take_whole(data, completion)
+                completion.take_whole(data)
                 for index, text in zip(sorted(completion.parts), completion.texts, strict=True):
                     if text:
                         yield index, text
@@ -226,15 +235,6 @@ class Transport:
                     yield taken
         completion.done = events.done
         check_finished(completion, int(body.get("n") or 1), events.done)
-
-    @staticmethod
-    def _take_whole(data: Any, completion: Completion) -> None:
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise RequestFailed("the server's reply is not a chat completion")
-        completion.model = model_name(data.get("model"))
-        completion.usage = clean_usage(data.get("usage"))
-        for choice in data["choices"]:
-            completion.take_choice(choice, "message")
 
     def models(self, settings: Any) -> list[str]:
         import openai

@@ -517,12 +517,7 @@ class Runner:
     def reply(self, job: Job, data: Any, completion: Completion) -> Reply:
         from .chat import ReplyStream
 
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise NbChatError("the server's reply is not a chat completion")
-        completion.model = data.get("model")
-        completion.usage = data.get("usage") or None
-        for choice in data["choices"]:
-            completion.take_choice(choice, "message")
+        completion.take_whole(data)
         stream = ReplyStream(self.chat, job.request, job.user)
         stream.completion = completion
         return stream.finish()  # history=False: nothing is recorded; the ledger counts it

@@ -419,3 +419,28 @@ def test_an_error_body_in_another_servers_shape_is_one_line_for_every_api(
         run = cell(CELLS[api])
     out = one_line_failure(run, "nbchat: 418")
     assert said in out
+
+
+# -- a map's whole replies ----------------------------------------------------------
+
+
+def test_a_maps_whole_replies_keep_a_malformed_usage_and_refuse_a_malformed_reply(tmp_path) -> None:
+    from nbchat import Chat
+
+    def handler(conn: socket.socket) -> None:
+        request = srv.requests[-1].decode()
+        content: object = 5 if "bad" in request else "fine"
+        reply = {
+            "model": {"x": 1},
+            "choices": [{"index": 0, "message": {"content": content}}],
+            "usage": "lots",
+        }
+        conn.sendall(json_response(200, json.dumps(reply).encode(), "OK"))
+
+    with RawServer(handler) as srv:
+        chat = Chat(base_url=srv.url, api_key="sk-test", max_retries=0, cache="off")
+        results = chat.map(["good", "bad"], "{item}", concurrency=1, progress=None)
+    assert str(results[0]) == "fine" and results[0].estimated is True
+    assert results[1] is None
+    (error,) = results.errors
+    assert "malformed reply" in str(error.error) and "\n" not in str(error.error)
