@@ -152,15 +152,19 @@ def _table(value: Any, limits: Limits, name: str) -> Rendered:
     columns = ", ".join(f"{c} ({t})" for c, t in shown)
     if len(dtypes) > len(shown):
         columns += f", … and {len(dtypes) - len(shown)} more columns"
-    head = f"DataFrame {name}: {rows:,} rows × {ncols:,} columns\ncolumns: {columns}\n"
+    head = f"DataFrame {name}: {count(rows, 'row')} × {count(ncols, 'column')}\ncolumns: {columns}\n"
     return _with_rows(value, rows, head, f"DataFrame {rows}×{ncols}", limits)
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _series(value: Any, limits: Limits, name: str) -> Rendered:
     (rows,) = value.shape
     label = getattr(value, "name", None)
-    called = f" ({label})" if label is not None else ""
-    head = f"Series {name}{called}: {rows:,} values, dtype {value.dtype}\n"
+    called = f" ({label})" if label is not None and str(label) != name else ""
+    head = f"Series {name}{called}: {count(rows, 'value')}, dtype {value.dtype}\n"
     return _with_rows(value, rows, head, f"Series {rows}", limits)
 
 

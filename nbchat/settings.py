@@ -30,7 +30,7 @@ from traitlets.config import Configurable
 
 from .errors import BadSetting
 from .secret import SecretTrait, credentials, redact_foreign
-from .values import URL, HeadersTrait, ModelName, PricesTrait, SettingError
+from .values import URL, HeadersTrait, ModelName, NonEmptyText, PricesTrait, SettingError
 
 # Connection settings whose default comes from the environment, as in the openai SDK.
 ENV_VARS = {
@@ -116,7 +116,7 @@ class Settings(Configurable):
     )
     stop = _sampling(
         List(
-            Unicode(),
+            NonEmptyText(),
             default_value=None,
             allow_none=True,
             minlen=1,
@@ -452,7 +452,7 @@ def describe(trait: TraitType[Any, Any]) -> str:
     if isinstance(trait, List) and trait.name == "tools":
         return "function names, e.g. lookup,describe"
     if isinstance(trait, List):
-        return "a string or a list of up to 4 strings"
+        return "a string or a list of up to 4 strings, none empty"
     if isinstance(trait, Dict):
         return 'a dict like {"model": [input_usd, output_usd]}'
     return "a string"
@@ -522,6 +522,8 @@ def parse_assignments(line: str) -> dict[str, Any]:
             bad = line[pos:].split()[0]
             raise ValueError(f"expected name=value, got {bad!r}")
         name, raw = match.groups()
+        if name in values:  # which one was meant? refuse rather than let the last one win
+            raise ValueError(f"{name} is given twice; give it once")
         values[name] = literal(raw.strip())
         pos = match.end()
         while pos < len(line) and line[pos].isspace():

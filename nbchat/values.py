@@ -63,6 +63,17 @@ class ModelName(Unicode):  # type: ignore[type-arg]
         return value.strip()
 
 
+class NonEmptyText(Unicode):  # type: ignore[type-arg]
+    """A string that says something: an empty stop sequence would be sent and refused
+    (or, on some servers, end every reply before its first token)."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        value = super().validate(obj, value)
+        if value == "":
+            self.error(obj, value)
+        return value
+
+
 class URL(Unicode):  # type: ignore[type-arg]
     """An http(s) URL with a host; it is held as a :class:`MaskedURL`."""
 

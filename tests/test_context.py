@@ -76,6 +76,11 @@ def test_a_series_is_described_with_its_dtype(cell, server, shell, pd) -> None:
     assert cell("%%chat\n{s}").ok
     sent = last_content(server)
     assert "Series s (score): 100 values, dtype float64" in sent and "first 5 rows" in sent
+    # named as the variable: said once; one value and one row are counted in the singular
+    shell.user_ns["score"], shell.user_ns["one"] = pd.Series([1.0], name="score"), pd.DataFrame({"a": [1]})
+    assert cell("%%chat\n{score} {one}").ok
+    sent = last_content(server)
+    assert "Series score: 1 value, dtype float64" in sent and "DataFrame one: 1 row × 1 column" in sent
 
 
 def test_a_figure_becomes_an_image_part_in_place_scaled_to_image_max_side(cell, server, shell, plt) -> None:
@@ -286,7 +291,7 @@ def test_nbchat_never_imports_pandas_matplotlib_or_pil(server, tmp_path) -> None
     ).stdout
     assert json.loads(out.strip().splitlines()[-1]) == [True, False, False, False]
     sent = server.bodies[-1]["messages"][-1]["content"]
-    assert "DataFrame df: 3 rows × 1 columns" in sent[0]["text"]
+    assert "DataFrame df: 3 rows × 1 column" in sent[0]["text"]
     # without PIL in the session the image is sent as it is, and the receipt says so
     assert url_info(sent[1]["image_url"]["url"])[2] == (3000, 100)
 
