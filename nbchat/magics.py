@@ -26,7 +26,7 @@ from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .hidden import guarded, hide_in_config
 from .notebook import Notebook
-from .options import CELL_OPTIONS, Option, setting_options
+from .options import CELL_OPTIONS, KINDS, Option, cell_kind, out_of_place, setting_options
 from .schema import Schema, SchemaError, to_schema
 from .secret import Secret, credentials, public_url, redact, redact_foreign
 from .settings import Settings, ini_credentials, parse_assignments, read_ini, split_config_line
@@ -216,6 +216,7 @@ class ChatMagics(Magics, Settings):
         ``{column}``) and ``--batch`` sends those requests through the Batch API.
         """
         args, overrides = self.parse_cell_line(line)
+        self.check_kind(args, overrides)
         if args.dry_run:
             return self.dry_run(args, cell, overrides)
         if args.map or args.batch:
@@ -257,6 +258,23 @@ class ChatMagics(Magics, Settings):
         if reply.data is not None:
             mapview.show_data(reply.data, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
+
+    def check_kind(self, args: Any, overrides: dict[str, Any]) -> None:
+        """An option this kind of cell would ignore is a usage error, not silently dropped."""
+        kind = cell_kind(args)
+        wrong = out_of_place(args)
+        if kind in ("system", "example"):
+            by_setting = {o.setting: o.names[0] for o in SETTING_OPTIONS}
+            wrong += [by_setting[name] for name in overrides if name in by_setting]
+        if wrong and kind == "chat":
+            raise UsageError(f"{', '.join(wrong)} goes with --map NAME")
+        if wrong:
+            nothing_sent = " (nothing is sent)" if kind in ("system", "example") else ""
+            raise UsageError(f"{KINDS[kind][0]} does not take {', '.join(wrong)}{nothing_sent}")
+        if kind == "map" and overrides.get("tools"):
+            raise UsageError("--map does not take --tools: each item is one request, with no tool calls")
+        if kind == "map" and (overrides.get("n") or 1) > 1:
+            raise UsageError("--map takes one reply per item: leave out -n")
 
     def check_responses(self, overrides: dict[str, Any], args: Any = None) -> None:
         """api=responses: parameters that API lacks, and tools and schemas (nbchat sends those
