@@ -81,18 +81,29 @@ class Tool:
         return self.function(**self.arguments(arguments))
 
     def display(self, arguments: str) -> str:
-        return call_text(self.name, arguments)
+        # whole: the user approves exactly what will run, not the first 200 characters
+        return call_text(self.name, arguments, limit=None)
 
 
-def call_text(name: str, arguments: str, limit: int = 200) -> str:
+def call_text(name: str, arguments: str, limit: int | None = 200) -> str:
     """``lookup(key='x')``: how a call looks in the prompt and in the call's block."""
     try:
         args = json.loads(arguments) if arguments and arguments.strip() else {}
         inner = ", ".join(f"{k}={v!r}" for k, v in args.items()) if isinstance(args, dict) else arguments
     except json.JSONDecodeError:
         inner = arguments
-    text = f"{name}({inner})"
-    return text if len(text) <= limit else text[: limit - 2] + "…)"
+    text = visible(f"{name}({inner})")
+    return text if limit is None or len(text) <= limit else text[: limit - 2] + "…)"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """Text from the model as the user must see it: a control character (an escape sequence
+    that moves the cursor or erases a line could hide part of a call being approved) is
+    shown as its escape, not obeyed."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def tool(function: Callable[..., Any] | None = None, *, name: str | None = None, ask: bool = True) -> Any:
@@ -566,7 +577,7 @@ class Approval:
         choices = "[y/N]" if tool.always_ask else "[y/N/a(ll)]"
         prompt = f"Run {tool.display(arguments)}? {choices} "
         if tool.always_ask and "code" in tool.parameters["properties"]:
-            code = _code_of(arguments)
+            code = visible(_code_of(arguments))
             prompt = f"Run this code with python?\n{code}\n{choices} "
         try:
             answer = self.ask(prompt).strip().lower()
