@@ -9,13 +9,14 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .chat import Chat, Reply
-from .conversation import Conversation
 from .errors import NbChatError
-from .tools import tool
 
 if TYPE_CHECKING:  # the magics import IPython, which %load_ext pays for only when it loads them
+    from .batch import BatchJob
+    from .chat import Chat, Reply
+    from .conversation import Conversation
     from .magics import ChatMagics
+    from .tools import tool
 
 __version__ = "0.1.0"
 __all__ = ["BatchJob", "Chat", "Conversation", "NbChatError", "Reply", "__version__", "tool"]
@@ -67,10 +68,23 @@ def _unregister(shell: Any, magics: ChatMagics) -> None:
         shell.events.unregister("post_run_cell", magics.notebook.post_run_cell)
 
 
-def __getattr__(name: str) -> Any:
-    # BatchJob pulls in the map machinery (asyncio): only when asked for, not on %load_ext
-    if name == "BatchJob":
-        from .batch import BatchJob
+# The public names, each loaded when first used: ``import nbchat`` (and ``%load_ext``) does
+# not pay for the request engine or the map machinery until a cell or a script needs them.
+_PUBLIC = {
+    "BatchJob": "batch",
+    "Chat": "chat",
+    "Reply": "chat",
+    "Conversation": "conversation",
+    "tool": "tools",
+}
 
-        return BatchJob
-    raise AttributeError(f"module 'nbchat' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    where = _PUBLIC.get(name)
+    if where is None:
+        raise AttributeError(f"module 'nbchat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{where}", __name__), name)
+    globals()[name] = value  # looked up once
+    return value

@@ -12,7 +12,6 @@ import io
 import mimetypes
 import os
 import sys
-import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -382,46 +381,6 @@ def _image_mime(data: bytes) -> str | None:
 
 
 # -- errors and earlier cells -----------------------------------------------------------
-
-
-class ErrorLog:
-    """The errors of earlier executions, as plain-text tracebacks, by execution count."""
-
-    def __init__(self, keep: int = 200) -> None:
-        self.keep = keep
-        self.errors: dict[int, str] = {}
-
-    def record(self, count: int | None, error: BaseException | None) -> None:
-        if count is None or error is None:
-            return
-        self.errors[count] = format_error(error)
-        while len(self.errors) > self.keep:
-            del self.errors[min(self.errors)]
-
-    @property
-    def last(self) -> tuple[int, str] | None:
-        if not self.errors:
-            return None
-        count = max(self.errors)
-        return count, self.errors[count]
-
-
-def format_error(error: BaseException) -> str:
-    """The traceback as a person reads it: the user's frames, no ANSI colours, no frames
-    of IPython's own machinery."""
-    frames = traceback.extract_tb(error.__traceback__)
-    shell_dir = _ipython_dir()
-    while frames and shell_dir and frames[0].filename.startswith(shell_dir):
-        frames = traceback.StackSummary.from_list(list(frames)[1:])
-    lines = ["Traceback (most recent call last):\n", *frames.format()] if frames else []
-    lines += traceback.format_exception_only(type(error), error)
-    return "".join(lines).rstrip()
-
-
-def _ipython_dir() -> str | None:
-    module = sys.modules.get("IPython")
-    path = getattr(module, "__file__", None)
-    return os.path.dirname(path) if path else None
 
 
 @dataclass

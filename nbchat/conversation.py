@@ -13,7 +13,6 @@ from typing import Any
 from .content import is_valid, text_of
 from .errors import NbChatError
 from .tokens import estimate_messages
-from .tools import message_text
 
 Message = dict[str, Any]
 FORMAT = "nbchat.conversation"
@@ -186,6 +185,8 @@ class Conversation:
         """``.md``: a readable transcript; ``.jsonl``: OpenAI's chat fine-tuning format."""
         suffix = Path(path).suffix.lower()
         if suffix == ".md":
+            from .tools import message_text  # the tool machinery loads with the first export, not with nbchat
+
             parts = [f"# {self.name}"]
             for m in self.messages():
                 parts.append(f"**{m['role']}**\n\n{message_text(m)}")

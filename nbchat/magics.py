@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shlex
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from IPython.core import magic
 from IPython.core import magic_arguments as _magic_arguments
@@ -16,25 +17,28 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from . import mapview, rebuild, render
-from .cache import CacheUnavailable, Replayer, open_cache
-from .chat import Chat, Reply, ReplyStream
-from .client import Transport
-from .connection import resolve
+from . import lazy
 from .content import estimate
 from .conversation import Conversation
 from .errors import NbChatError, RequestFailed
 from .hidden import guarded, hide_in_config
 from .notebook import Notebook
 from .options import CELL_OPTIONS, KINDS, Option, cell_kind, out_of_place, setting_options
-from .schema import Schema, SchemaError, to_schema
 from .secret import Secret, credentials, public_url, redact, redact_foreign
 from .settings import Settings, ini_credentials, parse_assignments, read_ini, split_config_line
-from .template import substitute
 from .tokens import estimate_text
-from .tools import ToolError, Workspace, message_text
 from .usage import Ledger
 from .values import bad_variable_name
+
+if TYPE_CHECKING:
+    from . import mapview, rebuild, render
+    from .cache import Replayer
+    from .chat import Chat, Reply, ReplyStream
+    from .client import Transport
+    from .schema import Schema
+    from .tools import Workspace
+else:  # loaded with the first cell that needs them: %load_ext only registers the magics
+    mapview, rebuild, render = (lazy.module(f"nbchat.{name}") for name in ("mapview", "rebuild", "render"))
 
 # one %%chat option per setting a cell may override, generated from the traits
 SETTING_OPTIONS = setting_options(Settings)
@@ -136,9 +140,7 @@ class ChatMagics(Magics, Settings):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         hide_in_config(self.config, getattr(shell, "config", None))
-        self.transport = Transport()
         self.ledger = Ledger()
-        self.replayer = Replayer()  # this kernel's answered cells, for the replay rule
         self.hinted = False  # said (or found no need to say) that %chat rebuild can help
         self.conversations: dict[str, Conversation] = {}
         self.cell_id: str | None = None
@@ -165,7 +167,22 @@ class ChatMagics(Magics, Settings):
     def terminal(self) -> bool:
         return any(c.__name__ == "TerminalInteractiveShell" for c in type(self.shell).__mro__)
 
+    @functools.cached_property
+    def transport(self) -> Transport:
+        from .client import Transport
+
+        return Transport()
+
+    @functools.cached_property
+    def replayer(self) -> Replayer:
+        """This kernel's answered cells, for the replay rule."""
+        from .cache import Replayer
+
+        return Replayer()
+
     def chat_for(self, name: str) -> Chat:
+        from .chat import Chat
+
         conversation = self.conversations.setdefault(name, Conversation(name))
         chat = Chat(
             settings=self,
@@ -179,6 +196,8 @@ class ChatMagics(Magics, Settings):
 
     def workspace(self) -> Workspace:
         """Where tools are found and run: the user's namespace, with IPython's syntax."""
+        from .tools import Workspace
+
         shell = self.user_shell
         return Workspace(shell.user_ns, shell.user_ns_hidden, shell.input_transformer_manager.transform_cell)
 
@@ -188,6 +207,8 @@ class ChatMagics(Magics, Settings):
             raise UsageError("empty cell: write your message below the %%chat line")
         try:
             # a substituted {os.environ} must not carry a credential into a request or file
+            from .template import substitute
+
             return text if raw else redact(substitute(text, self.user_shell.user_ns), credentials(self))
         except NbChatError as e:  # a value whose str() raises
             raise UsageError(str(e)) from None
@@ -363,6 +384,8 @@ class ChatMagics(Magics, Settings):
             shape = Shape.of(namespace[args.map])
         except NbChatError as e:
             raise UsageError(f"--map {args.map}: {e}") from None
+        from .template import substitute
+
         if not args.raw:  # the items' fields are filled per item, not from the namespace
             hidden = set(fields_of(shape.items[0])) if shape.items else {"item"}
             template = substitute(template, _Without(namespace, hidden | {"item"}))
@@ -397,6 +420,8 @@ class ChatMagics(Magics, Settings):
 
     def schema_of(self, spec: str) -> Schema:
         """``--schema``: a variable's value when SPEC names one, else SPEC's own text."""
+        from .schema import SchemaError, to_schema
+
         value = self.user_shell.user_ns.get(spec, spec) if spec.isidentifier() else spec
         try:
             return to_schema(value)
@@ -427,6 +452,8 @@ class ChatMagics(Magics, Settings):
     def cell_stream(self, chat: Chat, args: Any, cell: str, overrides: dict[str, Any]) -> ReplyStream:
         """The request a chat cell makes, built but not sent: a real send and ``--dry-run``
         both come through here, so the dry run shows exactly what would go out."""
+        from .tools import ToolError
+
         if args.schema:
             overrides = overrides | {"schema": self.schema_of(args.schema)}
         content, receipt = self.message(chat, args, cell)
@@ -453,6 +480,8 @@ class ChatMagics(Magics, Settings):
         conversation = self.conversations.get(args.conversation) or Conversation(args.conversation)
         if args.new:  # as if started over, without starting over
             conversation = Conversation(args.conversation, system=conversation.system)
+        from .chat import Chat
+
         chat = Chat(settings=self, conversation=conversation, transport=self.transport, ledger=self.ledger)
         chat.workspace = self.workspace()
         render.dry_run(self.cell_stream(chat, args, cell, overrides).request, self.terminal)
@@ -579,6 +608,8 @@ class ChatMagics(Magics, Settings):
         return str(args.args[0])
 
     def _history(self, args: Any) -> None:
+        from .tools import message_text
+
         chat = self.chat_for(args.conversation)
         entries = []
         for message in chat.messages[:1]:
@@ -672,6 +703,8 @@ class ChatMagics(Magics, Settings):
         self.dry_run(cell_args, match["text"] or "<your next message>", {})
 
     def _cache(self, args: Any) -> None:
+        from .cache import CacheUnavailable, open_cache
+
         store = open_cache(self.cache_path)
         try:
             if args.args == ["clear"]:
@@ -866,6 +899,8 @@ class ChatMagics(Magics, Settings):
         render.note("API key set for this session (not saved anywhere).", self.terminal)
 
     def show_settings(self) -> None:
+        from .connection import resolve
+
         connection = resolve(self)
         render.note(
             f"Requests go to {connection.kind} at {public_url(connection.url)} ({connection.url_from}); "

@@ -3,12 +3,15 @@ and a ``%%chat`` cell's message put together from its text, fields and attachmen
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .content import Content, Part, join
-from .context import CellRecord, ErrorLog, Limits, Piece, attach_file, attach_image, notebook_context
-from .template import fill
+if TYPE_CHECKING:  # the context machinery loads with the first cell that uses it
+    from .content import Content
+    from .context import CellRecord, Limits, Piece
 
 
 class Notebook:
@@ -31,6 +34,8 @@ class Notebook:
     def previous_cells(self, n: int) -> list[CellRecord]:
         """The last ``n`` executed cells before this one, oldest first; ``%%chat`` cells are
         left out (they are in the conversation already)."""
+        from .context import CellRecord
+
         history = self.shell.history_manager
         sources: list[str] = history.input_hist_raw
         outputs: dict[int, Any] = history.output_hist
@@ -65,6 +70,10 @@ class Notebook:
     ) -> tuple[Content, list[Piece]]:
         """The user message of a ``%%chat`` cell and its receipt. Raises ``ContextError``
         (a missing file, a value that cannot be shown) before anything is sent."""
+        from .content import Part, join
+        from .context import attach_file, attach_image, notebook_context
+        from .template import fill
+
         pieces: list[str | Part] = []
         receipt: list[Piece] = []
         if cells:
@@ -86,3 +95,43 @@ class Notebook:
             pieces.append(part)
             receipt.append(line)
         return join(pieces), receipt
+
+
+class ErrorLog:
+    """The errors of earlier executions, as plain-text tracebacks, by execution count."""
+
+    def __init__(self, keep: int = 200) -> None:
+        self.keep = keep
+        self.errors: dict[int, str] = {}
+
+    def record(self, count: int | None, error: BaseException | None) -> None:
+        if count is None or error is None:
+            return
+        self.errors[count] = format_error(error)
+        while len(self.errors) > self.keep:
+            del self.errors[min(self.errors)]
+
+    @property
+    def last(self) -> tuple[int, str] | None:
+        if not self.errors:
+            return None
+        count = max(self.errors)
+        return count, self.errors[count]
+
+
+def format_error(error: BaseException) -> str:
+    """The traceback as a person reads it: the user's frames, no ANSI colours, no frames
+    of IPython's own machinery."""
+    frames = traceback.extract_tb(error.__traceback__)
+    shell_dir = _ipython_dir()
+    while frames and shell_dir and frames[0].filename.startswith(shell_dir):
+        frames = traceback.StackSummary.from_list(list(frames)[1:])
+    lines = ["Traceback (most recent call last):\n", *frames.format()] if frames else []
+    lines += traceback.format_exception_only(type(error), error)
+    return "".join(lines).rstrip()
+
+
+def _ipython_dir() -> str | None:
+    module = sys.modules.get("IPython")
+    path = getattr(module, "__file__", None)
+    return os.path.dirname(path) if path else None

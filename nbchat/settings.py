@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import os
 import re
@@ -483,14 +484,22 @@ def _bracketed(depth: int) -> str:
 # a value: quoted, bracketed, a bare word -- or nothing at all when the line ends or the
 # next name=value follows (`model=` is a blank model, refused by its setting)
 _VALUE = rf"(?:(?=\s*$|\s+[A-Za-z_]\w*\s*=|\s+--)|\s*(?:{_QUOTED}|{_bracketed(3)}|\S+))"
-_ASSIGNMENT = re.compile(rf"""\s*([A-Za-z_]\w*)\s*=({_VALUE})""")
+
+
+# compiled when first used: these patterns take longer to compile than the rest of
+# %load_ext takes altogether
+@functools.cache
+def _assignment() -> re.Pattern[str]:
+    return re.compile(rf"""\s*([A-Za-z_]\w*)\s*=({_VALUE})""")
 
 
 # a name=value pair as above, or any other word (quoted or not)
-_CONFIG_WORD = re.compile(
-    rf"""\s*(?:(?P<assignment>[A-Za-z_]\w*\s*={_VALUE})"""
-    r"""|(?P<word>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\S+))"""
-)
+@functools.cache
+def _config_word() -> re.Pattern[str]:
+    return re.compile(
+        rf"""\s*(?:(?P<assignment>[A-Za-z_]\w*\s*={_VALUE})"""
+        r"""|(?P<word>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\S+))"""
+    )
 
 
 def split_config_line(line: str) -> list[str]:
@@ -501,7 +510,7 @@ def split_config_line(line: str) -> list[str]:
     words: list[str] = []
     pos = 0
     while line[pos:].strip():
-        match = _CONFIG_WORD.match(line, pos)
+        match = _config_word().match(line, pos)
         assert match is not None  # \S+ matches whatever is left
         if match["assignment"]:
             words.append(match["assignment"])
@@ -517,7 +526,7 @@ def parse_assignments(line: str) -> dict[str, Any]:
     pos = 0
     line = line.strip()
     while pos < len(line):
-        match = _ASSIGNMENT.match(line, pos)
+        match = _assignment().match(line, pos)
         if not match:
             bad = line[pos:].split()[0]
             raise ValueError(f"expected name=value, got {bad!r}")

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .content import Part, text_of
-from .context import ErrorLog, Limits, Piece, render
+from .context import Limits, Piece, render
+
+if TYPE_CHECKING:
+    from .notebook import ErrorLog
 
 # {name}, {name.attr}, {In[3]}, {Out[5]}, {Err}, {Err[4]}; doubled braces ({{x}}) stay.
 _FIELD = re.compile(r"(?<!\{)\{((?:In|Out|Err)\[\d+\]|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}(?!\})")

@@ -97,6 +97,23 @@ def test_load_ext_imports_neither_openai_nor_ipywidgets() -> None:
     assert json.loads(out) == [False, False, True]
 
 
+def test_load_ext_registers_the_magics_without_loading_the_request_engine_or_views() -> None:
+    # %load_ext stays about 10 ms: the engine, the views and the cache load with the first
+    # cell that needs them (they are most of nbchat's import time)
+    engine = ["cache", "chat", "client", "context", "mapview", "render", "schema", "tools", "widgets"]
+    out = run_python(
+        "import sys, json\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\n"
+        "sh.run_line_magic('load_ext', 'nbchat')\n"
+        f"loaded = [m for m in {engine!r} if 'nbchat.' + m in sys.modules and "
+        "not type(sys.modules['nbchat.' + m]).__name__.startswith('_Lazy')]\n"
+        "sh.run_cell('1/0')\n"  # {Err} is recorded from the start, without the engine
+        "print(json.dumps([loaded, sorted(sh.magics_manager.magics['line']).count('chatconfig')]))"
+    )
+    assert json.loads(out.strip().splitlines()[-1]) == [[], 1]
+
+
 def test_core_modules_do_not_import_ipython() -> None:
     out = run_python(
         "import sys\n"
