@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .conversation import Conversation, Message, Turn, read_json
+from .conversation import Conversation, Message, Turn, read_json, turn_problem, valid_message
 from .errors import NbChatError
 
 HINT_MAX_BYTES = 20_000_000  # the hint reads the notebook before the first request of a kernel
@@ -77,10 +77,15 @@ def _record_in(output: Any) -> dict[str, Any] | None:
     if not isinstance(record.get("length"), int):
         return None
     messages = record.get("messages")
+    # the same checks as a conversation file's: nothing rebuilt can break %chat history,
+    # the next request or the next save
     if messages is not None and not (
         isinstance(messages, list)
-        and isinstance(record.get("position"), int)
-        and all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages)
+        and messages
+        and type(record.get("position")) is int
+        and record["position"] >= 0
+        and all(valid_message(m) for m in messages)
+        and turn_problem(record) is None
     ):
         return None
     return record

@@ -144,3 +144,42 @@ def test_the_first_request_of_a_fresh_kernel_says_once_that_rebuild_can_restore_
     monkeypatch.setattr(rebuild, "HINT_MAX_BYTES", saved.stat().st_size - 1)
     big = Cell(make_shell())
     assert "rebuild" not in big("%%chat\nAgain", cell_id="b").text, "a huge notebook is not parsed for a hint"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("messages.0.content", 5),
+        ("messages.1.content", {"text": "x"}),
+        ("messages.0.role", "wizard"),
+        ("messages", []),
+        ("position", -1),
+        ("usage", "lots"),
+        ("model", ["gpt"]),
+    ],
+)
+def test_a_tampered_exchange_record_is_left_out_and_nothing_rebuilt_can_break_a_later_cell(
+    kernels: None, server: StandInServer, tmp_path: Path, field: str, value: Any
+) -> None:
+    original = Notebook(Cell(make_shell()))
+    original.run("c1", "%%chat\nFirst question")
+    original.run("c2", "%%chat\nSecond question")
+    record = original.cells["c2"]["outputs"][-1]["metadata"]["nbchat"]["exchange"]
+    *path, last = field.split(".")
+    for key in path:
+        record = record[int(key)] if key.isdigit() else record[key]
+    record[int(last) if last.isdigit() else last] = value
+    saved = original.save(tmp_path / "tampered.ipynb")
+
+    fresh = Cell(make_shell())
+    assert fresh(f"%chat rebuild {saved}").ok
+    turns = INSTANCES[fresh.shell].conversations["default"].turns
+    assert [t.messages[0]["content"] for t in turns] == ["First question"]
+    for later in (
+        "%chat history",
+        "%%chat\nNext",
+        f"%chat save {tmp_path / 'c.json'}",
+        f"%chat load {tmp_path / 'c.json'}",
+    ):
+        run = fresh(later)
+        assert run.ok, (later, run.error)
