@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -69,3 +70,32 @@ def started_kernel(server: StandInServer) -> Iterator[tuple[KernelManager, Block
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def send(
+    kc: BlockingKernelClient,
+    code: str,
+    cell_id: str | None = None,
+    expressions: dict[str, str] | None = None,
+) -> str:
+    """Send an execute_request the way JupyterLab does (the cell's id, if any, in metadata);
+    return its message id."""
+    content = {
+        "code": code,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": expressions or {},
+        "allow_stdin": False,
+        "stop_on_error": True,
+    }
+    msg = kc.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
+    kc.shell_channel.send(msg)
+    return str(msg["header"]["msg_id"])
+
+
+def reply_to(kc: BlockingKernelClient, msg_id: str) -> dict[str, Any]:
+    """The content of the kernel's execute_reply to ``msg_id``."""
+    while True:
+        reply = kc.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return dict(reply["content"])

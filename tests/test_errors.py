@@ -33,8 +33,13 @@ def test_no_key_for_openai_is_a_clear_error_and_nothing_is_recorded(cell, magics
 
 
 def test_a_local_server_needs_no_key(cell, server, monkeypatch) -> None:
+    from nbchat.connection import NO_KEY
+
     monkeypatch.delenv("OPENAI_API_KEY")
-    assert cell("%%chat\nhello").ok
+    run = cell("%%chat\nhello")
+    assert run.ok and run.markdown.startswith("Echo: hello")
+    (request,) = server.requests
+    assert request.headers["authorization"] == f"Bearer {NO_KEY}", "a placeholder, not a key"
 
 
 def test_user_mistakes_are_usage_errors_not_request_failures(cell, server) -> None:

@@ -7,30 +7,9 @@ from typing import Any
 
 import pytest
 from conftest import sent
+from kernels import reply_to, send
 
 pytestmark = pytest.mark.kernel
-
-
-def send(kc, code: str, cell_id: str | None = None) -> str:
-    """Send an execute_request the way JupyterLab does, with the cell's id in metadata."""
-    content = {
-        "code": code,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": {},
-        "allow_stdin": False,
-        "stop_on_error": True,
-    }
-    msg = kc.session.msg("execute_request", content, metadata={"cellId": cell_id} if cell_id else {})
-    kc.shell_channel.send(msg)
-    return str(msg["header"]["msg_id"])
-
-
-def reply_to(kc, msg_id: str) -> dict[str, Any]:
-    while True:
-        reply = kc.get_shell_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"]
 
 
 def execute(kc, code: str, cell_id: str | None = None) -> dict[str, Any]:

@@ -4,40 +4,19 @@ kept in -o, the kernel goes on, and a re-run asks only for the rest."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
+from kernels import reply_to, send
 
 from nbchat.testing.server import StandInServer
 
 pytestmark = pytest.mark.kernel
 
 
-def send(kc: BlockingKernelClient, code: str, expressions: dict[str, str] | None = None) -> str:
-    content = {
-        "code": code,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": expressions or {},
-        "allow_stdin": False,
-        "stop_on_error": True,
-    }
-    msg = kc.session.msg("execute_request", content)
-    kc.shell_channel.send(msg)
-    return str(msg["header"]["msg_id"])
-
-
-def reply_to(kc: BlockingKernelClient, msg_id: str) -> dict[str, Any]:
-    while True:
-        reply = kc.get_shell_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return dict(reply["content"])
-
-
 def value_of(kc: BlockingKernelClient, expression: str) -> str:
-    reply = reply_to(kc, send(kc, "", {"x": expression}))
+    reply = reply_to(kc, send(kc, "", expressions={"x": expression}))
     return str(reply["user_expressions"]["x"]["data"]["text/plain"])
 
 
