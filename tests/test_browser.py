@@ -64,12 +64,19 @@ def lab_cells() -> list[str]:
 
 
 @pytest.fixture
-def lab(server, tmp_path, lab_cells) -> Iterator[str]:
-    """JupyterLab on 127.0.0.1 with token auth; its kernels reach the stand-in server."""
+def lab_notebook(lab_cells: list[str]) -> nbformat.NotebookNode:
+    """The notebook the browser opens, as lab.ipynb: ``lab_cells`` as code cells (a test
+    module may override this to open one of notebooks/*.ipynb as it is)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(s) for s in lab_cells]
-    nbformat.write(nb, tmp_path / "lab.ipynb")
+    return nb
+
+
+@pytest.fixture
+def lab(server, tmp_path, lab_notebook) -> Iterator[str]:
+    """JupyterLab on 127.0.0.1 with token auth; its kernels reach the stand-in server."""
+    nbformat.write(lab_notebook, tmp_path / "lab.ipynb")
     port = free_port()
     env = {
         **os.environ,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from test_browser import ARTIFACTS, ROOT, lab, lab_page, run_cell, wait_for
+from kernels import NOTEBOOKS
+from test_browser import ARTIFACTS, lab, lab_page, run_cell, wait_for
 
 from nbchat.content import url_info
 
@@ -14,20 +15,22 @@ __all__ = ["lab"]  # the fixture, imported so this module can use it
 
 
 @pytest.fixture
-def lab_cells() -> list[str]:
-    nb = nbformat.read(ROOT / "notebooks" / "context.ipynb", as_version=4)
-    return [c.source for c in nb.cells if c.cell_type == "code"]
+def lab_notebook() -> nbformat.NotebookNode:
+    """notebooks/context.ipynb itself, Markdown cells and all."""
+    return nbformat.read(NOTEBOOKS / "context.ipynb", as_version=4)
 
 
 def test_the_context_notebook_in_jupyterlab_sends_the_figure_and_renders_the_receipt(
-    lab, lab_cells, server
+    lab, lab_notebook, server
 ) -> None:
     artifacts = ARTIFACTS / "context"
+    sources = [c.source for c in lab_notebook.cells]  # the page shows each cell, in this order
     with lab_page(lab, artifacts) as page:
         cells = page.locator(".jp-Notebook .jp-Cell")
-        for index in range(len(lab_cells)):
-            run_cell(page, index)
-        dry = lab_cells.index(next(s for s in lab_cells if s.startswith("%%chat --dry-run")))
+        for index, cell in enumerate(lab_notebook.cells):
+            if cell.cell_type == "code":
+                run_cell(page, index)
+        dry = sources.index(next(s for s in sources if s.startswith("%%chat --dry-run")))
         receipt = cells.nth(dry).locator(".jp-RenderedMarkdown table", has_text="histogram.png")
         receipt.wait_for(timeout=30_000)
         text = receipt.inner_text()
@@ -36,7 +39,7 @@ def test_the_context_notebook_in_jupyterlab_sends_the_figure_and_renders_the_rec
         assert "px" in body.inner_text()
         page.screenshot(path=str(artifacts / "dry-run-receipt.png"), full_page=True)
 
-        figure = lab_cells.index("%%chat\nWhat does this histogram tell me? {fig}")
+        figure = sources.index("%%chat\nWhat does this histogram tell me? {fig}")
         reply = cells.nth(figure).locator(".jp-RenderedMarkdown", has_text="Echo: What does this histogram")
         reply.wait_for(timeout=30_000)
         reply.scroll_into_view_if_needed()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 # the JupyterLab fixture and helpers of the widget browser test
-from test_browser import ARTIFACTS, TOKEN, lab, lab_page, run_cell, wait_for  # noqa: F401
+from test_browser import ARTIFACTS, TOKEN, lab, lab_notebook, lab_page, run_cell, wait_for  # noqa: F401
 
 from nbchat.testing.server import StandInServer
 

@@ -4,11 +4,11 @@ above the reply, and opening it shows the result."""
 from __future__ import annotations
 
 import pytest
-from test_browser import ARTIFACTS, dismiss_dialogs, lab, lab_page, run_cell
+from test_browser import ARTIFACTS, dismiss_dialogs, lab, lab_notebook, lab_page, run_cell
 
 pytestmark = pytest.mark.browser
 
-__all__ = ["lab"]  # the fixture, used by name
+__all__ = ["lab", "lab_notebook"]  # the fixtures, used by name
 
 
 @pytest.fixture
