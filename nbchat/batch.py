@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .client import Completion, explain
+from .client import Completion, explain, transport_errors
 from .errors import NbChatError, RequestFailed
 from .mapping import MapError, Shape, check_cost
 from .schema import Mismatch, Schema, to_schema
-from .secret import one_line, scrub
+from .secret import credentials, hide_in_traceback, one_line, scrub
 from .transports.shape import words
 from .usage import format_cost
 
@@ -38,11 +38,14 @@ def call(chat: Chat, what: Callable[[Any], Any]) -> Any:
         return what(client)
     except NbChatError:
         raise
-    except Exception as exc:
+    except transport_errors() as exc:  # the SDK's and the network's; a defect surfaces as itself
         raise RequestFailed(
             scrub(explain(exc, chat.settings, None), getattr(client, "api_key", None)),
             status=getattr(exc, "status_code", None),
         ) from None
+    except BaseException as exc:
+        hide_in_traceback(exc, credentials(chat.settings))
+        raise
 
 
 def custom_id(position: int) -> str:

@@ -444,3 +444,52 @@ def test_a_maps_whole_replies_keep_a_malformed_usage_and_refuse_a_malformed_repl
     assert results[1] is None
     (error,) = results.errors
     assert "malformed reply" in str(error.error) and "\n" not in str(error.error)
+
+
+# -- organization costs --------------------------------------------------------------
+
+ADMIN_KEY = "sk-admin-" + "Vb6Tm3Qz8Kw2Lp9Xr5Jn4"  # split: a fake key, not a committed secret
+
+
+@pytest.mark.parametrize(
+    "bucket",
+    [
+        {"start_time": "yesterday", "results": []},
+        {"start_time": 1_700_000_000, "results": "many"},
+        {"start_time": 1_700_000_000, "results": ["a string result"]},
+        {"start_time": 1_700_000_000, "results": [{"amount": {"value": "12 dollars"}}]},
+        {"start_time": 1_700_000_000, "results": [{"amount": "lots"}]},
+    ],
+    ids=["start", "results", "result", "value", "amount"],
+)
+def test_org_costs_in_another_shape_are_one_line(cell, magics, monkeypatch, bucket) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN_KEY)
+    page = json.dumps({"object": "page", "data": [bucket], "has_more": False}).encode()
+    with RawServer(lambda conn: conn.sendall(json_response(200, page, "OK"))) as srv:
+        raw(magics, srv)
+        run = cell("%chat usage --org --days 2")
+    one_line_failure(run, "nbchat: the server sent a malformed reply")
+
+
+def test_org_costs_odd_but_readable_rows_are_read(cell, magics, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN_KEY)
+    results = [None, {"project_id": 5, "amount": {"value": 1.5, "currency": None}}, {"amount": None}]
+    page = json.dumps({"data": [{"start_time": 1_700_000_000, "results": results}, "x"]}).encode()
+    with RawServer(lambda conn: conn.sendall(json_response(200, page, "OK"))) as srv:
+        raw(magics, srv)
+        run = cell("%chat usage --org --days 2")
+    assert run.ok, run.io.stdout
+    assert "(no project)" in run.io.stdout + json.dumps([o.data for o in run.io.outputs])
+
+
+def test_org_costs_a_refusal_with_a_huge_message_is_one_line_without_the_admin_key(
+    cell, magics, monkeypatch
+) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", ADMIN_KEY)
+    message = f"key {ADMIN_KEY} refused\n" + "y" * 1_000_000
+    body = json.dumps({"error": {"message": message}}).encode()
+    with RawServer(lambda conn: conn.sendall(json_response(401, body, "Unauthorized"))) as srv:
+        raw(magics, srv)
+        run = cell("%chat usage --org --days 2")
+    out = one_line_failure(run, "nbchat: 401 Unauthorized: key")
+    assert ADMIN_KEY[9:17] not in out and "admin key" in out

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NbChatError, RequestFailed
-from ..secret import scrub
+from ..secret import credentials, hide_in_traceback, one_line, redact_foreign, scrub
+from .shape import is_count, kind, malformed
 
 ADMIN_ENV = "OPENAI_ADMIN_KEY"
 PATH = "/organization/costs"
@@ -48,7 +50,7 @@ def fetch(settings: Any, days: int) -> list[Cost]:
     key = admin_key()
     import openai
 
-    from ..client import _server_message, explain
+    from ..client import _server_message, explain, transport_errors
     from ..connection import OPENAI_URL
 
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -78,36 +80,60 @@ def fetch(settings: Any, days: int) -> list[Cost]:
             query = {**query, "page": page["next_page"]}
     except NbChatError as e:
         raise RequestFailed(scrub(str(e), key)) from None
-    except Exception as exc:
+    except transport_errors() as exc:  # the SDK's and the network's; a defect surfaces as itself
         status = getattr(exc, "status_code", None)
         if status in (401, 403):
+            words = redact_foreign(one_line(_server_message(exc)), [key])
             said = (
-                f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: {_server_message(exc)}. "
+                f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: {words}. "
                 f"The admin key in {ADMIN_ENV} was refused: it must be an organization admin key "
                 "(sk-admin-…) of an organization owner."
             )
         else:
             said = explain(exc, settings, None)
         raise RequestFailed(scrub(said, key), status=status) from None
+    except BaseException as exc:
+        hide_in_traceback(exc, credentials(settings, [key]))
+        raise
     finally:
         client.close()
     return sorted(costs, key=lambda c: (c.day, c.project))
 
 
 def _rows(buckets: list[Any]) -> list[Cost]:
+    """The rows of a page's buckets; a bucket, result or amount in another shape is a
+    malformed reply (one line), not a traceback."""
     rows = []
     for bucket in buckets:
         if not isinstance(bucket, Mapping):
             continue
-        day = dt.datetime.fromtimestamp(int(bucket.get("start_time") or 0), dt.timezone.utc).date()
-        for result in bucket.get("results") or ():
-            amount = (result or {}).get("amount") or {}
+        start = bucket.get("start_time") or 0
+        if not is_count(start) or start > 10**11:
+            raise malformed(f"a bucket's start_time is {kind(start)}")
+        day = dt.datetime.fromtimestamp(start, dt.timezone.utc).date()
+        results = bucket.get("results") or []
+        if not isinstance(results, list):
+            raise malformed(f"a bucket's results are {kind(results)}, not a list")
+        for result in results:
+            if result is None:
+                continue
+            amount = result.get("amount") if isinstance(result, Mapping) else None
+            value = amount.get("value") if isinstance(amount, Mapping) else None
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if (
+                not isinstance(result, Mapping)
+                or not isinstance(amount, Mapping | None)
+                or not (number or value is None)
+            ):
+                raise malformed(f"a cost is {kind(result)}")
+            amount = amount or {}
+            project, currency = result.get("project_id"), amount.get("currency")
             rows.append(
                 Cost(
                     day,
-                    str(result.get("project_id") or "(no project)"),
-                    float(amount.get("value") or 0.0),
-                    str(amount.get("currency") or "usd"),
+                    one_line(project, 100) if isinstance(project, str) and project else "(no project)",
+                    float(value or 0.0),
+                    one_line(currency, 10) if isinstance(currency, str) and currency else "usd",
                 )
             )
     return rows
