@@ -124,7 +124,15 @@ class ReplyStream:
         self.added: list[Message] = []
         self.calls: list[ToolCall] = []
         self.stopped: str | None = None
+        self.calling = False  # the last reply's tool calls are running
         self.approval = Approval(request.approval, chat.ask)
+
+    @property
+    def texts(self) -> list[str]:
+        """The text of each choice as a view shows it so far: while a reply's tool calls run,
+        its text belongs above them (``ToolCall.said``), not in the reply being awaited."""
+        texts = self.completion.texts
+        return [""] * len(texts) if self.calling else texts
 
     def __iter__(self) -> Iterator[str]:
         for event in self.events():
@@ -190,6 +198,10 @@ class ReplyStream:
             "tool_calls": [call.message for call in calls],
         }
         answers = []
+        if calls:
+            # the text written with the calls is shown above them from now on, not as the reply
+            calls[0].said = self.completion.texts[0]
+            self.calling = True
         for call in calls:
             yield ToolEvent(call, done=False)
             run_call(call, self.request.tools, self.approval, self.chat.workspace.limits)
@@ -199,6 +211,7 @@ class ReplyStream:
         self.rounds.append((self.completion, [*self.request.messages, *self.added]))
         self.added += [asked, *answers]
         self.completion = Completion()
+        self.calling = False
         body = self.request.body | {"messages": [*self.request.messages, *self.added]}
         yield from self.chat.transport.run(self.chat.settings, body, self.completion, self.request.api)
 

@@ -101,19 +101,38 @@ def bundle(
     """Tool calls, the reply (all its choices) and the footer, as Markdown and as plain text."""
     body = body_text(texts, markdown=False)
     gap = "\n\n" if body else ""
-    head = "\n".join(tool_block(c, markdown=False) for c in calls or ()) + ("\n\n" if calls else "")
+    head = tool_head(calls or [], "text") + ("\n\n" if calls else "")
     if thinking:
         head = f"Thinking:\n{thinking}\n\n{head}"
     plain = head + body + (f"{gap}— {foot}" if foot else "")
     if fmt == "text":
         return {"text/plain": plain}
-    head = "\n".join(tool_block(c, markdown=True) for c in calls or ()) + ("\n\n" if calls else "")
+    head = tool_head(calls or [], "markdown") + ("\n\n" if calls else "")
     if thinking:
         head = thinking_block(protect_dollars(thinking), still=not any(texts) and not calls) + head
     # small and muted: it is about the reply, not part of it
     small = f'{gap}<sub><span style="opacity: 0.65">{escape_dollars(foot)}</span></sub>' if foot else ""
     markdown = head + body_text(texts, markdown=True) + small
     return {"text/markdown": markdown, "text/plain": plain}
+
+
+def tool_head(calls: list[ToolCall], fmt: str) -> str:
+    """The tool calls above a reply, each round's own text (what the model wrote along with
+    its calls) above its blocks; ``fmt`` is ``markdown``, ``text`` or ``html`` (a widget)."""
+    import html
+
+    out = []
+    for call in calls:
+        said = call.said.strip()
+        if said and fmt == "markdown":
+            # blank lines around it: Markdown between the HTML blocks, not inside one
+            out.append(f"\n\n{protect_dollars(said)}\n\n")
+        elif said and fmt == "html":
+            out.append(f'<div class="nbchat-said" style="white-space: pre-wrap">{html.escape(said)}</div>')
+        elif said:
+            out.append(said + "\n")
+        out.append(tool_block(call, markdown=fmt != "text") + ("\n" if fmt != "html" else ""))
+    return "".join(out).strip("\n") if fmt != "html" else "".join(out)
 
 
 def tool_block(call: ToolCall, markdown: bool) -> str:
@@ -377,7 +396,7 @@ class MarkdownView(View):
         pass  # painted from the stream's summary so far, with the rest
 
     def paint(self, stream: ReplyStream) -> None:
-        texts, thinking = stream.completion.texts, thinking_of(stream)
+        texts, thinking = stream.texts, thinking_of(stream)
         self.handle.update(bundle(texts, self.fmt, calls=self.calls, thinking=thinking), raw=True)
 
     def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:

@@ -614,6 +614,7 @@ class ToolCall:
     error: bool = False  # the tool raised (its error is the result)
     refused: bool = False  # not approved, or not a tool offered
     seconds: float = 0.0
+    said: str = ""  # the text the model wrote with this round's calls (on its first call only)
 
     @property
     def shown(self) -> str:

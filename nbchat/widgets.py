@@ -17,7 +17,7 @@ from .chat import Reply, ReplyStream
 from .errors import NbChatError
 from .markdown import protect_dollars
 from .options import setting_options
-from .render import View, bundle, consume, logprob_html, tool_block
+from .render import View, bundle, consume, logprob_html, tool_head
 from .tools import ToolCall, ToolEvent, message_text
 
 
@@ -379,8 +379,8 @@ class ChatView(View):
         return True  # shown before it runs (it may ask for approval)
 
     def paint(self, stream: ReplyStream) -> None:
-        text, thinking = stream.completion.texts[0], "\n\n".join(stream.completion.reasoning)
-        head = "".join(tool_block(c, markdown=True) for c in self.calls) + _thinking_html(thinking, not text)
+        text, thinking = stream.texts[0], "\n\n".join(stream.completion.reasoning)
+        head = tool_head(self.calls, "html") + _thinking_html(thinking, not text)
         show_markdown(self.live, protect_dollars(text), text)
         self.reply.children = (W.HTML(head), self.live) if head else (self.live,)
 
@@ -392,7 +392,7 @@ class ChatView(View):
         if interrupted:
             texts[0] += "\n\n*(interrupted)*"
         made = self.calls if interrupted else reply.tool_calls
-        head = "".join(tool_block(c, markdown=True) for c in made) + _thinking_html(reply.reasoning, False)
+        head = tool_head(made, "html") + _thinking_html(reply.reasoning, False)
         if len(texts) > 1:
             pages = []
             for k, text in enumerate(texts, start=1):
