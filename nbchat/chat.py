@@ -178,6 +178,18 @@ class ReplyStream:
     def _mode(self) -> str:
         return self.request.cache or self.chat.settings.cache
 
+    def kept(self) -> str:
+        """After an interrupt: what the user has of the reply, in a few words."""
+        if not (self.reply.text if self.reply is not None else ""):
+            return "nothing arrived and nothing was recorded"
+        if self.recorded:
+            return "the partial reply is shown above and kept in history"
+        if self.calls and self.request.record:
+            return "shown above; a tool turn is recorded whole or not at all, so nothing was recorded"
+        if self.request.record:
+            return "the partial reply is shown above, not kept in history (keep_partial is off)"
+        return "the partial reply is shown above"
+
     def _tool_round(self) -> Iterator[Any]:
         """Run the calls the last reply asked for, then ask again with their results.
 
@@ -307,6 +319,7 @@ class ReplyStream:
                 choices=texts if len(texts) > 1 else [],
                 finish_reason=reply.finish_reason if not interrupted else "interrupted",
                 recipe=self.request.recipe,
+                output=done.output if not interrupted else None,
             )
             self.chat.conversation.record(turn, self.request.slot)
             self.recorded = True
@@ -504,7 +517,11 @@ class Chat:
             if spec is not None or tools:
                 raise responses.Unsupported("tools and schemas need api=chat (Chat Completions)")
             summary = self.settings.reasoning_summary
-            body, dropped = responses.request_body(values, messages, stream=bool(stream), summary=summary)
+            # each earlier reply that came with encrypted reasoning goes back as it came
+            outputs = {id(t.messages[-1]): t.output for t in self.conversation.turns if t.output}
+            body, dropped = responses.request_body(
+                values, messages, stream=bool(stream), summary=summary, outputs=outputs
+            )
         else:
             body, dropped = request_body(values, messages, stream=bool(stream))
         cache = checked.get("cache")

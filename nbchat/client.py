@@ -83,6 +83,9 @@ class Completion:
         self.calls = CallParts()  # the tool calls of choice 1
         self.tool_turn: dict[str, Any] | None = None  # a whole tool turn, cached with its reply
         self.reasoning: list[str] = []  # the reasoning summary's parts (Responses API)
+        # the Responses API's output items when they carry encrypted reasoning: sent back on
+        # later turns (with store false, the server keeps nothing between requests)
+        self.output: list[dict[str, Any]] | None = None
         # a high surrogate that ended a delta, waiting for its low half in the next one
         self._pending: dict[int, str] = {}
         self.pending_reasoning: dict[int, str] = {}  # the same, for summary parts

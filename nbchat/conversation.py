@@ -40,6 +40,9 @@ class Turn:
     # how the turn's request was made (per-call options, the message's receipt), so that
     # ``retry`` sends it again as the cell did; this session only, never saved
     recipe: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # the reply as the Responses API returned it (encrypted reasoning, then the message), sent
+    # in its place to a reasoning model on later turns; this session only, never saved
+    output: list[dict[str, Any]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def reply(self) -> str | None:
@@ -134,7 +137,11 @@ class Conversation:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "messages": self.messages(),
             "turns": [
-                {f.name: getattr(t, f.name) for f in fields(t) if f.name not in ("messages", "recipe")}
+                {
+                    f.name: getattr(t, f.name)
+                    for f in fields(t)
+                    if f.name not in ("messages", "recipe", "output")
+                }
                 | {"size": len(t.messages)}
                 for t in self.turns
             ],

@@ -11,42 +11,76 @@ from typing import Any
 from .chat import Reply, ReplyStream, Request
 from .content import image_size
 from .errors import NbChatError
-from .transports.images import Picture, request_body
+from .transports.images import EXTENSIONS, PICTURE_EXTENSIONS, Picture, request_body, sniff
 from .usage import image_cost
 
 
 @dataclass(eq=False)
 class Image:
-    """One picture: ``.png`` is its bytes; it shows itself in a notebook."""
+    """One picture: ``.data`` is its bytes and ``.mime`` their type (read from the bytes,
+    not from what was asked); ``.png`` the bytes of a PNG. It shows itself in a notebook."""
 
-    png: bytes
+    data: bytes
     revised_prompt: str | None = None
 
     @property
-    def size(self) -> tuple[int, int] | None:
-        return image_size(self.png)
+    def mime(self) -> str | None:
+        return sniff(self.data)
 
-    def _repr_png_(self) -> bytes:
-        return self.png
+    @property
+    def png(self) -> bytes:
+        if self.mime != "image/png":
+            raise NbChatError(f"this image is {self._kind}, not PNG: its bytes are .data")
+        return self.data
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return image_size(self.data)
+
+    @property
+    def _kind(self) -> str:
+        return (self.mime or "image/unknown").split("/")[1].upper()
+
+    def _repr_png_(self) -> bytes | None:
+        return self.data if self.mime == "image/png" else None
+
+    def _repr_jpeg_(self) -> bytes | None:
+        return self.data if self.mime == "image/jpeg" else None
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """WebP and GIF, which IPython has no ``_repr_*_`` for (PNG and JPEG come from those)."""
+        import base64
+
+        if self.mime in ("image/webp", "image/gif"):
+            return {self.mime: base64.b64encode(self.data).decode("ascii")}
+        return {}
 
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the PNG to ``path``; returns the path written."""
+        """Write the image to ``path``; returns the path written. A path without an
+        extension gets the image's own (``.png``, ``.jpg``, ``.webp``); a picture extension
+        that names another type is refused, as the file would lie about its contents."""
         target = os.fspath(os.path.expanduser(path))
+        own = EXTENSIONS.get(self.mime or "", "")
+        ext = os.path.splitext(target)[1].lower()
+        if not ext:
+            target += own
+        elif own and ext in PICTURE_EXTENSIONS and PICTURE_EXTENSIONS[ext] != self.mime:
+            raise NbChatError(f"{os.fspath(path)}: this image is {self._kind}; save it as {own}")
         with open(target, "wb") as f:
-            f.write(self.png)
+            f.write(self.data)
         return target
 
     def __repr__(self) -> str:
         size = self.size
         shown = f"{size[0]}×{size[1]}" if size else "?"
-        return f"<Image {shown} PNG, {len(self.png):,} bytes>"
+        return f"<Image {shown} {self._kind}, {len(self.data):,} bytes>"
 
 
 @dataclass(eq=False)
 class ImageReply(Reply):
-    """What ``%%chat -f image`` made: ``.images``; ``.png``, ``_repr_png_`` and ``.save``
-    act on the first one (``.save`` numbers the files when there are several). ``.text``
-    is the prompt the model revised, where it says (DALL·E 3)."""
+    """What ``%%chat -f image`` made: ``.images`` (each with ``.data``); ``.png``, the reprs and
+    ``.save`` act on the first one (``.save`` numbers the files when there are several).
+    ``.text`` is the prompt the model revised, where it says (DALL·E 3)."""
 
     images: list[Image] = field(default_factory=list)
 
@@ -55,7 +89,13 @@ class ImageReply(Reply):
         return self.images[0].png
 
     def _repr_png_(self) -> bytes | None:
-        return self.images[0].png if self.images else None
+        return self.images[0]._repr_png_() if self.images else None
+
+    def _repr_jpeg_(self) -> bytes | None:
+        return self.images[0]._repr_jpeg_() if self.images else None
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return self.images[0]._repr_mimebundle_() if self.images else {}
 
     def _repr_markdown_(self) -> str | None:  # type: ignore[override]  # the picture, not text
         return None
@@ -63,10 +103,7 @@ class ImageReply(Reply):
     def save(self, path: str | os.PathLike[str]) -> list[str]:
         """Save the image to ``path`` (``name-2.png``, ``name-3.png``… for the others)."""
         root, ext = os.path.splitext(os.fspath(path))
-        return [
-            image.save(path if k == 0 else f"{root}-{k + 1}{ext or '.png'}")
-            for k, image in enumerate(self.images)
-        ]
+        return [image.save(path if k == 0 else f"{root}-{k + 1}{ext}") for k, image in enumerate(self.images)]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -89,6 +126,7 @@ class Drawing:
         self.started = time.perf_counter()
         self.first_token: float | None = None
         self.ended: float | None = None
+        self.partials = 0  # partial images shown while drawing
 
 
 class ImageStream(ReplyStream):
@@ -117,7 +155,7 @@ class ImageStream(ReplyStream):
     ) -> ImageReply:
         done = self.drawing
         model = str(self.body["model"])
-        images = [Image(png, revised) for png, revised in zip(done.images, done.revised, strict=False)]
+        images = [Image(data, revised) for data, revised in zip(done.images, done.revised, strict=False)]
         price = image_cost(
             model,
             done.usage,
@@ -146,6 +184,26 @@ class ImageStream(ReplyStream):
         self.reply = reply
         return reply
 
+    def kept(self) -> str:
+        """After an interrupt: which pictures the user saw (nothing joins a conversation)."""
+        done, asked = self.drawing, int(self.body.get("n") or 1)
+        if done.images:
+            of = f" of {asked}" if asked > len(done.images) else ""
+            return f"{len(done.images)}{of} finished image{'s' if len(done.images) != 1 else ''} shown above"
+        if done.partials:
+            many = "s" if done.partials != 1 else ""
+            return f"{done.partials} partial image{many} shown above; no image was finished"
+        return "nothing arrived"
+
+    @property
+    def attached(self) -> str:
+        """What goes with the body of an edit (a multipart form): the picture."""
+        picture = self.drawing.picture
+        if picture is None:
+            return ""
+        size = f"{picture.mime}, {len(picture.data):,} bytes"
+        return f"with the picture {picture.name} ({size}) as a multipart form"
+
 
 def start(
     chat: Any,
@@ -155,6 +213,7 @@ def start(
     model: str | None = None,
     size: str | None = None,
     quality: str | None = None,
+    output_format: str | None = None,
     n: int | None = None,
     stream: bool | None = None,
 ) -> ImageStream:
@@ -171,5 +230,6 @@ def start(
         n=n,
         stream=settings.stream if stream is None else stream,
         edit=picture is not None,
+        output_format=output_format,
     )
     return ImageStream(chat, body, picture)

@@ -250,8 +250,8 @@ class ChatMagics(Magics, Settings):
             return self.complete_cell(chat, text, args, overrides)
         if args.format == "image":
             return self.image_cell(chat, text, args, overrides)
-        if args.size or args.quality:
-            raise UsageError("--size and --quality are for images: add -f image")
+        if args.size or args.quality or args.output_format:
+            raise UsageError("--size, --quality and --output-format are for images: add -f image")
         if args.echo:
             raise UsageError("--echo needs --completion (the chat APIs do not echo the prompt)")
         if args.system or args.role == "system":
@@ -311,6 +311,13 @@ class ChatMagics(Magics, Settings):
 
     def image_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
         """``-f image``: the cell is the prompt; with ``--image PATH``, an edit of that picture."""
+        reply = render.show_images(self.image_stream(chat, text, args, overrides), self.terminal)
+        if args.out:
+            self.user_shell.user_ns[args.out] = reply
+
+    def image_stream(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> Any:
+        """The image request of a ``-f image`` cell, built but not sent (the cell and its
+        ``--dry-run`` both come through here)."""
         from . import images
         from .transports.images import ImageOptionError
 
@@ -319,24 +326,28 @@ class ChatMagics(Magics, Settings):
             named = [f"--{n.replace('_', '-')}" for n in lacking] or ["more than one --image"]
             raise UsageError(f"-f image does not take {', '.join(named)}")
         try:
-            stream = images.start(
+            return images.start(
                 chat,
                 text,
                 image=(args.image or [None])[0],
                 model=overrides.get("model"),
                 size=args.size,
                 quality=args.quality,
+                output_format=args.output_format,
                 n=overrides.get("n"),
                 stream=overrides.get("stream"),
             )
         except ImageOptionError as e:
             raise UsageError(str(e)) from None
-        reply = render.show_images(stream, self.terminal)
-        if args.out:
-            self.user_shell.user_ns[args.out] = reply
 
     def complete_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
         """``--completion``: the cell as a raw prompt; the view is verbatim text by default."""
+        stream = self.completion_stream(chat, text, args, overrides)
+        reply = self.show_reply(stream, args.format or "text", args.conversation)
+        self.deliver(reply, args.out, args.format == "code")
+
+    def completion_stream(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> ReplyStream:
+        """The request of a ``--completion`` cell, built but not sent (also its ``--dry-run``)."""
         from .transports import completions
 
         lacking = [n for n in overrides if n not in (*completions.PARAMS, "model", "logprobs", "stream")]
@@ -345,9 +356,7 @@ class ChatMagics(Magics, Settings):
                 flag for flag, on in (("-s", args.system), ("--role", args.role), ("--new", args.new)) if on
             ]
             raise UsageError(f"--completion does not take {', '.join(named)} (the Completions API has none)")
-        stream = chat.complete(text, echo=args.echo, **overrides)
-        reply = self.show_reply(stream, args.format or "text", args.conversation)
-        self.deliver(reply, args.out, args.format == "code")
+        return chat.complete(text, echo=args.echo, **overrides)
 
     def message(self, chat: Chat, args: Any, cell: str) -> tuple[Any, list[dict[str, Any]]]:
         """The cell's user message (fields, earlier cells, attachments) and its receipt."""
@@ -471,10 +480,17 @@ class ChatMagics(Magics, Settings):
             what = "sets the system prompt" if args.role != "assistant" else "adds an example reply"
             return render.note(f"Dry run: this cell sends nothing; it {what}.", self.terminal)
         self.cell_text(cell, raw=True)  # an empty cell is refused as in a real send
-        if args.completion or args.map or args.batch or args.format == "image":
+        if args.map or args.batch:
             raise UsageError(
-                "--dry-run shows one chat request; --completion, --map and -f image have none yet"
+                "--dry-run shows one request; --map sends one per item (try the template on one)"
             )
+        if args.completion or args.format == "image":
+            # the prompt as the cell would send it, through the same builders; nothing is created
+            text = self.cell_text(cell, args.raw or not args.completion)
+            chat = Chat(settings=self, conversation=Conversation(args.conversation), transport=self.transport)
+            build = self.completion_stream if args.completion else self.image_stream
+            stream = build(chat, text, args, overrides)
+            return render.dry_run(stream.request, self.terminal, getattr(stream, "attached", ""))
         if self.api == "responses":
             self.check_responses(overrides, args)
         conversation = self.conversations.get(args.conversation) or Conversation(args.conversation)

@@ -122,6 +122,11 @@ CELL_OPTIONS: list[Option] = [
     ),
     option("--quality", help="-f image: low, medium, high, auto (gpt-image-1); standard, hd (dall-e-3)."),
     option(
+        "--output-format",
+        choices=["png", "jpeg", "webp"],
+        help="-f image: the image's file type (GPT image models; default png).",
+    ),
+    option(
         "--context",
         type=int,
         metavar="N",

@@ -18,6 +18,7 @@ from .events import TextDelta
 from .images import ImageReply, ImageStream
 from .markdown import escape_dollars, protect_dollars
 from .tools import ToolCall, ToolEvent
+from .transports.images import sniff
 from .usage import Ledger, cost, format_cost, reasoning_tokens
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
@@ -352,18 +353,10 @@ def consume(stream: ReplyStream, view: View) -> Reply:
     except KeyboardInterrupt:
         waiting.stop()
         partial = stream.finish(interrupted=True)
-        view.finish(partial, footer(partial), interrupted=True)
-        if not partial.text:
-            kept = "nothing arrived and nothing was recorded"
-        elif stream.recorded:
-            kept = "the partial reply is shown above and kept in history"
-        elif stream.calls and stream.request.record:
-            kept = "shown above; a tool turn is recorded whole or not at all, so nothing was recorded"
-        elif stream.request.record:
-            kept = "the partial reply is shown above, not kept in history (keep_partial is off)"
-        else:
-            kept = "the partial reply is shown above"
-        raise StreamInterrupted(f"interrupted: {kept}") from None
+        view.finish(
+            partial, footer(partial) if not isinstance(partial, ImageReply) else None, interrupted=True
+        )
+        raise StreamInterrupted(f"interrupted: {stream.kept()}") from None
     except BaseException as error:
         waiting.stop()
         view.fail(error)
@@ -521,10 +514,11 @@ def image_footer(reply: ImageReply) -> str:
     return " · ".join(parts)
 
 
-def image_bundle(png: bytes, label: str) -> dict[str, str]:
+def image_bundle(data: bytes, label: str) -> dict[str, str]:
+    """An image as its own type says it is (PNG, JPEG, WebP), whatever was asked for."""
     import base64
 
-    return {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": label}
+    return {sniff(data) or "image/png": base64.b64encode(data).decode("ascii"), "text/plain": label}
 
 
 class ImageView(View):
@@ -569,7 +563,8 @@ class TerminalImageView(View):
     """A terminal shows no pictures: a line per image (keep them with ``-o NAME``)."""
 
     def on_image(self, event: Any) -> None:
-        print(f"[image {event.number + 1}: {_pixels(event.png)} PNG, {len(event.png):,} bytes]")
+        kind = (sniff(event.png) or "image/?").split("/")[1].upper()
+        print(f"[image {event.number + 1}: {_pixels(event.png)} {kind}, {len(event.png):,} bytes]")
 
     def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
         assert isinstance(reply, ImageReply)
@@ -740,8 +735,9 @@ def cache_stats(path: str, stats: Any, terminal: bool = False) -> None:
     table(["reply cache", ""], rows, terminal)
 
 
-def dry_run(request: Request, terminal: bool = False) -> None:
-    """``%chat request``: the exact body the next cell would send; nothing is sent."""
+def dry_run(request: Request, terminal: bool = False, attached: str = "") -> None:
+    """``%chat request``: the exact body the next cell would send; nothing is sent.
+    ``attached`` names what goes with a body that is not JSON (an image edit's picture)."""
     import json
 
     from .content import shorten
@@ -749,9 +745,12 @@ def dry_run(request: Request, terminal: bool = False) -> None:
     shown = json.dumps(shorten(request.body), ensure_ascii=False, indent=2)
     left = f" · {request.left_out} earlier messages left out (max_context_tokens)" if request.left_out else ""
     left += f" · {request.over_budget}" if request.over_budget else ""
-    summary = (
-        f"{len(request.messages)} messages · ≈{request.estimated_tokens} prompt tokens{left} · nothing sent"
-    )
+    left += f" · {attached}" if attached else ""
+    tokens = request.estimated_tokens
+    if request.api in ("images", "completions"):  # one prompt, no messages
+        summary = f"{request.api} request · a prompt of ≈{tokens} tokens{left} · nothing sent"
+    else:
+        summary = f"{len(request.messages)} messages · ≈{tokens} prompt tokens{left} · nothing sent"
     if terminal:
         print(f"{shown}\n{summary}")
     else:

@@ -49,6 +49,25 @@ def png(width: int, height: int, seed: bytes, drawn: float = 1.0) -> bytes:
     )
 
 
+# output_format jpeg and webp: one fixed 64×64 picture each (made once with an image
+# library; the standard library has no JPEG or WebP encoder), so a client sees those types
+FIXED = {
+    "jpeg": base64.b64decode(
+        "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1R"
+        "V19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2Nj"
+        "Y2NjY2NjY2NjY2NjY2P/wAARCABAAEADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAA"
+        "AgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6"
+        "Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXG"
+        "x8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREA"
+        "AgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
+        "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPE"
+        "xcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDIooor1DgCiiigAooooAKKKKACiiigAooo"
+        "oAKKKKACiiigAooooAKKKKACiiigAooooAKKKKACiiigAooooAKKKKAP/9k="
+    ),
+    "webp": base64.b64decode("UklGRiQAAABXRUJQVlA4TBcAAAAvP8APAAdQraIUtP8BICH8f69F9D/1AwA="),
+}
+
+
 def dimensions(size: Any) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in str(size).split("x"))
@@ -117,7 +136,8 @@ def answer(handler: _Handler, body: dict[str, Any], events: str, picture: bytes)
     n = int(body.get("n") or 1)
     width, height = dimensions(body.get("size"))
     seed = hashlib.sha256(prompt.encode() + picture).digest()
-    images = [png(width, height, seed[k:]) for k in range(n)]
+    kind = str(body.get("output_format") or "png")
+    images = [png(width, height, seed[k:]) if kind == "png" else FIXED[kind] for k in range(n)]
     gpt_image = model.startswith("gpt-image")
     quality = str(body.get("quality") or "medium")
     per_image = OUTPUT_TOKENS.get(quality, OUTPUT_TOKENS["medium"])[0 if width == height else 1]
@@ -138,17 +158,19 @@ def answer(handler: _Handler, body: dict[str, Any], events: str, picture: bytes)
     if not body.get("stream"):
         reply: dict[str, Any] = {"created": int(time.time()), "data": data}
         if gpt_image and script.usage:
-            reply |= {"usage": usage, "output_format": "png", "quality": quality, "size": body.get("size")}
+            reply |= {"usage": usage, "output_format": kind, "quality": quality, "size": body.get("size")}
         return handler._json(200, reply)
     partials = int(body.get("partial_images") or 0)
     common = {"created_at": int(time.time()), "size": body.get("size") or "auto", "quality": quality}
-    common |= {"background": "opaque", "output_format": "png"}
+    common |= {"background": "opaque", "output_format": kind}
     content = [
         wire.sse(
             {
                 "type": f"{events}.partial_image",
                 "partial_image_index": k,
-                "b64_json": base64.b64encode(png(width, height, seed, (k + 1) / (partials + 1))).decode(),
+                "b64_json": base64.b64encode(
+                    partial(kind, width, height, seed, (k + 1) / (partials + 1))
+                ).decode(),
             }
             | common,
             event=f"{events}.partial_image",
@@ -161,3 +183,8 @@ def answer(handler: _Handler, body: dict[str, Any], events: str, picture: bytes)
     closing = [wire.sse(done, event=f"{events}.completed")]
     error = {"error": {"message": "scripted error event", "type": "server_error"}}
     wire.stream(handler, script, [], content, closing, lambda: wire.sse(error))
+
+
+def partial(kind: str, width: int, height: int, seed: bytes, drawn: float) -> bytes:
+    """A partial image in the asked type (the fixed picture, for JPEG and WebP)."""
+    return png(width, height, seed, drawn) if kind == "png" else FIXED[kind]

@@ -3,6 +3,7 @@ when one is asked for, in the Responses API's JSON and streaming events."""
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -57,6 +58,12 @@ def responses(handler: _Handler, raw: bytes) -> None:
     for name in ("n", "stop", "seed", "frequency_penalty", "presence_penalty", "messages", "max_tokens"):
         if name in body:
             return wire.bad_request(handler, f"Unsupported parameter: '{name}'.", name)
+    lost = unkept_reasoning(body, items)
+    if lost is not None:
+        return handler._json(
+            404,
+            {"error": {"message": lost, "type": "invalid_request_error", "param": "input", "code": None}},
+        )
     script = wire.scripted(handler)
     if script is None:
         return
@@ -90,7 +97,7 @@ def responses(handler: _Handler, raw: bytes) -> None:
         "error": None,
         "model": body["model"],
         "store": body.get("store", True),
-        "output": output(summary, pieces),
+        "output": output(summary, pieces, encrypted(body, items)),
         "usage": usage if script.usage else None,
         "metadata": {"served_by": STAND_IN},
     }
@@ -183,9 +190,34 @@ class Events:
         return wire.sse(data, event=kind)
 
 
-def output(summary: list[str], pieces: list[str]) -> list[dict[str, Any]]:
-    items = [_reasoning_item(summary)] if summary else []
+def output(summary: list[str], pieces: list[str], secret: str | None = None) -> list[dict[str, Any]]:
+    items = [_reasoning_item(summary)] if summary or secret else []
+    if secret:
+        items[0]["encrypted_content"] = secret
     return [*items, _message_item(pieces, "completed")]
+
+
+def encrypted(body: dict[str, Any], items: list[Any]) -> str | None:
+    """The stand-in's "encrypted reasoning" when ``include`` asks for it: a deterministic
+    token naming the request's input (not encrypted, and says so)."""
+    if "reasoning.encrypted_content" not in (body.get("include") or ()):
+        return None
+    said = f"stand-in reasoning over {len(items)} input items (not encrypted)"
+    return base64.b64encode(said.encode()).decode()
+
+
+def unkept_reasoning(body: dict[str, Any], items: list[Any]) -> str | None:
+    """OpenAI's answer to a reasoning item without its encrypted content when nothing is
+    stored: the server cannot find it."""
+    for item in items:
+        if isinstance(item, dict) and item.get("type") == "reasoning" and body.get("store") is False:
+            if not isinstance(item.get("encrypted_content"), str):
+                return (
+                    f"Item with id '{item.get('id')}' not found. Items are not persisted when "
+                    "`store` is set to false. Try again with `store` set to true, or remove this item "
+                    "from your input."
+                )
+    return None
 
 
 def _reasoning_item(summary: list[str]) -> dict[str, Any]:

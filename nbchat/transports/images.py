@@ -41,6 +41,19 @@ MODELS: dict[str, dict[str, Any]] = {
 PARTIAL_IMAGES = 2  # partial images asked for when streaming (0–3 allowed)
 
 
+# the first bytes of each image type a server may send: trusted over any name or field
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
+EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+PICTURE_EXTENSIONS = {ext: mime for mime, ext in EXTENSIONS.items()} | {".jpeg": "image/jpeg"}
+
+
+def sniff(data: bytes) -> str | None:
+    """The image type of ``data`` from its magic number (``image/png``…), or ``None``."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in _MAGIC if data.startswith(magic)), None)
+
+
 class ImageOptionError(NbChatError):
     """An option this image model does not take (a usage error in a cell)."""
 
@@ -95,7 +108,7 @@ class Picture:
             raise ImageOptionError(f"--image {path}: no such file") from None
         except OSError as e:
             raise ImageOptionError(f"--image {path}: cannot read it ({type(e).__name__})") from None
-        mime = mimetypes.guess_type(expanded)[0] or "image/png"
+        mime = sniff(data) or mimetypes.guess_type(expanded)[0] or "image/png"
         return cls(os.path.basename(expanded), data, mime)
 
 
@@ -108,6 +121,7 @@ def request_body(
     n: int | None = None,
     stream: bool = False,
     edit: bool = False,
+    output_format: str | None = None,
 ) -> dict[str, Any]:
     """The body (fields of a multipart form for edits), checked against the model's
     documented options; raises :class:`ImageOptionError` naming the option."""
@@ -125,6 +139,10 @@ def request_body(
                 raise ImageOptionError(f"--{name} {value}: {model} takes {', '.join(spec[name])}")
         if edit and not spec["edits"]:
             raise ImageOptionError(f"--image: {model} cannot edit images; use gpt-image-1 or dall-e-2")
+        if output_format not in (None, "png") and spec is not _GPT_IMAGE:
+            raise ImageOptionError(
+                f"--output-format {output_format}: {model} makes PNG only; use gpt-image-1"
+            )
     body: dict[str, Any] = {"model": model, "prompt": prompt}
     if size is not None:
         body["size"] = size
@@ -132,6 +150,8 @@ def request_body(
         body["quality"] = quality
     if n is not None:
         body["n"] = n
+    if output_format is not None:
+        body["output_format"] = output_format
     if spec is not None and spec is not _GPT_IMAGE:
         body["response_format"] = "b64_json"  # DALL·E sends URLs (that expire) unless asked
     if stream and spec is _GPT_IMAGE and (n or 1) == 1:
@@ -175,6 +195,7 @@ def run(
         if what.endswith(".partial_image"):
             if result.first_token is None:
                 result.first_token = time.perf_counter()
+            result.partials += 1
             yield ImagePartial(0, _decode(event))
         elif what.endswith(".completed"):
             png = _decode(event)

@@ -47,13 +47,23 @@ def check(values: Mapping[str, Any]) -> None:
 
 
 def request_body(
-    values: Mapping[str, Any], messages: list[dict[str, Any]], *, stream: bool, summary: str | None
+    values: Mapping[str, Any],
+    messages: list[dict[str, Any]],
+    *,
+    stream: bool,
+    summary: str | None,
+    outputs: Mapping[int, list[dict[str, Any]]] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The body for the whole history; the parameters left out for this model. Raises
-    :class:`Unsupported` naming the set parameters this API lacks."""
+    :class:`Unsupported` naming the set parameters this API lacks.
+
+    A reasoning model is asked for its reasoning encrypted, and gets it back on later
+    turns: ``outputs`` maps an assistant message (by ``id()``) to the output items its
+    reply came as, sent in its place. Other models get plain messages (reasoning items are
+    refused by a model that does not reason)."""
     check(values)
     model = str(values["model"])
-    body: dict[str, Any] = {"model": model, "input": input_items(messages), "store": False}
+    body: dict[str, Any] = {"model": model, "input": [], "store": False}
     for name in ("temperature", "top_p"):
         if values.get(name) is not None:
             body[name] = values[name]
@@ -66,6 +76,7 @@ def request_body(
     if values.get("reasoning_effort") is not None:
         reasoning["effort"] = values["reasoning_effort"]
     reasons = is_reasoning_model(model) or bool(reasoning)
+    body["input"] = input_items(messages, outputs if reasons else None)
     if summary and reasons:
         reasoning["summary"] = summary
     if reasoning:
@@ -78,16 +89,26 @@ def request_body(
         for name in dropped:
             del body[name]
         body.pop("include", None)
+    if reasons:
+        # nothing is stored (store false): without its encrypted reasoning, the next turn's
+        # request would start the model's thinking over
+        body["include"] = [*body.get("include", []), "reasoning.encrypted_content"]
     if stream:
         body["stream"] = True
     return body, [n if n != "top_logprobs" else "logprobs" for n in dropped]
 
 
-def input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def input_items(
+    messages: list[dict[str, Any]], outputs: Mapping[int, list[dict[str, Any]]] | None = None
+) -> list[dict[str, Any]]:
     """Chat messages as Responses input items: content parts renamed, tool calls and their
-    results as function_call and function_call_output items."""
+    results as function_call and function_call_output items; a reply in ``outputs`` as the
+    output items it came as."""
     items: list[dict[str, Any]] = []
     for m in messages:
+        if outputs and id(m) in outputs:
+            items.extend(outputs[id(m)])
+            continue
         role = m.get("role")
         if role == "tool":
             items.append(
@@ -168,6 +189,7 @@ def _take_response(response: Any, completion: Any) -> None:
         return
     completion.model = model_name(response.get("model")) or completion.model
     completion.usage = usage_of(response.get("usage")) or completion.usage
+    completion.output = returned_reasoning(response.get("output")) or completion.output
     status = response.get("status")
     if status == "failed":
         raise reported(response.get("error"))
@@ -182,6 +204,15 @@ def _take_response(response: Any, completion: Any) -> None:
         completion.reasoning[part] += valid_text(half)
     completion.pending_reasoning.clear()
     completion.done = True
+
+
+def returned_reasoning(output: Any) -> list[dict[str, Any]] | None:
+    """The output items to send back next turn, when they hold encrypted reasoning: the
+    reasoning and message items as the server sent them (the reasoning must come with the
+    message that followed it); ``None`` otherwise (the reply's text is enough)."""
+    items = [dict(i) for i in _objects(output) if i.get("type") in ("reasoning", "message")]
+    encrypted = any(i["type"] == "reasoning" and isinstance(i.get("encrypted_content"), str) for i in items)
+    return items if encrypted else None
 
 
 def _add_reasoning(completion: Any, index: Any, piece: Any) -> str:
