@@ -484,6 +484,8 @@ class ChatMagics(Magics, Settings):
             raise UsageError(
                 "--dry-run shows one request; --map sends one per item (try the template on one)"
             )
+        from .chat import Chat
+
         if args.completion or args.format == "image":
             # the prompt as the cell would send it, through the same builders; nothing is created
             text = self.cell_text(cell, args.raw or not args.completion)
@@ -496,8 +498,6 @@ class ChatMagics(Magics, Settings):
         conversation = self.conversations.get(args.conversation) or Conversation(args.conversation)
         if args.new:  # as if started over, without starting over
             conversation = Conversation(args.conversation, system=conversation.system)
-        from .chat import Chat
-
         chat = Chat(settings=self, conversation=conversation, transport=self.transport, ledger=self.ledger)
         chat.workspace = self.workspace()
         render.dry_run(self.cell_stream(chat, args, cell, overrides).request, self.terminal)

@@ -156,7 +156,10 @@ KINDS: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"map", "batch", "concurrency", "schema", "conversation", "out", "raw", "no_cache"}),
     ),
     "completion": ("--completion", frozenset({"completion", "echo", "format", "out", "raw", "no_cache"})),
-    "image": ("-f image", frozenset({"format", "image", "size", "quality", "out", "raw", "no_cache"})),
+    "image": (
+        "-f image",
+        frozenset({"format", "image", "size", "quality", "output_format", "out", "raw", "no_cache"}),
+    ),
     "system": ("-s", frozenset({"system", "role", "conversation", "raw"})),
     "example": ("--role assistant", frozenset({"role", "conversation", "raw"})),
 }
