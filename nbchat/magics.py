@@ -730,7 +730,11 @@ class ChatMagics(Magics, Settings):
                 raise UsageError("%chat cache shows the reply cache; %chat cache clear empties it")
             render.cache_stats(self.cache_path, store.stats(), self.terminal)
         except CacheUnavailable as e:
-            raise NbChatError(f"reply cache {self.cache_path} cannot be used ({e})") from None
+            # nbchat will not delete a file it cannot read: cache_path may name the wrong file
+            raise NbChatError(
+                f"reply cache {self.cache_path} cannot be used ({e}); cells still work without it. "
+                "Delete that file, or %chatconfig cache_path=ANOTHER_FILE (or cache=off)"
+            ) from None
 
     def _rebuild(self, args: Any) -> None:
         if len(args.args) > 1:
