@@ -87,7 +87,16 @@ class Control:
         self.status = W.HTML(layout=W.Layout(width="6em"))
         label = W.HTML(f"<span title='{html.escape(getattr(type(settings), name).help)}'>{name}</span>")
         label.layout = W.Layout(width=LABEL_WIDTH)
-        self.box = W.HBox([label, widget, self.status], layout=W.Layout(align_items="center"))
+        # unsets this one setting (the panel's "Unset all" does every one); shown while it is set
+        self.clear = W.Button(
+            icon="times",
+            tooltip=f"Unset {name}: send nothing, the server's default applies",
+            layout=W.Layout(width="2.2em", padding="0", margin="0 0 0 6px"),
+        )
+        self.clear.on_click(lambda _: self._unset())
+        nullable = getattr(type(settings), name).allow_none
+        row = [label, widget, *([self.clear] if nullable else []), self.status]
+        self.box = W.HBox(row, layout=W.Layout(align_items="center"))
         self.box.add_class("nbchat-row")
         self._syncing = False
         widget.observe(self._from_widget, "value")
@@ -121,6 +130,11 @@ class Control:
         self.status.value = (
             "<i title='not sent: the server applies its own default'>unset</i>" if unset else ""
         )
+        self.clear.layout.visibility = "hidden" if unset else "visible"
+
+    def _unset(self) -> None:
+        with self.settings.setting_from("sliders"):
+            setattr(self.settings, self.name, None)
 
     def _from_trait(self, change: dict[str, Any]) -> None:
         self._show(change["new"])

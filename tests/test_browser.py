@@ -359,6 +359,8 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
             box.press("Enter")
 
         fact(facts, "stop_typed", type_stop)
+        time.sleep(1)
+        page.locator(".nbchat-panel").screenshot(path=str(shots / "panel-set.png"))
 
         server.script(text=PRICES)
         run_cell(page, 2)
@@ -375,8 +377,17 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
                 .last.evaluate("e => getComputedStyle(e.querySelector('span') || e).opacity")
             ),
         )
+
+        def unset_seed() -> str:
+            row = rows.filter(has_text="seed")
+            row.locator("button").click()  # its own unset button
+            wait_for(lambda: "unset" in row.inner_text(), 30, "the seed to be unset")
+            return str(row.locator("input[type=text]").input_value())
+
+        fact(facts, "seed_unset", unset_seed)
         server.script(text="Choose $5 or $6")
         run_cell(page, 3)
+        fact(facts, "seed_sent_after_unset", lambda: server.bodies[-1].get("seed", "not sent"))
         fact(facts, "choices", lambda: shown(page, "choices", 3))
         fact(facts, "choices_math", lambda: math_in(page, 3))
         run_cell(page, 4)
@@ -445,6 +456,7 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
         assert value == "" and "API default" in placeholder and "whole number" in placeholder
     assert facts["unset_shown"] == "API default", "an unset dropdown shows no value nobody chose"
     assert facts["seed_typed"] is None and facts["seed_sent"] == 7, "the seed box takes Enter"
+    assert facts["seed_unset"] == "" and facts["seed_sent_after_unset"] == "not sent", "its × unsets it"
     assert facts["stop_typed"] is None and facts["stop_sent"] == ["###"], "the stop box takes Enter"
     # 9: the chat view
     assert "Widget A costs $7 and B costs $8; the area is" in facts["view_reply"]
@@ -459,6 +471,7 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
         "dollars-reply.png",
         "dollars-usage.png",
         "last.png",
+        "panel-set.png",
         "panel.png",
     ]
 

@@ -115,7 +115,7 @@ def test_the_stop_box_takes_comma_separated_or_json_sequences(panel, magics, cel
 
 def test_every_row_has_its_label_in_one_column_and_a_wide_control(panel) -> None:
     for name, control in panel.controls.items():
-        label, widget, _status = control.box.children
+        label, widget, *_rest = control.box.children
         assert name in label.value and label.layout.width == "11em"
         if not isinstance(widget, W.Checkbox):
             assert widget.layout.width == "30em" and not getattr(widget, "description", "")
@@ -285,3 +285,18 @@ def test_the_api_default_choice_of_a_dropdown_unsets_it(panel, magics) -> None:
     assert magics.reasoning_effort == "high" and effort.status.value == ""
     effort.widget.label = "API default"
     assert magics.reasoning_effort is None and "unset" in effort.status.value
+
+
+def test_each_set_control_has_a_button_that_unsets_only_it(panel, magics, cell, server) -> None:
+    t, p = panel.controls["temperature"], panel.controls["top_p"]
+    assert t.clear.layout.visibility == "hidden"  # nothing to unset yet
+    t.widget.value, p.widget.value = 0.4, 0.5
+    assert t.clear.layout.visibility == "visible"
+    t.clear.click()
+    assert (magics.temperature, magics.top_p) == (None, 0.5) and magics.origin("temperature") == "sliders"
+    assert t.widget.value == 1.0 and "unset" in t.status.value and t.clear.layout.visibility == "hidden"
+    assert cell("%%chat\nhi").ok
+    assert "temperature" not in server.bodies[-1] and server.bodies[-1]["top_p"] == 0.5
+    # settings that cannot be unset have no such button
+    assert panel.controls["stream"].clear not in panel.controls["stream"].box.children
+    assert panel.controls["model"].clear not in panel.controls["model"].box.children
