@@ -645,7 +645,10 @@ def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> 
     """``%chat history``: role, tokens and content of each message."""
     md, plain = [], []
     for e in entries:
-        tokens = f" · {e['tokens']} tokens" if e.get("tokens") is not None else ""
+        count = e.get("tokens")
+        # "≈1 token", "4 tokens": the count may carry its ≈
+        one = str(count).lstrip("≈") == "1"
+        tokens = f" · {count} token{'' if one else 's'}" if count is not None else ""
         tokens += f" · {e['mark']}" if e.get("mark") else ""
         md.append(f"**{e['role']}**{tokens}\n\n{protect_dollars(str(e['content']))}")
         plain.append(f"[{e['role']}{tokens}]\n{e['content']}")

@@ -14,6 +14,9 @@ def test_history_is_a_readable_transcript_with_tokens(cell) -> None:
     assert "Be brief." in md and "What is pandas?" in md and "Echo: What is pandas?" in md
     assert "**assistant** · 4 tokens" in md  # the server's completion_tokens
     assert "**user** · ≈" in md  # estimated where the server reports none per message
+    assert cell("%%chat\nHi").ok
+    md = cell("%chat history").markdown
+    assert "**user** · ≈1 token\n\nHi" in md and "1 tokens" not in md
 
 
 def test_reset_empties_and_keep_system_keeps_the_prompt(cell, server) -> None:
