@@ -344,21 +344,14 @@ def test_dollar_signs_and_the_widgets_as_a_person_sees_them_in_jupyterlab(lab, s
             lambda: rows.filter(has_text="reasoning_effort").locator("select").input_value(),
         )
 
-        def type_seed() -> None:
-            box = rows.filter(has_text="seed").locator("input[type=text]")
+        def type_into(setting: str, text: str) -> None:
+            box = rows.filter(has_text=setting).locator("input[type=text]")
             box.click()
-            box.type("7")
+            box.type(text)
             box.press("Enter")
 
-        fact(facts, "seed_typed", type_seed)
-
-        def type_stop() -> None:
-            box = rows.filter(has_text="stop").locator("input[type=text]")
-            box.click()
-            box.type("###")
-            box.press("Enter")
-
-        fact(facts, "stop_typed", type_stop)
+        fact(facts, "seed_typed", lambda: type_into("seed", "7"))
+        fact(facts, "stop_typed", lambda: type_into("stop", "###"))
         time.sleep(1)
         page.locator(".nbchat-panel").screenshot(path=str(shots / "panel-set.png"))
 

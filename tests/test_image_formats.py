@@ -10,9 +10,11 @@ import signal
 import threading
 
 import pytest
+from conftest import Cell, Run
 from IPython.core.error import UsageError
 
 from nbchat import NbChatError
+from nbchat.testing.server import StandInServer
 from nbchat.transports.images import sniff
 
 JPEG, WEBP, PNG = b"\xff\xd8\xff", b"RIFF", b"\x89PNG\r\n\x1a\n"
@@ -94,14 +96,19 @@ def test_dall_e_takes_no_output_format_and_size_needs_the_image_format(cell, ser
     assert server.requests == []
 
 
-def test_an_interrupt_after_a_partial_image_says_it_was_shown(cell, server) -> None:
-    server.script(stall_at=1, stall=10)
+def interrupted_image_cell(cell: Cell, server: StandInServer, stall_at: int) -> Run:
+    """An image cell interrupted (a real SIGINT) while the server stalls after ``stall_at`` events."""
+    server.script(stall_at=stall_at, stall=10)
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        run = cell("%%chat -f image\nA lighthouse")
+        return cell("%%chat -f image\nA lighthouse")
     finally:
         timer.cancel()
+
+
+def test_an_interrupt_after_a_partial_image_says_it_was_shown(cell, server) -> None:
+    run = interrupted_image_cell(cell, server, stall_at=1)
     assert not run.ok
     said = str(run.error)
     assert "1 partial image shown above; no image was finished" in said and "nothing arrived" not in said
@@ -109,11 +116,5 @@ def test_an_interrupt_after_a_partial_image_says_it_was_shown(cell, server) -> N
 
 
 def test_an_interrupt_before_any_image_says_nothing_arrived(cell, server) -> None:
-    server.script(stall_at=0, stall=10)
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        run = cell("%%chat -f image\nA lighthouse")
-    finally:
-        timer.cancel()
+    run = interrupted_image_cell(cell, server, stall_at=0)
     assert not run.ok and str(run.error) == "interrupted: nothing arrived"
