@@ -28,21 +28,15 @@ def execute(
 ) -> Any:
     """Run every cell of ``path`` in a fresh python3 kernel; return the executed notebook."""
     nb = nbformat.read(path, as_version=4)
-    saved = dict(os.environ)
-    os.environ.update(env or {})  # the kernel inherits this process's environment
-    try:
-        NotebookClient(
-            nb,
-            kernel_name="python3",
-            timeout=timeout,
-            resources={"metadata": {"path": str(path.parent)}},
-            extra_arguments=extra_arguments or [],
-            record_timing=False,
-            store_widget_state=True,
-        ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=timeout,
+        resources={"metadata": {"path": str(path.parent)}},
+        extra_arguments=extra_arguments or [],
+        record_timing=False,
+        store_widget_state=True,
+    ).execute(env={**os.environ, **(env or {})})  # the kernel's environment; ours is left alone
     return nb
 
 
