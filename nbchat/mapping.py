@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .client import Completion
@@ -266,15 +266,7 @@ def run_map(
         raise NbChatError("a map sends Chat Completions requests (api=chat), one per item")
     spec = to_schema(schema) if schema is not None else None
     shape = Shape.of(items)
-    jobs = []
-    for position, item in enumerate(shape.items):
-        request, user = chat.prepare(
-            fill(template, item), history=False, stream=False, schema=spec, **overrides
-        )
-        # one request, one answer: a map runs no tool-call loop, so it offers no tools
-        request.body.pop("tools", None)
-        request.tools = {}
-        jobs.append(Job(position, item, request, user, request_key(request.body)))
+    jobs = jobs_for(chat, shape.items, template, spec, overrides)
     if batch:
         from .batch import BatchJob
 
@@ -314,6 +306,22 @@ def run_map(
     return results
 
 
+def jobs_for(
+    chat: Chat, items: list[Any], template: str, spec: Schema | None, overrides: dict[str, Any]
+) -> list[Job]:
+    """One request per item (built, not sent): the system prompt and the filled template."""
+    jobs = []
+    for position, item in enumerate(items):
+        request, user = chat.prepare(
+            fill(template, item), history=False, stream=False, schema=spec, **overrides
+        )
+        # one request, one answer: a map runs no tool-call loop, so it offers no tools
+        request.body.pop("tools", None)
+        request.tools = {}
+        jobs.append(Job(position, item, request, user, request_key(request.body)))
+    return jobs
+
+
 def replay(chat: Chat, jobs: list[Job], values: list[Any]) -> list[Reply]:
     """Items answered before come from the reply cache: a re-run continues, it does not resample
     (``cache="refresh"`` / ``--no-cache`` asks for every item again)."""
@@ -349,6 +357,14 @@ def check_cost(
 ) -> float | None:
     """Estimate what the requests will cost; above ``confirm_cost`` ask (``input()``), and
     refuse where nobody can answer."""
+    estimate = estimate_cost(chat, jobs, discount)
+    if estimate is None:
+        return None
+    return confirm_cost(chat, estimate, len(jobs), jobs[0].request.body["model"], confirm)
+
+
+def estimate_cost(chat: Chat, jobs: list[Job], discount: float = 1.0) -> float | None:
+    """What ``jobs`` (all to one model) should cost, in USD; ``None`` without a price."""
     if not jobs:
         return None
     model = jobs[0].request.body["model"]
@@ -358,19 +374,26 @@ def check_cost(
     limit = jobs[0].request.body.get("max_tokens") or jobs[0].request.body.get("max_completion_tokens")
     prompt = sum(estimate_messages(j.request.messages) for j in jobs)
     completion = len(jobs) * int(limit or COMPLETION_GUESS)
-    estimate = discount * (prompt * rates[0] + completion * rates[1]) / 1e6
+    return discount * (prompt * rates[0] + completion * rates[1]) / 1e6
+
+
+def confirm_cost(
+    chat: Chat, estimate: float, count: int, to: str, confirm: Callable[[str], str] | None
+) -> float:
+    """Above ``confirm_cost``, ask whether to send ``count`` requests ``to`` (a model, or
+    several) with ``input()``; refuse where nobody can answer."""
     threshold = float(getattr(chat.settings, "confirm_cost", 1.0))
     if estimate <= threshold:
         return estimate
     question = (
-        f"{len(jobs)} requests to {model} will cost about {format_cost(estimate)} "
+        f"{count} requests to {to} will cost about {format_cost(estimate)} "
         f"(above confirm_cost {format_cost(threshold)}). Run them? [y/N] "
     )
     try:
         answer = (confirm or builtins.input)(question)
     except Exception:  # no stdin: nbclient, a script, a captured test
         raise NbChatError(
-            f"{len(jobs)} requests would cost about {format_cost(estimate)}, above confirm_cost "
+            f"{count} requests would cost about {format_cost(estimate)}, above confirm_cost "
             f"({format_cost(threshold)}), and there is no stdin to confirm; raise the limit "
             f"(%chatconfig confirm_cost={estimate * 1.5:.2f}) to run it"
         ) from None
@@ -400,10 +423,15 @@ def _drive(
     view: Any,
 ) -> bool:
     """Run ``jobs`` on the background loop; paint progress; True if interrupted."""
-    client = async_client(chat)
+    runner = Runner(chat, async_client(chat), values, errors, state, concurrency)
+    return drive(lambda finished: runner.run(jobs, finished), state, view)
+
+
+def drive(start: Callable[[threading.Event], Coroutine[Any, Any, None]], state: Progress, view: Any) -> bool:
+    """Run ``start(finished)`` on the background loop while this thread paints ``state`` each
+    tick; True if interrupted (the loop's tasks are cancelled, and set ``finished`` when done)."""
     finished = threading.Event()
-    runner = Runner(chat, client, values, errors, state, concurrency)
-    future = asyncio.run_coroutine_threadsafe(runner.run(jobs, finished), loop())
+    future = asyncio.run_coroutine_threadsafe(start(finished), loop())
     try:
         while True:
             try:
