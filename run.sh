@@ -4,10 +4,11 @@
 #                         otherwise the offline stand-in server) and print what it showed
 #   ./run.sh test         run the test suite
 #   ./run.sh bench        run the benchmarks
+#   ./run.sh docs         build the documentation site into docs/_build/html (warnings fail it)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { echo "usage: ./run.sh quickstart | test | bench" >&2; exit 2; }
+usage() { echo "usage: ./run.sh quickstart | test | bench | docs" >&2; exit 2; }
 command=${1:-}
 shift || true
 # Each command installs only what it needs (the quick start needs no JupyterLab or browser
@@ -16,6 +17,7 @@ case "$command" in
   quickstart) extra=quickstart ;;
   test) extra=test ;;
   bench) extra=test,bench ;;
+  docs) extra=docs ;;
   *) usage ;;
 esac
 
@@ -37,6 +39,9 @@ case "$command" in
     ruff format --check --quiet nbchat tests scripts benchmarks
     mypy --strict nbchat
     exec python -m pytest "$@" ;;
+  docs)
+    # offline: the notebooks run against the stand-in, and only internal links are checked
+    exec python -m sphinx -W --keep-going -q -b html docs docs/_build/html "$@" ;;
   bench)
     python benchmarks/bench.py "$@"
     python benchmarks/long_sessions.py

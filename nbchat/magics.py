@@ -624,6 +624,7 @@ class ChatMagics(Magics, Settings):
         return str(args.args[0])
 
     def _history(self, args: Any) -> None:
+        """The conversation as a transcript, with tokens per message (≈ where estimated)."""
         from .tools import message_text
 
         chat = self.chat_for(args.conversation)
@@ -642,6 +643,7 @@ class ChatMagics(Magics, Settings):
         render.transcript(entries, self.terminal)
 
     def _reset(self, args: Any) -> None:
+        """Empty the conversation (`--keep-system` keeps its system prompt)."""
         conversation = self.chat_for(args.conversation).conversation
         conversation.clear(keep_system=args.keep_system)
         kept = " (system prompt kept)" if args.keep_system else ""
@@ -650,6 +652,7 @@ class ChatMagics(Magics, Settings):
         )
 
     def _undo(self, args: Any) -> None:
+        """Remove the last exchange."""
         conversation = self.chat_for(args.conversation).conversation
         turn = conversation.undo()
         render.note(
@@ -659,6 +662,7 @@ class ChatMagics(Magics, Settings):
         )
 
     def _list(self, args: Any) -> None:
+        """The conversations, with their message count, token estimate and model."""
         rows = []
         for name, conv in sorted(self.conversations.items()):
             messages = conv.messages(system=self.system_prompt)
@@ -668,11 +672,13 @@ class ChatMagics(Magics, Settings):
         render.table(["conversation", "messages", "tokens", "model"], rows, self.terminal)
 
     def _retry(self, args: Any) -> None:
+        """Ask for the last reply again with the current settings; the new reply replaces it."""
         reply = self.show_reply(self.chat_for(args.conversation).retry(), self.output, args.conversation)
         if reply.data is not None:  # a --schema cell's retry shows its table again
             mapview.show_data(reply.data, self.terminal)
 
     def _pick(self, args: Any) -> None:
+        """`pick K`: keep choice K of the last `-n` reply in the history."""
         choice = self._one_arg(args, "choice")
         if not choice.isdigit():
             raise UsageError(f"pick takes a choice number, not {choice!r}")
@@ -685,19 +691,23 @@ class ChatMagics(Magics, Settings):
         )
 
     def _save(self, args: Any) -> None:
+        """`save PATH`: the conversation as JSON (messages in OpenAI format plus per-turn metadata)."""
         path = self.chat_for(args.conversation).conversation.save(self._one_arg(args, "path"))
         render.note(f"Saved *{args.conversation}* to `{path}`.", self.terminal)
 
     def _load(self, args: Any) -> None:
+        """`load PATH`: a conversation saved by `save` (a corrupt or foreign file changes nothing)."""
         conversation = Conversation.load(self._one_arg(args, "path"), name=args.conversation)
         self.conversations[args.conversation] = conversation
         render.note(f"Loaded {len(conversation.turns)} turns into *{args.conversation}*.", self.terminal)
 
     def _export(self, args: Any) -> None:
+        """`export PATH`: a `.md` transcript, or `.jsonl` in OpenAI's fine-tuning format."""
         path = self.chat_for(args.conversation).conversation.export(self._one_arg(args, "path"))
         render.note(f"Exported *{args.conversation}* to `{path}`.", self.terminal)
 
     def _usage(self, args: Any) -> None:
+        """Requests, tokens and cost this session, per model (`--org [--days N]`: the organization's)."""
         if args.org:
             from .transports import organization
 
@@ -706,10 +716,12 @@ class ChatMagics(Magics, Settings):
         render.usage_table(self.ledger, self.prices, self.terminal)
 
     def _models(self, args: Any) -> None:
+        """The models the server offers (`GET /models`)."""
         models = self.transport.models(self)
         render.table(["model"], [[m] for m in models], self.terminal)
 
     def _request(self, args: Any) -> None:
+        """`request [TEXT]`: what the next `%%chat` would send (a dry run), TEXT taken as written."""
         """``%chat request [-c NAME] [TEXT]``: ``%%chat --dry-run`` with TEXT as the cell,
         taken as written (quotes, apostrophes) and substituted like a cell."""
         match = _REQUEST_LINE.fullmatch(args.text)
@@ -719,6 +731,7 @@ class ChatMagics(Magics, Settings):
         self.dry_run(cell_args, match["text"] or "<your next message>", {})
 
     def _cache(self, args: Any) -> None:
+        """The reply cache: its file, entries, size and savings; `cache clear` starts it afresh."""
         from .cache import CacheUnavailable, open_cache
 
         store = open_cache(self.cache_path)
@@ -737,6 +750,7 @@ class ChatMagics(Magics, Settings):
             ) from None
 
     def _rebuild(self, args: Any) -> None:
+        """`rebuild [NOTEBOOK]`: restore every conversation from a saved notebook's replies."""
         if len(args.args) > 1:
             raise UsageError("%chat rebuild takes at most one notebook, e.g. %chat rebuild analysis.ipynb")
         path = args.args[0] if args.args else rebuild.own_notebook(self.user_shell.user_ns)
@@ -752,6 +766,7 @@ class ChatMagics(Magics, Settings):
         render.note(f"Rebuilt from `{path}`: {summary}.", self.terminal)
 
     def _files(self, args: Any) -> None:
+        """The account's files; `files upload PATH`, `files download ID PATH`, `files delete ID`."""
         from . import files
 
         chat = self.chat_for(args.conversation)

@@ -12,7 +12,7 @@ def test_an_unknown_command_prints_usage_before_installing_anything(tmp_path: Pa
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
     result = subprocess.run(["bash", str(tmp_path / "run.sh"), "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2
-    assert "usage: ./run.sh quickstart | test | bench" in result.stderr
+    assert "usage: ./run.sh quickstart | test | bench | docs" in result.stderr
     assert not (tmp_path / ".venv").exists()
 
 
