@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .errors import NbChatError
+
 if TYPE_CHECKING:  # sqlite3 is imported on first use: %load_ext stays fast
     import sqlite3
 
@@ -76,7 +78,17 @@ class Stats:
 
 
 class CacheUnavailable(Exception):
-    """The cache file cannot be used; the message says why in a few words."""
+    """The cache file cannot be used; the message says why in a few words. ``corrupt``: the
+    file is not a reply cache at all (garbage, another database), as opposed to one that is
+    locked or cannot be written — only a corrupt file is set aside by ``%chat cache clear``."""
+
+    def __init__(self, message: str, corrupt: bool = False) -> None:
+        super().__init__(message)
+        self.corrupt = corrupt
+
+
+class NotInCache(NbChatError):
+    """``cache=only``: the request is not in the reply cache, so it was not sent."""
 
 
 class ReplyCache:
@@ -86,6 +98,7 @@ class ReplyCache:
         self.path = Path(path).expanduser()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._inode: int | None = None  # of the file the connection opened
         self._lock = threading.Lock()  # one connection, shared by threads (Chat.map)
 
     def __repr__(self) -> str:
@@ -93,7 +106,11 @@ class ReplyCache:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
-            return self._conn
+            if self._inode == _inode(self.path):
+                return self._conn
+            # the file was deleted (or replaced) while open: writing on would fill a file no
+            # one can see again, so the next write creates it anew
+            self.close()
         # a forked child must not use its parent's connection
         import sqlite3
 
@@ -110,7 +127,7 @@ class ReplyCache:
         except BaseException:
             conn.close()
             raise
-        self._conn, self._pid = conn, os.getpid()
+        self._conn, self._pid, self._inode = conn, os.getpid(), _inode(self.path)
         return conn
 
     def _run(self, work: Any) -> Any:
@@ -131,21 +148,17 @@ class ReplyCache:
                         pause = min(pause * 2, 0.2)
                         continue
                     self.close()
-                    raise CacheUnavailable(_why(e)) from None
+                    raise CacheUnavailable(_why(e), _corrupt(e)) from None
                 except (sqlite3.Error, OSError) as e:
                     self.close()
-                    raise CacheUnavailable(_why(e)) from None
+                    raise CacheUnavailable(_why(e), _corrupt(e)) from None
 
     def get(self, key: str) -> Entry | None:
         def read(conn: sqlite3.Connection) -> Entry | None:
             row = conn.execute("SELECT reply, asked, cost FROM replies WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                return None
-            try:
-                reply = json.loads(row[0])
-            except ValueError:
-                return None  # a damaged row is a miss; the next answer replaces it
-            return Entry(reply, float(row[1]), row[2]) if isinstance(reply, dict) else None
+            # a damaged row (garbage, JSON of the wrong shape) is a miss: the next answer
+            # replaces it
+            return None if row is None else _entry(*row)
 
         result: Entry | None = self._run(read)
         return result
@@ -209,6 +222,26 @@ class ReplyCache:
                 pass  # another kernel is reading: the space is reused later anyway
         return cleared
 
+    def set_aside(self) -> Path:
+        """Rename a file that is no reply cache (never delete it: ``cache_path`` may name
+        someone's other file) so that a new cache starts at ``path``; returns the new name."""
+        with self._lock:
+            self.close()
+            aside = self.path.with_name(f"{self.path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            n = 1
+            while aside.exists():
+                n += 1
+                aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
+            try:
+                self.path.rename(aside)
+                for suffix in ("-wal", "-shm"):  # a log belongs with its file
+                    log = Path(f"{self.path}{suffix}")
+                    if log.exists():
+                        log.rename(f"{aside}{suffix}")
+            except OSError as e:
+                raise CacheUnavailable(_why(e)) from None
+            return aside
+
     def close(self) -> None:
         """Close the connection; the WAL is folded into the file (so it can be committed)."""
         import sqlite3
@@ -233,6 +266,99 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+# what a stored reply's fields must be, to be replayed (anything else is a damaged entry)
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "parts": dict,
+    "finish": dict,
+    "logprobs": dict,
+    "usage": (dict, type(None)),
+    "model": (str, type(None)),
+    "done": bool,
+    "tool_turn": (dict, type(None)),
+    "reasoning": list,
+    "output": (list, type(None)),
+    "latency": (int, float),
+    "pending_reasoning": dict,
+}
+
+
+def _entry(text: Any, asked: Any, cost: Any) -> Entry | None:
+    """A row as an :class:`Entry`, or ``None`` when any part of it is not what
+    :func:`snapshot` writes (a replay must never fail the cell that asked for it)."""
+    try:
+        reply = json.loads(text)
+        when = float(asked)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(reply, dict) or not well_formed(reply):
+        return None
+    if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+        cost = None
+    return Entry(reply, when, cost)
+
+
+def well_formed(record: Mapping[str, Any]) -> bool:
+    """Whether a stored reply has the types :func:`restore` and a replay rely on."""
+    for name, kinds in _FIELD_TYPES.items():
+        if name in record and not isinstance(record[name], kinds):
+            return False
+    parts = record.get("parts", {"0": []})
+    if not parts or not all(_index(k) and isinstance(v, list) for k, v in parts.items()):
+        return False
+    if not all(isinstance(t, str) for v in parts.values() for t in v):
+        return False
+    if not all(_index(k) and (v is None or isinstance(v, str)) for k, v in record.get("finish", {}).items()):
+        return False
+    logprobs = record.get("logprobs", {})
+    if not all(_index(k) and isinstance(v, list) for k, v in logprobs.items()):
+        return False
+    if not all(isinstance(t, str) for t in record.get("reasoning", [])):
+        return False
+    usage = record.get("usage") or {}
+    if not all(isinstance(v, (int, float, dict)) and not isinstance(v, bool) for v in usage.values()):
+        return False
+    return _tool_turn_well_formed(record.get("tool_turn"))
+
+
+def _tool_turn_well_formed(turn: Any) -> bool:
+    if turn is None:
+        return True
+    messages, calls = turn.get("messages", []), turn.get("calls", [])
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        return False
+    if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+        return False
+    texts = ("id", "name", "arguments")
+    return all(isinstance(c.get(k), str) for c in calls for k in texts) and isinstance(
+        turn.get("usage") or {}, dict
+    )
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))
+
+
+def _index(key: Any) -> bool:
+    return isinstance(key, str) and key.isdigit()
+
+
+def _corrupt(error: BaseException) -> bool:
+    """The file is not a reply cache (as opposed to locked, busy or unwritable)."""
+    import sqlite3
+
+    if isinstance(error, sqlite3.OperationalError):
+        # a database of another shape: a table or column of ours is missing
+        return str(error).startswith(("no such table", "no such column", "table replies has no"))
+    return isinstance(error, sqlite3.DatabaseError)
 
 
 def _busy(error: BaseException) -> bool:
@@ -292,9 +418,11 @@ def snapshot(completion: Any) -> dict[str, Any]:
 
 
 def restore(completion: Any, record: Mapping[str, Any]) -> None:
-    """Fill a fresh completion from :func:`snapshot`'s data."""
+    """Fill a fresh completion from :func:`snapshot`'s data (checked by :func:`well_formed`);
+    a name the completion does not have, or holds as an object, is not taken."""
+    current = vars(completion)
     for name, value in record.items():
-        if name == "latency":
+        if name == "latency" or name not in current or not _plain(current[name]):
             continue
         if name in _BY_CHOICE and isinstance(value, dict):
             value = {int(k): v for k, v in value.items()}
@@ -313,18 +441,23 @@ class Replayer:
     def lookup(self, mode: str, path: str, key: str, cell_id: str | None) -> tuple[Entry | None, str | None]:
         """The stored reply to replay, or ``None`` to ask the model; and a note for the user.
 
-        A cell this kernel already answered asks again: re-running still gives a new sample."""
-        if mode != "replay" or (cell_id is not None and cell_id in self.answered):
+        A cell this kernel already answered asks again: re-running still gives a new sample —
+        except under ``only``, which replays every time (and never asks)."""
+        if mode not in ("replay", "only") or (
+            mode == "replay" and cell_id is not None and cell_id in self.answered
+        ):
             return None, None
         try:
             return open_cache(path).get(key), None
         except CacheUnavailable as e:
+            if mode == "only":  # the request fails: say why every time
+                return None, f"reply cache {path} cannot be used ({e})"
             return None, self.problem(path, e)
 
     def store(
         self, mode: str, path: str, key: str, reply: Mapping[str, Any], model: str | None, cost: float | None
     ) -> str | None:
-        if mode == "off":
+        if mode in ("off", "only"):
             return None
         try:
             open_cache(path).put(key, reply, model, cost)

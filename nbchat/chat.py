@@ -6,10 +6,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .cache import Entry, Replayer, key_of, restore, snapshot
+from .cache import Entry, NotInCache, Replayer, key_of, restore, snapshot
 from .client import Completion, Transport, request_body
 from .connection import resolve
 from .content import Content, is_valid
@@ -20,7 +20,7 @@ from .events import Event, ReasoningDelta, Replayed, TextDelta
 from .rebuild import exchange_of
 from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .secret import credentials
-from .settings import Settings
+from .settings import Settings, ask_again
 from .tokens import estimate_messages, estimate_text
 from .tools import Approval, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
 from .usage import Ledger, cost
@@ -160,6 +160,8 @@ class ReplyStream:
         if entry is not None:
             yield from self._replay(entry)
             return
+        if mode == "only":
+            raise NotInCache(not_cached(self.user, problem))
         try:
             yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
         except RequestFailed as e:
@@ -246,7 +248,10 @@ class ReplyStream:
         turn = self.completion.tool_turn
         if isinstance(turn, dict):
             self.added = list(turn.get("messages") or [])
-            self.calls = [ToolCall(**c) for c in turn.get("calls") or [] if isinstance(c, dict)]
+            known = {f.name for f in fields(ToolCall)}
+            self.calls = [
+                ToolCall(**{k: v for k, v in c.items() if k in known}) for c in turn.get("calls") or []
+            ]
             for call in self.calls:
                 yield ToolEvent(call, done=True)
 
@@ -352,6 +357,22 @@ class ReplyStream:
             reply.notes.append(problem)
         if self.request.cell_id is not None:
             replayer.answered.add(self.request.cell_id)
+
+
+def not_cached(user: Message, problem: str | None) -> str:
+    """``cache=only``'s error for a request the cache does not hold, naming the cell by the
+    start of its message (a notebook run by papermill or nbclient has no cell numbers)."""
+    text = user.get("content")
+    if isinstance(text, list):
+        text = " ".join(str(p.get("text", "")) for p in text if isinstance(p, dict))
+    start = " ".join(str(text or "").split())
+    start = start if len(start) <= 60 else start[:59] + "…"
+    if problem:
+        return f"not in the reply cache: {problem}; cache=only sends nothing ({start!r})"
+    return (
+        f"not in the reply cache: this cell changed since it was made ({start!r}); "
+        "cache=only sends nothing. Run it once with cache=replay to store its reply"
+    )
 
 
 def estimate_usage(messages: list[Message], texts: list[str]) -> dict[str, int]:
@@ -628,7 +649,7 @@ class Chat:
         recipe = last.recipe or {}  # a loaded or rebuilt turn: only its message is known
         options = dict(recipe.get("overrides") or {}) | overrides
         # a retry asks the model again and its answer replaces the stored one
-        options.setdefault("cache", "off" if self.settings.cache == "off" else "refresh")
+        options.setdefault("cache", ask_again(self.settings.cache))
         return self.stream(
             last.messages[0]["content"],
             cell_id=last.cell_id,

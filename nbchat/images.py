@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cache import NotInCache
 from .chat import Reply, ReplyStream, Request
 from .content import image_size
 from .errors import NbChatError
@@ -147,6 +148,8 @@ class ImageStream(ReplyStream):
         if self._started:
             raise NbChatError("these images were already read")
         self._started = True
+        if self.chat.settings.cache == "only":
+            raise NotInCache("cache=only sends nothing, and image requests are not kept in the reply cache")
         yield from self.chat.transport.run(self.chat.settings, self.body, self.drawing, "images")
         self.reply = self.finish()
 

@@ -25,7 +25,7 @@ from .hidden import guarded, hide_in_config
 from .notebook import Notebook
 from .options import CELL_OPTIONS, KINDS, Option, cell_kind, out_of_place, setting_options
 from .secret import Secret, credentials, public_url, redact, redact_foreign
-from .settings import Settings, ini_credentials, parse_assignments, read_ini, split_config_line
+from .settings import Settings, ask_again, ini_credentials, parse_assignments, read_ini, split_config_line
 from .tokens import estimate_text
 from .usage import Ledger
 from .values import bad_variable_name
@@ -511,7 +511,7 @@ class ChatMagics(Magics, Settings):
             if option.setting is not None and getattr(args, option.setting) is not None
         }
         if args.no_cache:  # ask again, and the new answer replaces the stored one
-            overrides["cache"] = "off" if self.cache == "off" else "refresh"
+            overrides["cache"] = ask_again(self.cache)
         if not args.conversation.strip():
             raise UsageError("-c needs a conversation name")
         problem = (
@@ -735,19 +735,40 @@ class ChatMagics(Magics, Settings):
         from .cache import CacheUnavailable, open_cache
 
         store = open_cache(self.cache_path)
+        if args.args and args.args != ["clear"]:
+            raise UsageError("%chat cache shows the reply cache; %chat cache clear empties it")
         try:
             if args.args == ["clear"]:
                 cleared = store.clear()
                 return render.note(f"Reply cache cleared: {cleared} replies removed.", self.terminal)
-            if args.args:
-                raise UsageError("%chat cache shows the reply cache; %chat cache clear empties it")
             render.cache_stats(self.cache_path, store.stats(), self.terminal)
         except CacheUnavailable as e:
+            if args.args == ["clear"] and e.corrupt:
+                return self._set_aside(store, str(e))
             # nbchat will not delete a file it cannot read: cache_path may name the wrong file
+            way_out = (
+                "%chat cache clear sets it aside (renamed, not deleted)" if e.corrupt else "Delete that file"
+            )
             raise NbChatError(
                 f"reply cache {self.cache_path} cannot be used ({e}); cells still work without it. "
-                "Delete that file, or %chatconfig cache_path=ANOTHER_FILE (or cache=off)"
+                f"{way_out}, or %chatconfig cache_path=ANOTHER_FILE (or cache=off)"
             ) from None
+
+    def _set_aside(self, store: Any, why: str) -> None:
+        """``%chat cache clear`` on a file that is no reply cache: renamed, never deleted."""
+        from .cache import CacheUnavailable
+
+        try:
+            aside = store.set_aside()
+        except CacheUnavailable as e:
+            raise NbChatError(
+                f"reply cache {self.cache_path} cannot be used ({why}) nor renamed ({e})"
+            ) from None
+        render.note(
+            f"Reply cache {self.cache_path} could not be read ({why}): kept as {aside}; "
+            "a new, empty cache starts in its place.",
+            self.terminal,
+        )
 
     def _rebuild(self, args: Any) -> None:
         """`rebuild [NOTEBOOK]`: restore every conversation from a saved notebook's replies."""

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .cache import NotInCache
 from .client import Completion
 from .connection import resolve
 from .errors import NbChatError
@@ -267,14 +268,19 @@ def run_map(
     spec = to_schema(schema) if schema is not None else None
     shape = Shape.of(items)
     jobs = jobs_for(chat, shape.items, template, spec, overrides)
+    strict = (overrides.get("cache") or chat.settings.cache) == "only"
     if batch:
         from .batch import BatchJob
 
+        if strict:
+            raise NotInCache("cache=only sends nothing, and a batch's replies are not in the reply cache")
         return BatchJob.submit(chat, shape, jobs, spec, confirm=confirm)
     done = completed(previous, spec)
     values: list[Any] = [done.get(j.key) for j in jobs]
     replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)
     todo = [j for j in jobs if values[j.position] is None]
+    if strict and todo:
+        raise NotInCache(not_cached(todo, len(jobs)))
     estimate = check_cost(chat, todo, confirm)
     state = Progress(total=len(jobs), label=label, limit=concurrency, lowest_limit=concurrency)
     state.estimate = estimate
@@ -345,6 +351,16 @@ def replay(chat: Chat, jobs: list[Job], values: list[Any]) -> list[Reply]:
         values[job.position] = reply.data if job.request.schema is not None else reply
         replies.append(reply)
     return replies
+
+
+def not_cached(missing: list[Job], total: int) -> str:
+    """``cache=only``'s error for a map some of whose requests the cache does not hold."""
+    first = " ".join(str(missing[0].user.get("content") or "").split())
+    first = first if len(first) <= 50 else first[:49] + "…"
+    return (
+        f"not in the reply cache: this cell changed since it was made ({len(missing)} of {total} "
+        f"items, first #{missing[0].position}: {first!r}); cache=only sends nothing"
+    )
 
 
 def _tokens(reply: Reply) -> int:

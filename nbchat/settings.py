@@ -44,7 +44,16 @@ ENV_VARS = {
     "cache": "NBCHAT_CACHE",
     "cache_path": "NBCHAT_CACHE_PATH",
 }
-CACHE_MODES = ("replay", "refresh", "off")
+CACHE_MODES = ("replay", "refresh", "off", "only")
+
+
+def ask_again(mode: str) -> str:
+    """The cache mode of a request that asks the model again (``--no-cache``, a retry): its
+    answer replaces the stored one — except under ``off`` (nothing stored) and ``only``
+    (strict replay: nothing is ever sent, so a retry replays too)."""
+    return mode if mode in ("off", "only") else "refresh"
+
+
 UNSET_WORDS = {"unset", "none", "null"}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -264,7 +273,8 @@ class Settings(Configurable):
         CACHE_MODES,
         "replay",
         help="Reply cache: replay answers a request seen before from the cache (nothing is sent); "
-        "refresh always asks and stores; off neither reads nor writes.",
+        "refresh always asks and stores; off neither reads nor writes; only replays and never sends "
+        "(CI: a request not in the cache fails the cell).",
     ).tag(config=True)
     cache_path = Unicode(
         help="The reply cache's SQLite file (default: $NBCHAT_CACHE_PATH, "
