@@ -346,7 +346,11 @@ class ReplyStream:
         settings, replayer = self.chat.settings, self.chat.replayer
         if replayed is not None:
             replayer.replayed(settings.cache_path, self._key(), reply.cost)
-        elif self._mode() != "off" and (self.completion.finish or self.completion.done):
+        elif (
+            self._mode() != "off"
+            and (self.completion.finish or self.completion.done)
+            and not not_replayable(self.calls, reply)
+        ):
             stored = snapshot(self.completion)
             key = self._key()
             problem = (
@@ -357,6 +361,17 @@ class ReplyStream:
             reply.notes.append(problem)
         if self.request.cell_id is not None:
             replayer.answered.add(self.request.cell_id)
+
+
+def not_replayable(calls: list[ToolCall], reply: Reply) -> bool:
+    """A turn in which a person declined a call (or could not be asked), or a call was
+    interrupted, is not cached: a replay must not repeat a decision made once; it asks again.
+    The footer says so."""
+    if not any(c.declined or c.interrupted for c in calls):
+        return False
+    why = "declined or could not be asked" if any(c.declined for c in calls) else "interrupted"
+    reply.notes.append(f"not kept in the reply cache: a tool call was {why}, so a replay asks again")
+    return True
 
 
 def not_cached(user: Message, problem: str | None) -> str:

@@ -614,6 +614,10 @@ class ToolCall:
     error: bool = False  # the tool raised (its error is the result)
     refused: bool = False  # not approved, or not a tool offered
     seconds: float = 0.0
+    # a person's decision (declined, or no one could be asked) or an interrupt: the turn is
+    # not cached, so that a replay asks again rather than repeat what happened this once
+    declined: bool = False
+    interrupted: bool = False
     said: str = ""  # the text the model wrote with this round's calls (on its first call only)
 
     @property
@@ -739,7 +743,7 @@ def run_call(
         return call
     refusal = approval.check(tool, call.arguments)
     if refusal is not None:
-        call.result, call.refused = f"Not run: {refusal}.", True
+        call.result, call.refused, call.declined = f"Not run: {refusal}.", True, True
         return call
     start = time.perf_counter()
     try:
