@@ -629,6 +629,7 @@ class Chat:
         schema: Any = None,
         concurrency: int = 8,
         batch: bool = False,
+        strict: bool = False,
         **options: Any,
     ) -> Any:
         """Send ``template`` once per item, each as its own request (system prompt + the
@@ -641,13 +642,29 @@ class Chat:
         gives a Series (or, with ``schema``, a DataFrame with a column per field) with the
         same index and the errors in ``.attrs["errors"]``. At most ``concurrency`` requests
         run at once. ``batch=True`` sends them to the Batch API and returns a ``BatchJob``.
+
+        Raises ``MapFailed`` (its ``.results`` holds the results) when every item failed, when
+        a failure that would hit every item (401/403, 404, the same 4xx for the first items)
+        stopped the map early with the rest not sent, or with ``strict=True`` when any item
+        failed; ``MapInterrupted``, a ``KeyboardInterrupt``, on Ctrl-C. A ``{field}`` that is
+        neither ``item`` nor a key of every item is an error before anything is sent
+        (``raw=True`` sends such braces as written).
         Also: ``previous=`` (earlier results to continue from), ``progress=None`` (no bar),
         ``confirm=`` (asked instead of ``input()`` above ``confirm_cost``), and any setting
         as a per-request override.
         """
         from .mapping import run_map
 
-        return run_map(self, items, template, schema=schema, concurrency=concurrency, batch=batch, **options)
+        return run_map(
+            self,
+            items,
+            template,
+            schema=schema,
+            concurrency=concurrency,
+            batch=batch,
+            strict=strict,
+            **options,
+        )
 
     def retry(self, **overrides: Any) -> ReplyStream:
         """Regenerate the last reply with the current settings; it replaces the old one.

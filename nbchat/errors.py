@@ -32,3 +32,11 @@ class BadSetting(NbChatError, ValueError):
 
 class EmptyMessage(NbChatError, ValueError):
     """There is nothing to send: the message is empty."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, said in one line. Still a ``KeyboardInterrupt``: ``except Exception`` lets it
+    through, so a script, Run All or papermill stops; IPython shows the line, no traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"nbchat: {self}"]

@@ -20,7 +20,7 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from . import lazy
 from .content import estimate
 from .conversation import Conversation
-from .errors import NbChatError, RequestFailed
+from .errors import Interrupted, NbChatError, RequestFailed
 from .hidden import guarded, hide_in_config
 from .notebook import Notebook
 from .options import CELL_OPTIONS, KINDS, Option, cell_kind, out_of_place, setting_options
@@ -377,7 +377,7 @@ class ChatMagics(Magics, Settings):
 
     def map_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         """``--map NAME``: the cell is a template sent once per item; ``-o`` gets the results."""
-        from .mapping import MapInterrupted, Shape, errors_of, fields_of
+        from .mapping import MapFailed, MapInterrupted, Shape, check_fields, errors_of, fields_of
 
         if not args.map:
             raise UsageError("--batch needs --map NAME (the items to send)")
@@ -396,6 +396,10 @@ class ChatMagics(Magics, Settings):
         from .template import substitute
 
         if not args.raw:  # the items' fields are filled per item, not from the namespace
+            try:  # a {field} that is no column, item or variable would go verbatim to every item
+                check_fields(template, shape.items, known=lambda name: name in namespace or name == "Err")
+            except NbChatError as e:
+                raise UsageError(f"{e} (--raw sends braces as written)") from None
             hidden = set(fields_of(shape.items[0])) if shape.items else {"item"}
             template = substitute(template, _Without(namespace, hidden | {"item"}))
         if args.schema:
@@ -409,12 +413,19 @@ class ChatMagics(Magics, Settings):
                 template,
                 concurrency=args.concurrency,
                 batch=args.batch,
+                strict=args.strict,
+                raw=True,  # checked above against the template as written (a variable may hold braces)
                 previous=previous,
                 label=args.map,
                 progress=lambda state: mapview.ProgressView.for_shell(self.shell, state.total, state.label),
                 **overrides,
             )
         except MapInterrupted as e:
+            if args.out:
+                namespace[args.out] = e.results
+            raise
+        except MapFailed as e:  # the results are delivered, then the cell fails (Run All stops)
+            mapview.show_errors(errors_of(e.results), self.terminal)
             if args.out:
                 namespace[args.out] = e.results
             raise
@@ -947,7 +958,10 @@ class ChatMagics(Magics, Settings):
     def ask_key(self) -> None:
         import getpass
 
-        key = getpass.getpass("API key (hidden): ").strip()
+        try:
+            key = getpass.getpass("API key (hidden): ").strip()
+        except KeyboardInterrupt:
+            raise Interrupted("no key entered (Ctrl-C); nothing changed") from None
         if not key:
             raise UsageError("no key entered; nothing changed")
         with self.setting_from("%chatconfig --key"):

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .cache import NotInCache
 from .client import Completion
 from .connection import resolve
-from .errors import NbChatError
+from .errors import Interrupted, NbChatError
 from .schema import Mismatch, Schema, as_record, to_schema
 from .tokens import estimate_messages
 from .usage import format_cost, price
@@ -41,12 +41,95 @@ MAX_429 = 10  # a request answered 429 this many times fails
 _FIELD = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
 
-class MapInterrupted(NbChatError):
-    """A kernel interrupt stopped a map; ``results`` holds what completed (re-run to continue)."""
+class MapInterrupted(Interrupted):
+    """A kernel interrupt (Ctrl-C) stopped a map; ``results`` holds what completed (re-run to
+    continue). A ``KeyboardInterrupt``: ``except Exception`` does not swallow it."""
 
     def __init__(self, message: str, results: Any) -> None:
         super().__init__(message)
         self.results = results
+
+
+class MapFailed(NbChatError):
+    """A map that fails its cell: every item failed, it stopped early, or (``strict``) some
+    item failed. ``results`` holds what it delivered, ``.errors`` and all."""
+
+    def __init__(self, message: str, results: Any) -> None:
+        super().__init__(message)
+        self.results = results
+
+
+class MapStopped(MapFailed):
+    """A map stopped early on a failure that would have hit every item (see ``EarlyStop``)."""
+
+
+# How many items in a row, before any succeeded, failing alike (the same 4xx, or the server
+# unreachable after retries) stop a group. One or two failures at the head can be the items'
+# own (an over-long row, a filtered text); three alike before any success are the request's
+# shape. At concurrency c the first wave sends c requests anyway, so waiting for the third
+# costs at most two more requests.
+ALIKE = 3
+# failures that are about the key, the account or the model, never about the item
+FATAL: dict[int | str, str] = {401: "the key", 403: "the key's access", 404: "the model or URL"}
+FATAL["quota"] = "the account's quota"
+
+
+@dataclasses.dataclass(eq=False)
+class EarlyStop:
+    """One group of requests (a map; one model of a compare) stopped at the first failure
+    that will hit every item: after it, nothing more of the group is sent.
+
+    At once on 401/403, 404 and a 429 saying the quota is spent; or when the first ``ALIKE``
+    settled items all failed alike before any succeeded. ``kind`` of a failure: its status,
+    ``"quota"``, ``"unreachable"``, or ``None`` for one that says nothing about the rest."""
+
+    total: int
+    noun: str = "items"
+    sent: int = 0
+    succeeded: bool = False
+    streak: int = 0
+    kind: int | str | None = None
+    reason: str | None = None  # the one line a single request would have shown
+
+    @property
+    def stopped(self) -> bool:
+        return self.reason is not None
+
+    def success(self) -> None:
+        self.succeeded, self.streak = True, 0
+
+    def failure(self, kind: int | str | None, message: str) -> bool:
+        """Count one failed item; True if the group stops here (or had stopped)."""
+        if self.stopped:
+            return True
+        if kind in FATAL:
+            self.reason = message
+        elif kind is not None and not self.succeeded:
+            self.streak = self.streak + 1 if kind == self.kind else 1
+            self.kind = kind
+            if self.streak >= ALIKE:
+                self.reason = message
+        else:
+            self.streak, self.kind = 0, None
+        return self.stopped
+
+    def message(self) -> str:
+        """The single request's line, then what was and was not sent."""
+        left = self.total - self.sent
+        return (
+            f"{self.reason} — stopped early: {self.sent} of {self.total} {self.noun} were sent, "
+            f"the other {left} were not (fix the cause and re-run: completed ones are kept)"
+        )
+
+
+@dataclasses.dataclass
+class Failure:
+    """Why one request failed: the item's error, what ``EarlyStop`` compares, and the line a
+    single cell would show for the same failure."""
+
+    text: str
+    kind: int | str | None = None
+    message: str = ""
 
 
 @dataclasses.dataclass
@@ -91,6 +174,8 @@ class Progress:
     started: float = dataclasses.field(default_factory=time.perf_counter)
     ended: float | None = None
     interrupted: bool = False
+    stopped: bool = False  # stopped early: the rest were not sent
+    unsent: int = 0
 
     @property
     def elapsed(self) -> float:
@@ -112,6 +197,8 @@ class Progress:
             parts.append(f"{self.reused} replayed (not asked again)")
         if self.interrupted:
             parts.append(f"interrupted — {self.total - self.done} not run; re-run to continue")
+        elif self.stopped:
+            parts.append(f"stopped early — {self.total - self.done} not sent")
         parts.append(f"{self.tokens} tokens")
         if self.cost is not None:
             estimated = f" (estimated ≈{format_cost(self.estimate)})" if self.estimate is not None else ""
@@ -240,8 +327,10 @@ class Job:
     request: Request
     user: dict[str, Any]
     key: str
+    stop: EarlyStop  # shared by the job's group: when it stops, the group's queued jobs are not sent
     attempts: int = 0
     throttled: int = 0
+    sent: bool = False
 
 
 def run_map(
@@ -252,6 +341,8 @@ def run_map(
     schema: Any = None,
     concurrency: int = 8,
     batch: bool = False,
+    strict: bool = False,
+    raw: bool = False,
     previous: Any = None,
     progress: Any = "auto",
     label: str = "map",
@@ -267,19 +358,25 @@ def run_map(
         raise NbChatError("a map sends Chat Completions requests (api=chat), one per item")
     spec = to_schema(schema) if schema is not None else None
     shape = Shape.of(items)
+    if not raw:
+        check_fields(template, shape.items)
     jobs = jobs_for(chat, shape.items, template, spec, overrides)
-    strict = (overrides.get("cache") or chat.settings.cache) == "only"
+    only = (overrides.get("cache") or chat.settings.cache) == "only"
     if batch:
         from .batch import BatchJob
 
         if strict:
+            raise NbChatError(
+                "strict goes with a map, not a batch: a batch's failed items show in job.results()"
+            )
+        if only:
             raise NotInCache("cache=only sends nothing, and a batch's replies are not in the reply cache")
         return BatchJob.submit(chat, shape, jobs, spec, confirm=confirm)
     done = completed(previous, spec)
     values: list[Any] = [done.get(j.key) for j in jobs]
     replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)
     todo = [j for j in jobs if values[j.position] is None]
-    if strict and todo:
+    if only and todo:
         raise NotInCache(not_cached(todo, len(jobs)))
     estimate = check_cost(chat, todo, confirm)
     state = Progress(total=len(jobs), label=label, limit=concurrency, lowest_limit=concurrency)
@@ -296,26 +393,76 @@ def run_map(
     finally:
         state.ended = time.perf_counter()
         state.interrupted = interrupted
-        if interrupted:
-            for job in todo:
-                if values[job.position] is None and job.position not in errors:
-                    errors[job.position] = MapError(job.position, job.item, "interrupted before it completed")
+        stop = jobs[0].stop if jobs else None
+        state.stopped = stop is not None and stop.stopped
+        for job in todo:
+            if values[job.position] is None and job.position not in errors:
+                why = "interrupted before it completed" if interrupted else "not sent: the map stopped early"
+                errors[job.position] = MapError(job.position, job.item, why)
         if view is not None:
             view.close(state.summary())
     results = shape.build(values, [errors[p] for p in sorted(errors)], [j.key for j in jobs], spec)
+    outcome(results, len(jobs), stop, interrupted, strict)
+    return results
+
+
+def outcome(results: Any, total: int, stop: EarlyStop | None, interrupted: bool, strict: bool) -> None:
+    """Raise what the run calls for, the results attached: an interrupt; an early stop; every
+    item failed; or, with ``strict``, any item failed. Otherwise the map succeeded."""
+    errors = errors_of(results)
+    first = f"#{errors[0].position}: {errors[0].error}" if errors else ""
     if interrupted:
+        kept = total - len(errors)
         raise MapInterrupted(
-            f"interrupted: {state.done - state.failed} of {state.total} completed and are kept; "
-            "re-run to continue with the rest",
+            f"interrupted: {kept} of {total} completed and are kept; re-run to continue with the rest",
             results,
         )
-    return results
+    if stop is not None and stop.stopped:
+        raise MapStopped(stop.message(), results)
+    if errors and len(errors) == total:
+        which = (
+            f"the one item failed, {first}" if total == 1 else f"all {total} items failed; the first, {first}"
+        )
+        raise MapFailed(f"{which} (each error is in .errors)", results)
+    if errors and strict:
+        raise MapFailed(
+            f"{len(errors)} of {total} items failed (strict); the first, {first} "
+            "(the results are delivered; each error is in .errors)",
+            results,
+        )
+
+
+def check_fields(template: str, items: list[Any], known: Callable[[str], bool] | None = None) -> None:
+    """Every ``{field}`` of a map template is ``item``, a key of every item (a column), or
+    ``known`` (a variable): a typo such as ``{prodct}`` would go verbatim to every row."""
+    for name in dict.fromkeys(m.group(1) for m in _FIELD.finditer(template)):
+        if name == "item" or (known is not None and known(name)):
+            continue
+        for position, item in enumerate(items):
+            if isinstance(item, Mapping) and name in item:
+                continue
+            raise NbChatError(_field_problem(name, position, item, variables=known is not None))
+
+
+def _field_problem(name: str, position: int, item: Any, variables: bool) -> str:
+    nor = ", nor {item}, nor a variable" if variables else " nor {item}"
+    if not isinstance(item, Mapping):
+        return (
+            f"{{{name}}} in the template: the items are plain values ({type(item).__name__}), so a field "
+            f"is {{item}}{', or a variable' if variables else ''}; nothing was sent"
+        )
+    keys = [str(k) for k in item]
+    listed = ", ".join(keys[:20]) + (f", … ({len(keys)} in all)" if len(keys) > 20 else "")
+    which = "a column of the items" if position == 0 else f"a key of item #{position}"
+    return f"{{{name}}} in the template is not {which} (columns: {listed}){nor}; nothing was sent"
 
 
 def jobs_for(
     chat: Chat, items: list[Any], template: str, spec: Schema | None, overrides: dict[str, Any]
 ) -> list[Job]:
-    """One request per item (built, not sent): the system prompt and the filled template."""
+    """One request per item (built, not sent): the system prompt and the filled template.
+    The jobs are one early-stop group (a compare makes one per model)."""
+    stop = EarlyStop(len(items))
     jobs = []
     for position, item in enumerate(items):
         request, user = chat.prepare(
@@ -324,7 +471,7 @@ def jobs_for(
         # one request, one answer: a map runs no tool-call loop, so it offers no tools
         request.body.pop("tools", None)
         request.tools = {}
-        jobs.append(Job(position, item, request, user, request_key(request.body)))
+        jobs.append(Job(position, item, request, user, request_key(request.body), stop))
     return jobs
 
 
@@ -407,6 +554,8 @@ def confirm_cost(
     )
     try:
         answer = (confirm or builtins.input)(question)
+    except KeyboardInterrupt:
+        raise Interrupted("not run: Ctrl-C at the cost confirmation; nothing was sent") from None
     except Exception:  # no stdin: nbclient, a script, a captured test
         raise NbChatError(
             f"{count} requests would cost about {format_cost(estimate)}, above confirm_cost "
@@ -508,11 +657,17 @@ class Runner:
                 job = self.queue.pop()
             await self.acquire()
             try:
-                outcome = await self.attempt(job)
+                if job.stop.stopped:  # its group stopped while it waited for a slot
+                    result: tuple[str, Any] = ("unsent", None)
+                else:
+                    if not job.sent:
+                        job.sent = True
+                        job.stop.sent += 1
+                    result = await self.attempt(job)
             finally:
                 self.inflight -= 1
                 self.state.inflight = self.inflight
-            await self.settle(job, outcome)
+            await self.settle(job, result)
 
     async def acquire(self) -> None:
         """Wait for a free slot under the current limit and past any Retry-After pause."""
@@ -532,31 +687,42 @@ class Runner:
                 await self.cond.wait()
 
     async def attempt(self, job: Job) -> tuple[str, Any]:
-        """One request: ("ok", reply), ("retry", seconds), ("throttled", seconds) or ("failed", why)."""
+        """One request: ("ok", reply), ("retry", (seconds, Failure)), ("throttled", seconds)
+        or ("failed", Failure)."""
         import openai
 
         completion = Completion()
         try:
             data = await self.client.post("/chat/completions", body=job.request.body, cast_to=object)
         except openai.RateLimitError as exc:
+            if _code(exc) == "insufficient_quota":  # no wait helps: every item would get it
+                return "failed", self.failure(exc, _status_text(exc), "quota")
             return "throttled", _retry_after(exc)
         except openai.APIStatusError as exc:
-            if exc.status_code in (408, 409) or exc.status_code >= 500:
-                return "retry", (_retry_after(exc), _status_text(exc))
-            return "failed", _status_text(exc)
-        except openai.APITimeoutError:
-            return "retry", (None, "timed out (setting: timeout)")
+            status = exc.status_code
+            if status in (408, 409) or status >= 500:
+                return "retry", (_retry_after(exc), self.failure(exc, _status_text(exc), None))
+            return "failed", self.failure(exc, _status_text(exc), status if status < 500 else None)
+        except openai.APITimeoutError as exc:
+            return "retry", (None, self.failure(exc, "timed out (setting: timeout)", None))
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc.__context__
-            return "retry", (None, f"connection failed ({type(cause).__name__ if cause else exc})")
+            text = f"connection failed ({type(cause).__name__ if cause else exc})"
+            return "retry", (None, self.failure(exc, text, "unreachable"))
         except openai.OpenAIError as exc:
-            return "failed", f"{type(exc).__name__}: {exc}"
+            return "failed", Failure(f"{type(exc).__name__}: {exc}")
         finally:
             completion.ended = time.perf_counter()
         try:
             return "ok", self.reply(job, data, completion)
         except (Mismatch, NbChatError) as exc:
-            return "failed", str(exc)
+            return "failed", Failure(str(exc))
+
+    def failure(self, exc: BaseException, text: str, kind: int | str | None) -> Failure:
+        """The item's error, and the line a single cell would show for it (credentials removed)."""
+        from .client import explain
+
+        return Failure(text, kind, explain(exc, self.chat.settings, None))
 
     def reply(self, job: Job, data: Any, completion: Completion) -> Reply:
         from .chat import ReplyStream
@@ -575,14 +741,21 @@ class Runner:
             pause = wait if wait is not None else 0.5 * 2 ** (job.attempts - 1) * random.uniform(0.8, 1.2)
             await asyncio.sleep(min(pause, 8.0))  # outside the lock: the others go on
         async with self.cond:
-            if kind == "throttled":
+            if kind == "unsent":
+                self.unsent([job])
+            elif kind == "throttled":
                 self.throttle(job, detail)
+            elif retry and job.stop.stopped:  # stopped while it waited to try again
+                self.fail(job, detail[1])
             elif retry:
                 self.queue.append(job)
             elif kind == "retry":
-                self.fail(job, f"{detail[1]} (after {job.attempts} retries)")
+                failure = detail[1]
+                self.fail(
+                    job, dataclasses.replace(failure, text=f"{failure.text} (after {job.attempts} retries)")
+                )
             elif kind == "failed":
-                self.fail(job, str(detail))
+                self.fail(job, detail)
             else:
                 self.succeed(job, detail)
             self.cond.notify_all()
@@ -596,13 +769,16 @@ class Runner:
         self.streak = 0
         pause = retry_after if retry_after is not None else min(0.5 * 2**job.throttled, 8.0)
         self.resume_at = max(self.resume_at, time.monotonic() + pause)
-        if job.throttled < MAX_429:
+        if job.stop.stopped:
+            self.fail(job, Failure("429 Too Many Requests; not tried again: the map stopped early"))
+        elif job.throttled < MAX_429:
             self.queue.append(job)
         else:
-            self.fail(job, f"429 Too Many Requests {job.throttled} times; re-run later")
+            self.fail(job, Failure(f"429 Too Many Requests {job.throttled} times; re-run later"))
 
     def succeed(self, job: Job, reply: Reply) -> None:
         self.values[job.position] = reply.data if job.request.schema is not None else reply
+        job.stop.success()
         self.pending -= 1
         self.state.done += 1
         self.state.tokens += _tokens(reply)
@@ -615,11 +791,20 @@ class Runner:
             self.state.limit = self.limit
             self.streak = 0
 
-    def fail(self, job: Job, why: str) -> None:
-        self.errors[job.position] = MapError(job.position, job.item, why)
+    def fail(self, job: Job, failure: Failure) -> None:
+        self.errors[job.position] = MapError(job.position, job.item, failure.text)
         self.pending -= 1
         self.state.done += 1
         self.state.failed += 1
+        if not job.stop.stopped and job.stop.failure(failure.kind, failure.message or failure.text):
+            self.state.stopped = True
+            self.unsent([j for j in self.queue if j.stop is job.stop])
+            self.queue = [j for j in self.queue if j.stop is not job.stop]
+
+    def unsent(self, jobs: list[Job]) -> None:
+        """Jobs of a stopped group, never sent: settled without a request."""
+        self.pending -= len(jobs)
+        self.state.unsent += len(jobs)
 
 
 def _retry_after(exc: Any) -> float | None:
@@ -628,6 +813,13 @@ def _retry_after(exc: Any) -> float | None:
     except (TypeError, ValueError, AttributeError):
         return None
     return min(max(value, 0.0), 120.0)
+
+
+def _code(exc: Any) -> str | None:
+    body = exc.body
+    error = body.get("error") if isinstance(body, dict) else None
+    code = (error if isinstance(error, dict) else body if isinstance(body, dict) else {}).get("code")
+    return code if isinstance(code, str) else None
 
 
 def _status_text(exc: Any) -> str:

@@ -144,6 +144,11 @@ CELL_OPTIONS: list[Option] = [
     option("--map", metavar="NAME", help="Send the cell once per item of the list/Series/DataFrame NAME."),
     option("--concurrency", type=int, default=8, help="--map: most requests at once (default 8)."),
     option("--batch", action="store_true", help="--map: run through the Batch API (half price, ≤ 24 h)."),
+    option(
+        "--strict",
+        action="store_true",
+        help="--map: fail the cell if any item failed (after -o gets the results).",
+    ),
 ]
 
 
@@ -153,7 +158,9 @@ CELL_OPTIONS: list[Option] = [
 KINDS: dict[str, tuple[str, frozenset[str]]] = {
     "map": (
         "--map",
-        frozenset({"map", "batch", "concurrency", "schema", "conversation", "out", "raw", "no_cache"}),
+        frozenset(
+            {"map", "batch", "concurrency", "strict", "schema", "conversation", "out", "raw", "no_cache"}
+        ),
     ),
     "completion": ("--completion", frozenset({"completion", "echo", "format", "out", "raw", "no_cache"})),
     "image": (
@@ -163,7 +170,11 @@ KINDS: dict[str, tuple[str, frozenset[str]]] = {
     "system": ("-s", frozenset({"system", "role", "conversation", "raw"})),
     "example": ("--role assistant", frozenset({"role", "conversation", "raw"})),
 }
-ONLY_FOR: dict[str, str] = {"concurrency": "--map", "batch": "--map"}  # the rest name their own kind
+ONLY_FOR: dict[str, str] = {
+    "concurrency": "--map",
+    "batch": "--map",
+    "strict": "--map",
+}  # the rest name their own kind
 
 
 def cell_kind(args: argparse.Namespace) -> str:

@@ -15,7 +15,7 @@ from terminal import IPython
 
 from nbchat import Chat
 from nbchat.errors import NbChatError
-from nbchat.mapping import MapInterrupted, MapResults, Progress, fill
+from nbchat.mapping import MapFailed, MapInterrupted, MapResults, Progress, fill
 from nbchat.testing.server import StandInServer
 
 pd = pytest.importorskip("pandas")
@@ -141,7 +141,9 @@ def test_server_errors_are_retried_then_the_item_fails(chat: Chat, server: Stand
     ok = chat.map(["a"], "{item}", progress=None)
     assert ok.errors == [] and len(server.bodies) == 2
     server.script(status=503, error="down", times=2)
-    bad = chat.map(["b"], "{item}", progress=None)
+    with pytest.raises(MapFailed, match="the one item failed") as caught:
+        chat.map(["b"], "{item}", progress=None)
+    bad = caught.value.results
     assert bad == [None] and "503: down" in bad.errors[0].error
 
 
