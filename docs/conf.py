@@ -22,13 +22,19 @@ from nbchat.testing.server import StandInServer  # noqa: E402
 project = "nbchat"
 author = "The nbchat maintainers"
 release = __version__
-extensions = ["myst_nb", "rules"]
+extensions = ["myst_nb", "rules", "reference"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 html_theme = "alabaster"
 html_title = "nbchat"
 html_static_path: list[str] = []
+# Help texts are quoted verbatim: "--key" must not become an en dash, nor quotes curly.
+smartquotes = False
+# nbchat's Markdown outputs have tables: render them as Jupyter does (GitHub-flavoured).
+nb_render_markdown_format = "gfm"
+# Pages written while their capability is built are linked into a toctree when it lands.
+suppress_warnings = ["toc.not_included"]
 # Only internal references are checked (the build is offline); -W turns any broken one into an error.
 nitpicky = False
 

@@ -93,3 +93,23 @@ def test_the_site_builds_offline_with_warnings_as_errors(tmp_path: Path) -> None
     quickstart = (out / "notebooks" / "quickstart.html").read_text(encoding="utf-8")
     assert "Echo:" in quickstart  # executed for real, against the stand-in
     assert "Traceback" not in quickstart
+
+
+def test_a_page_naming_a_setting_that_does_not_exist_fails_the_build(tmp_path: Path) -> None:
+    (tmp_path / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / '_ext')!r})\n"
+        'extensions = ["myst_parser", "reference"]\n'
+    )
+    (tmp_path / "index.md").write_text(
+        "# Page\n\nAt most {setting}`max_tool_steps` rounds (default {default}`max_tool_steps`).\n"
+        "And {setting}`max_tool_stepz`.\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(tmp_path), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "no setting named 'max_tool_stepz'" in result.stderr
+    assert "max_tool_steps'" not in result.stderr.replace("max_tool_stepz'", "")

@@ -102,3 +102,28 @@ def write(folder: Path) -> None:
         path = folder / name
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
+
+
+def _setting_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any, *_: Any, **__: Any) -> Any:
+    """``{setting}`NAME``` links the settings reference; ``{default}`NAME``` is NAME's default,
+    read from its trait. An unknown NAME is an error, so no page names a setting that is gone."""
+    from docutils import nodes
+    from sphinx.addnodes import pending_xref
+
+    traits = ChatMagics.class_traits(config=True)
+    if text not in traits:
+        message = inliner.reporter.error(f"no setting named {text!r}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    if name == "default":
+        value = traits[text].default_value_repr()
+        return [nodes.literal(rawtext, "unset" if value in ("None", "''") else value)], []
+    target = "/reference/settings"
+    link = pending_xref(rawtext, refdomain="std", reftype="doc", reftarget=target, refexplicit=True)
+    link += nodes.literal(rawtext, text)
+    return [link], []
+
+
+def setup(app: Any) -> dict[str, Any]:
+    app.add_role("setting", _setting_role)
+    app.add_role("default", _setting_role)
+    return {"parallel_read_safe": True}
