@@ -143,6 +143,10 @@ def main() -> None:
     )
     raw_cell_warm = best(lambda: shell.run_cell(raw_cell), reps)
     row("warm request, Chat.send vs SDK call", api_warm, raw_warm, target="<= 1.10x")
+    # a new Chat for every send (a script's loop, a function that builds its own) shares the
+    # SDK client of the connection instead of building one
+    fresh = best(lambda: Chat(cache="off").send("hello", stream=False, history=False), reps)
+    row("new Chat per send vs one reused", fresh, api_warm, target="<= 2x")
     row("warm request, %%chat cell vs SDK cell", cell_warm, raw_cell_warm, target="<= 1.10x")
     row("warm request, %%chat cell vs SDK call", cell_warm, raw_warm, target="(includes IPython's cell cost)")
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .compat import adapt, mentions_stream_options
-from .connection import key_help, resolve
+from .connection import key_help, resolve, shared_client
 from .content import rejected_part
 from .errors import NbChatError, RequestFailed
 from .secret import credentials, guard_logs, hide_in_traceback, one_line, public_url, redact, redact_foreign
@@ -159,16 +159,12 @@ class Transport:
         self.no_json_schema = False  # this server rejected response_format json_schema once
 
     def client(self, settings: Any) -> Any:
-        from .wallclock import http_client
-
         _check_urls(settings)
         connection = resolve(settings)
         identity = connection.identity(settings)
         if identity != self._identity:
-            if self._client is not None:
-                self._client.close()  # its connections; a new client has its own
             guard_logs(settings)
-            self._client = connection.client(settings, http_client=http_client())
+            self._client = shared_client(connection, settings)  # one per connection, not per Chat
             self._identity = identity
         return self._client
 

@@ -5,6 +5,7 @@ each came from: the transport builds its client from it, error messages name its
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,30 @@ class Connection:
             raise NbChatError(
                 redact(f"cannot set up the OpenAI client: {exc}", credentials(settings))
             ) from None
+
+
+_SHARED: dict[str, Any] = {}  # SDK clients by the identity of what they were built from
+_SHARED_MAX = 16  # a kernel that cycles through more connections builds the older ones again
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_client(connection: Connection, settings: Any) -> Any:
+    """The synchronous SDK client for this connection, one per process: building one costs
+    tens of milliseconds (the HTTP stack's TLS setup), sending through it a fraction of that,
+    so every ``Chat`` on the same server with the same key and options shares it. Never
+    closed by a user of it: another ``Chat`` may be sending through it."""
+    from .wallclock import http_client
+
+    identity = connection.identity(settings)
+    with _SHARED_LOCK:
+        client = _SHARED.get(identity)
+        if client is None:
+            if len(_SHARED) >= _SHARED_MAX:
+                del _SHARED[next(iter(_SHARED))]  # the oldest; whoever still holds it keeps it
+            plain_http = connection.url.lower().startswith("http://")
+            client = connection.client(settings, http_client=http_client(plain_http=plain_http))
+            _SHARED[identity] = client
+        return client
 
 
 def resolve(settings: Any) -> Connection:

@@ -91,7 +91,48 @@ def line_magic(name: str) -> Callable[[_Magic], _Magic]:
 
 
 def magic_arguments(name: str | None = None) -> Callable[[_Magic], _Magic]:
-    return cast(Callable[[_Magic], _Magic], _magic_arguments.magic_arguments(name))
+    """IPython's ``magic_arguments``, but the parser and its help are built when first used."""
+
+    def decorate(func: _Magic) -> _Magic:
+        return cast(_Magic, HelpOnDemand(func, name))
+
+    return decorate
+
+
+class HelpOnDemand:
+    """A magic whose argparse parser and help text (``%%chat?``) are built when first read.
+
+    IPython's ``magic_arguments`` builds both at import, and formatting the help of ~50
+    options was most of ``%load_ext``'s time. Read as a method it is bound like a function;
+    ``__doc__`` and ``parser`` are built together from the ``argument`` decorators.
+    """
+
+    def __init__(self, func: Callable[..., Any], name: str | None) -> None:
+        self._func = func
+        if name is not None:
+            func.argcmd_name = name  # type: ignore[attr-defined]  # IPython's own attribute
+        # the decorators' marks (magic kind, no_var_expand, arguments) stay readable
+        vars(self).update(vars(func))
+        self.__name__, self.__qualname__ = func.__name__, func.__qualname__
+        self.__module__, self.__wrapped__ = func.__module__, func
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        import types
+
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._func(*args, **kwargs)
+
+    @functools.cached_property
+    def parser(self) -> MagicArgumentParser:
+        parser: MagicArgumentParser = _magic_arguments.construct_parser(self._func)
+        return parser
+
+    @property  # the help is the docstring, as magic_arguments makes it
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        _ = self.parser  # sets the function's docstring to the full help
+        return self._func.__doc__
 
 
 def argument(*names: str, **options: Any) -> Callable[[_Magic], _Magic]:

@@ -117,11 +117,21 @@ class _Backend:
         self._inner.sleep(seconds)
 
 
-def http_client() -> Any:
-    """The SDK's default HTTP client, its connections bound by this thread's deadline."""
+def http_client(plain_http: bool = False) -> Any:
+    """The SDK's default HTTP client, its connections bound by this thread's deadline.
+
+    ``plain_http``: the server is reached over ``http://`` (a local server, the stand-in),
+    so no certificate store is loaded — that is most of a client's cost. The bare context
+    given instead trusts no certificate: a redirect to ``https://`` fails, never goes
+    unverified."""
     import openai
 
-    client = openai.DefaultHttpxClient()
+    options: dict[str, Any] = {}
+    if plain_http:
+        import ssl
+
+        options["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client = openai.DefaultHttpxClient(**options)
     # httpx2 builds its connection pools itself and takes no network backend; the pools
     # keep theirs in ``_network_backend`` (tests/test_hardening_timeouts.py notices a change).
     for transport in [client._transport, *client._mounts.values()]:

@@ -114,6 +114,24 @@ def test_load_ext_registers_the_magics_without_loading_the_request_engine_or_vie
     assert json.loads(out.strip().splitlines()[-1]) == [[], 1]
 
 
+def test_load_ext_formats_no_help_until_a_person_asks_for_it(shell) -> None:
+    # formatting ~50 options' help was most of %load_ext's time: it waits for %%chat?
+    out = run_python(
+        "import json\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\n"
+        "sh.run_line_magic('load_ext', 'nbchat')\n"
+        "from nbchat.magics import ChatMagics\n"
+        "magics = [vars(ChatMagics)[name] for name in ('chat_cell', 'chat_line', 'chatconfig')]\n"
+        "print(json.dumps(['parser' in vars(m) for m in magics]))"
+    )
+    assert json.loads(out.strip().splitlines()[-1]) == [False, False, False]
+    # asked for, the help is all there, and the options parse
+    help_text = shell.magics_manager.magics["cell"]["chat"].__doc__
+    assert "--temperature" in help_text and "Send the cell to the model" in help_text
+    assert "--sliders" in (shell.magics_manager.magics["line"]["chatconfig"].__doc__ or "")
+
+
 def test_core_modules_do_not_import_ipython() -> None:
     out = run_python(
         "import sys\n"
