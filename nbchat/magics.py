@@ -185,6 +185,8 @@ class ChatMagics(Magics, Settings):
         self.hinted = False  # said (or found no need to say) that %chat rebuild can help
         self.conversations: dict[str, Conversation] = {}
         self.cell_id: str | None = None
+        self.cell_source = ""  # the running cell's text: which cell, where there is no id
+        self.queued: set[tuple[str, str]] = set()  # (cell, code) put into a next cell (-f code)
         self.notebook = Notebook(shell)
 
     # -- plumbing ---------------------------------------------------------------------
@@ -197,6 +199,7 @@ class ChatMagics(Magics, Settings):
     def pre_run_cell(self, info: Any) -> None:
         """Remember the frontend's cell id: re-running a cell replaces its exchange."""
         self.cell_id = getattr(info, "cell_id", None) or None
+        self.cell_source = str(getattr(info, "raw_cell", "") or "")
 
     @property
     def user_shell(self) -> InteractiveShell:
@@ -496,7 +499,7 @@ class ChatMagics(Magics, Settings):
             return
         self.hinted = True
         if not any(c.turns for c in self.conversations.values()):
-            text = rebuild.hint(self.user_shell.user_ns)
+            text = rebuild.hint(self.user_shell.user_ns, self.cell_id, self.cell_source)
             if text:
                 render.note(text, self.terminal)
 
@@ -582,7 +585,18 @@ class ChatMagics(Magics, Settings):
         if code:
             match = _CODE_BLOCK.search(reply.text)
             if match:
-                self.user_shell.set_next_input(match.group(1).rstrip("\n"), replace=False)
+                self.queue_code(match.group(1).rstrip("\n"), reply.replayed)
+
+    def queue_code(self, code: str, replayed: bool) -> None:
+        """``-f code``: the reply's code as the next cell, once. The frontend inserts a new
+        cell each time it is asked, so Run All would grow the notebook (and then run what it
+        inserted): a replayed reply was queued when it was first made, and a re-run of the
+        same cell does not queue code it has queued already."""
+        key = (self.cell_id or self.cell_source, code)
+        if replayed or key in self.queued:
+            return
+        self.queued.add(key)
+        self.user_shell.set_next_input(code, replace=False)
 
     # -- %chat ------------------------------------------------------------------------
 

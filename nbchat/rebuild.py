@@ -117,6 +117,22 @@ def rebuild(found: list[dict[str, Any]]) -> dict[str, Conversation]:
     return conversations
 
 
+def _above(notebook: dict[str, Any], cell_id: str | None, source: str) -> dict[str, Any]:
+    """The notebook's cells above the running cell (found by its id, else its text); all of
+    them when it is not in the saved file (a new cell, a notebook not saved since)."""
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        return notebook
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, Mapping):
+            continue
+        text = cell.get("source")
+        text = "".join(text) if isinstance(text, list) else text
+        if (cell_id and cell.get("id") == cell_id) or (not cell_id and source and text == source):
+            return {**notebook, "cells": cells[:index]}
+    return notebook
+
+
 def read_notebook(path: str | os.PathLike[str]) -> dict[str, Any]:
     source = Path(path).expanduser()
     data = read_json(source, "notebook", "a notebook")
@@ -141,15 +157,17 @@ def own_notebook(user_ns: Mapping[str, Any], environ: Mapping[str, str] | None =
     return None
 
 
-def hint(user_ns: Mapping[str, Any]) -> str | None:
-    """Once per fresh kernel: if its notebook holds earlier replies, say how to restore them."""
+def hint(user_ns: Mapping[str, Any], cell_id: str | None = None, source: str = "") -> str | None:
+    """Once per fresh kernel: if its notebook holds replies that the running cell would not
+    see, say how to restore them. Cells above the running one only: under Run All they have
+    just run again (or are about to), and the hint would be noise."""
     path = own_notebook(user_ns)
     if path is None:
         return None
     try:
         if path.stat().st_size > HINT_MAX_BYTES:
             return None  # not worth parsing on a request's path; %chat rebuild still reads it
-        found = records(read_notebook(path))
+        found = records(_above(read_notebook(path), cell_id, source))
     except (NbChatError, OSError):
         return None
     if not any(r.get("messages") for r in found):

@@ -141,6 +141,19 @@ def test_the_first_request_of_a_fresh_kernel_says_once_that_rebuild_can_restore_
 
     from nbchat import rebuild
 
+    # Restart & Run All: the first chat cell runs again, nothing above it to restore
+    run_all = Cell(make_shell())
+    assert "rebuild" not in run_all("%%chat\nHello", cell_id="a").text
+    no_ids = Cell(make_shell())  # nbclient sends no cell id: the cell is found by its text
+    assert "rebuild" not in no_ids("%%chat\nHello").text
+    # a cell below earlier replies, run first in a fresh kernel: the hint helps there
+    below = Notebook(Cell(make_shell()))
+    below.run("a", "%%chat\nHello")
+    below.run("z", "%%chat\nAnd then")
+    below.save(saved)
+    later = Cell(make_shell())
+    assert "`%chat rebuild` restores" in later("%%chat\nAnd then", cell_id="z").text
+
     monkeypatch.setattr(rebuild, "HINT_MAX_BYTES", saved.stat().st_size - 1)
     big = Cell(make_shell())
     assert "rebuild" not in big("%%chat\nAgain", cell_id="b").text, "a huge notebook is not parsed for a hint"
