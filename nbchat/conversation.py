@@ -194,9 +194,13 @@ class Conversation:
         if suffix == ".md":
             from .tools import message_text  # the tool machinery loads with the first export, not with nbchat
 
+            from .markdown import keep_lines
+
             parts = [f"# {self.name}"]
             for m in self.messages():
-                parts.append(f"**{m['role']}**\n\n{message_text(m)}")
+                # the model writes Markdown; people and tools write plain text, kept line for line
+                text = message_text(m) if m["role"] == "assistant" else keep_lines(message_text(m))
+                parts.append(f"**{m['role']}**\n\n{text}")
             return write_atomically(path, "\n\n".join(parts) + "\n")
         if suffix == ".jsonl":
             example = {"messages": self.messages()}

@@ -48,6 +48,40 @@ def escape_dollars(text: str) -> str:
     return re.sub(r"\\?\$", lambda _: DOLLAR, text)
 
 
+_ALIGNED = re.compile(r"^\s{2,}\S|\S {2,}\S|\t")  # a column of a printed table, an indented line
+
+
+def keep_lines(text: str) -> str:
+    """Text written as plain text (a user's message, a tool's result) as Markdown that shows
+    it line for line: a printed table (a DataFrame, ``describe()``) in a code block so its
+    columns stay aligned, every other line ending in a hard break. Fenced code stays."""
+    out: list[str] = []
+    block: list[str] = []
+    fence: str | None = None
+
+    def flush() -> None:
+        if block:
+            out.append("```\n" + "\n".join(block) + "\n```")
+            block.clear()
+
+    for line in text.split("\n"):
+        marker = re.match(r"[ \t]*(`{3,}|~{3,})", line)
+        if fence is not None or marker:
+            flush()
+            out.append(line)
+            if marker and fence is None:
+                fence = marker.group(1)
+            elif marker and fence is not None and marker.group(1).startswith(fence[0]):
+                fence = None
+        elif _ALIGNED.search(line) and not line.lstrip().startswith(("|", "-", "*", "+")):
+            block.append(line.replace("```", "`\u200b``"))
+        else:
+            flush()
+            out.append(line + "  " if line.strip() else line)
+    flush()
+    return "\n".join(out).rstrip()
+
+
 def _prose(text: str) -> str:
     out: list[str] = []
     i, n = 0, len(text)
@@ -106,4 +140,4 @@ def _inline_end(text: str, start: int) -> int | None:
     return end
 
 
-__all__ = ["DOLLAR", "escape_dollars", "protect_dollars"]
+__all__ = ["DOLLAR", "escape_dollars", "keep_lines", "protect_dollars"]

@@ -16,7 +16,7 @@ from .context import summary
 from .errors import StreamInterrupted
 from .events import TextDelta
 from .images import ImageReply, ImageStream
-from .markdown import escape_dollars, protect_dollars
+from .markdown import escape_dollars, keep_lines, protect_dollars
 from .tools import ToolCall, ToolEvent
 from .transports.images import sniff
 from .usage import Ledger, cost, format_cost, reasoning_tokens
@@ -650,7 +650,9 @@ def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> 
         one = str(count).lstrip("≈") == "1"
         tokens = f" · {count} token{'' if one else 's'}" if count is not None else ""
         tokens += f" · {e['mark']}" if e.get("mark") else ""
-        md.append(f"**{e['role']}**{tokens}\n\n{protect_dollars(str(e['content']))}")
+        # the model writes Markdown; people and tools write plain text, kept line for line
+        content = str(e["content"]) if e["role"] == "assistant" else keep_lines(str(e["content"]))
+        md.append(f"**{e['role']}**{tokens}\n\n{protect_dollars(content)}")
         plain.append(f"[{e['role']}{tokens}]\n{e['content']}")
     if not md:
         md = plain = ["*(empty conversation)*"]
