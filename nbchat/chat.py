@@ -57,6 +57,21 @@ class Reply:
     def __str__(self) -> str:
         return self.text
 
+    def __repr__(self) -> str:
+        """``<Reply gpt-4o-mini: 'The start of the text…' · 13 + 7 tokens>``: a reply in a
+        list or a map's results reads as what it says, not as a dump of its fields."""
+        start = " ".join(self.text.split())
+        start = start[:60] + "…" if len(start) > 60 else start
+        parts = [f"<Reply {self.model or '?'}: {start!r}"]
+        if self.usage:
+            parts.append(
+                f"{self.usage.get('prompt_tokens', 0)} + {self.usage.get('completion_tokens', 0)} tokens"
+            )
+        if len(self.choices) > 1:
+            parts.append(f"{len(self.choices)} choices")
+        parts += [flag for flag, on in (("replayed", self.replayed), ("interrupted", self.interrupted)) if on]
+        return " · ".join(parts) + ">"
+
     def _repr_markdown_(self) -> str:
         return self.text
 

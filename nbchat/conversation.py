@@ -192,9 +192,8 @@ class Conversation:
         """``.md``: a readable transcript; ``.jsonl``: OpenAI's chat fine-tuning format."""
         suffix = Path(path).suffix.lower()
         if suffix == ".md":
-            from .tools import message_text  # the tool machinery loads with the first export, not with nbchat
-
             from .markdown import keep_lines
+            from .tools import message_text  # the tool machinery loads with the first export, not with nbchat
 
             parts = [f"# {self.name}"]
             for m in self.messages():

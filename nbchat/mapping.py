@@ -143,6 +143,9 @@ class MapError:
     def __str__(self) -> str:
         return f"#{self.position}: {self.error}"
 
+    def __repr__(self) -> str:
+        return f"<MapError {self}>"
+
 
 class MapResults(list[Any]):
     """A map's results in the items' order (``None`` where an item failed), with ``errors``."""
@@ -154,6 +157,14 @@ class MapResults(list[Any]):
         super().__init__(values)
         self.errors = errors or []
         self.keys = []
+
+    def __repr__(self) -> str:
+        """The first results (each a short ``Reply``), how many more, and how many failed."""
+        shown = ", ".join(repr(v) for v in self[:10]) + (
+            f", … {len(self) - 10} more" if len(self) > 10 else ""
+        )
+        failed = f" · {len(self.errors)} failed (see .errors)" if self.errors else ""
+        return f"<MapResults of {len(self)}{failed}: [{shown}]>"
 
 
 @dataclasses.dataclass

@@ -624,6 +624,9 @@ class ToolCall:
     def shown(self) -> str:
         return call_text(self.name, self.arguments)
 
+    def __repr__(self) -> str:
+        return f"<ToolCall {self.shown} · {self.status}>"
+
     @property
     def status(self) -> str:
         """``running…``, ``0.02 s``, ``error · 0.02 s`` or ``not run``."""
