@@ -681,6 +681,46 @@ class Chat:
             **options,
         )
 
+    def compare(
+        self,
+        items: Any,
+        template: str,
+        *,
+        models: Any,
+        schema: Any = None,
+        truth: Any = None,
+        concurrency: int = 8,
+        **options: Any,
+    ) -> Any:
+        """Ask each item of each model, one request each, as :meth:`map` does (nothing joins
+        any history), and put the answers side by side::
+
+            grid = chat.compare(df, "Sentiment of: {review}", models=["gpt-4o-mini", terse],
+                                schema={"label": {"enum": ["pos", "neg"]}}, truth="gold")
+
+        ``models``: model names on this chat's server (with its system prompt and settings)
+        and ``Chat`` objects (their own server, model and system prompt), or a dict of
+        column names to either. The result has one row per item and one column per model
+        (``model.field`` per field with ``schema``): a DataFrame with the items' index when
+        they are pandas, else a list of dicts. ``nbchat.compare.comparison_of(grid)`` gives
+        each model's summary, agreement between each pair on the label fields (an enum, a
+        bool or a number; Cohen's κ), and with ``truth`` (a column, or one label per item)
+        accuracy and a confusion table per model. At most ``concurrency`` requests are in
+        flight per server. Also: ``previous=``, ``progress=``, ``confirm=`` as for :meth:`map`.
+        """
+        from .compare import run_compare
+
+        return run_compare(
+            self,
+            items,
+            template,
+            models=models,
+            schema=schema,
+            truth=truth,
+            concurrency=concurrency,
+            **options,
+        )
+
     def retry(self, **overrides: Any) -> ReplyStream:
         """Regenerate the last reply with the current settings; it replaces the old one.
 

@@ -31,14 +31,16 @@ from .usage import Ledger
 from .values import bad_variable_name
 
 if TYPE_CHECKING:
-    from . import mapview, rebuild, render
+    from . import compareview, mapview, rebuild, render
     from .cache import Replayer
     from .chat import Chat, Reply, ReplyStream
     from .client import Transport
     from .schema import Schema
     from .tools import Workspace
 else:  # loaded with the first cell that needs them: %load_ext only registers the magics
-    mapview, rebuild, render = (lazy.module(f"nbchat.{name}") for name in ("mapview", "rebuild", "render"))
+    compareview, mapview, rebuild, render = (
+        lazy.module(f"nbchat.{name}") for name in ("compareview", "mapview", "rebuild", "render")
+    )
 
 # one %%chat option per setting a cell may override, generated from the traits
 SETTING_OPTIONS = setting_options(Settings)
@@ -282,6 +284,8 @@ class ChatMagics(Magics, Settings):
         """
         args, overrides = self.parse_cell_line(line)
         self.check_kind(args, overrides)
+        if args.compare:
+            return self.compare_cell(args, overrides, cell)
         if args.dry_run:
             return self.dry_run(args, cell, overrides)
         if args.map or args.batch:
@@ -421,31 +425,12 @@ class ChatMagics(Magics, Settings):
 
     def map_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         """``--map NAME``: the cell is a template sent once per item; ``-o`` gets the results."""
-        from .mapping import MapFailed, MapInterrupted, Shape, check_fields, errors_of, fields_of
+        from .mapping import MapFailed, MapInterrupted, errors_of
 
         if not args.map:
             raise UsageError("--batch needs --map NAME (the items to send)")
         namespace = self.user_shell.user_ns
-        if args.map not in namespace:
-            raise UsageError(f"--map {args.map}: there is no variable {args.map!r}")
-        if args.concurrency < 1:
-            raise UsageError(f"--concurrency must be at least 1 (got {args.concurrency})")
-        template = cell.strip()
-        if not template:
-            raise UsageError("empty cell: write the template below the %%chat line, e.g. Label: {item}")
-        try:
-            shape = Shape.of(namespace[args.map])
-        except NbChatError as e:
-            raise UsageError(f"--map {args.map}: {e}") from None
-        from .template import substitute
-
-        if not args.raw:  # the items' fields are filled per item, not from the namespace
-            try:  # a {field} that is no column, item or variable would go verbatim to every item
-                check_fields(template, shape.items, known=lambda name: name in namespace or name == "Err")
-            except NbChatError as e:
-                raise UsageError(f"{e} (--raw sends braces as written)") from None
-            hidden = set(fields_of(shape.items[0])) if shape.items else {"item"}
-            template = substitute(template, _Without(namespace, hidden | {"item"}))
+        items, template = self.map_input(args, cell)
         if args.schema:
             overrides["schema"] = self.schema_of(args.schema)
         # --no-cache asks for every item again; otherwise a re-run continues from -o's results
@@ -453,7 +438,7 @@ class ChatMagics(Magics, Settings):
         chat = self.chat_for(args.conversation)
         try:
             results = chat.map(
-                shape.original if shape.kind != "list" else shape.items,
+                items,
                 template,
                 concurrency=args.concurrency,
                 batch=args.batch,
@@ -481,6 +466,89 @@ class ChatMagics(Magics, Settings):
             namespace[args.out] = results
         elif not args.batch:
             mapview.show_results(results, self.terminal)
+
+    def map_input(self, args: Any, cell: str) -> tuple[Any, str]:
+        """A map's (or compare's) items, and its template with the namespace's fields filled."""
+        from .mapping import Shape, check_fields, fields_of
+        from .template import substitute
+
+        namespace = self.user_shell.user_ns
+        if args.map not in namespace:
+            raise UsageError(f"--map {args.map}: there is no variable {args.map!r}")
+        if args.concurrency < 1:
+            raise UsageError(f"--concurrency must be at least 1 (got {args.concurrency})")
+        template = cell.strip()
+        if not template:
+            raise UsageError("empty cell: write the template below the %%chat line, e.g. Label: {item}")
+        try:
+            shape = Shape.of(namespace[args.map])
+        except NbChatError as e:
+            raise UsageError(f"--map {args.map}: {e}") from None
+        if not args.raw:  # the items' fields are filled per item, not from the namespace
+            try:  # a {field} that is no column, item or variable would go verbatim to every item
+                check_fields(template, shape.items, known=lambda name: name in namespace or name == "Err")
+            except NbChatError as e:
+                raise UsageError(f"{e} (--raw sends braces as written)") from None
+            hidden = set(fields_of(shape.items[0])) if shape.items else {"item"}
+            template = substitute(template, _Without(namespace, hidden | {"item"}))
+        return (shape.original if shape.kind != "list" else shape.items), template
+
+    def compare_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """``--map NAME --compare A,B``: each item asked of each model; ``-o`` gets the grid."""
+        from .compare import plan
+        from .mapping import MapFailed, MapInterrupted
+
+        if not args.map:
+            raise UsageError("--compare needs --map NAME (the items to ask each model)")
+        if "model" in overrides:
+            raise UsageError("--compare names the models: leave out --model")
+        items, template = self.map_input(args, cell)
+        if args.schema:
+            overrides["schema"] = self.schema_of(args.schema)
+        namespace, chat = self.user_shell.user_ns, self.chat_for(args.conversation)
+        models = self.compare_models(args.compare)
+        try:
+            if args.dry_run:
+                grid = plan(chat, items, template, models, truth=args.truth, raw=True, **overrides)
+                return compareview.show_plan(grid, args.concurrency, self.terminal)
+            results = chat.compare(
+                items,
+                template,
+                models=models,
+                truth=args.truth,
+                concurrency=args.concurrency,
+                strict=args.strict,
+                raw=True,  # checked against the template as written (a variable may hold braces)
+                previous=namespace.get(args.out) if args.out and not args.no_cache else None,
+                label=args.map,
+                progress=lambda state: mapview.ProgressView.for_shell(self.shell, state.total, state.label),
+                **overrides,
+            )
+        except MapInterrupted as e:
+            if args.out:
+                namespace[args.out] = e.results
+            raise
+        except MapFailed as e:  # a model stopped early, or (--strict) a request failed: shown, kept, failed
+            if args.out:
+                namespace[args.out] = e.results
+            compareview.show(e.results, items, self.terminal, kept=args.out)
+            raise
+        if args.out:
+            namespace[args.out] = results
+        compareview.show(results, items, self.terminal, kept=args.out)
+
+    def compare_models(self, text: str) -> dict[str, Any]:
+        """``--compare A,B``: each name a ``Chat`` variable (its server, model and system
+        prompt) or else a model name on this server."""
+        from .chat import Chat
+
+        names = [n.strip() for n in text.split(",")]
+        if not all(names):
+            raise UsageError(f"--compare {text!r}: name each model once, separated by commas")
+        if len(set(names)) < len(names):
+            raise UsageError(f"--compare {text!r} names a model twice")
+        namespace = self.user_shell.user_ns
+        return {n: namespace[n] if isinstance(namespace.get(n), Chat) else n for n in names}
 
     def schema_of(self, spec: str) -> Schema:
         """``--schema``: a variable's value when SPEC names one, else SPEC's own text."""

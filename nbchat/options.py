@@ -149,6 +149,12 @@ CELL_OPTIONS: list[Option] = [
         action="store_true",
         help="--map: fail the cell if any item failed (after -o gets the results).",
     ),
+    option(
+        "--compare",
+        metavar="A,B",
+        help="--map: ask each item of each model (names, or Chat variables) and compare the answers.",
+    ),
+    option("--truth", metavar="COLUMN", help="--compare: the column holding the true labels (accuracy)."),
 ]
 
 
@@ -160,6 +166,23 @@ KINDS: dict[str, tuple[str, frozenset[str]]] = {
         "--map",
         frozenset(
             {"map", "batch", "concurrency", "strict", "schema", "conversation", "out", "raw", "no_cache"}
+        ),
+    ),
+    "compare": (
+        "--compare",
+        frozenset(
+            {
+                "map",
+                "compare",
+                "truth",
+                "concurrency",
+                "strict",
+                "schema",
+                "conversation",
+                "out",
+                "raw",
+                "no_cache",
+            }
         ),
     ),
     "completion": ("--completion", frozenset({"completion", "echo", "format", "out", "raw", "no_cache"})),
@@ -174,11 +197,15 @@ ONLY_FOR: dict[str, str] = {
     "concurrency": "--map",
     "batch": "--map",
     "strict": "--map",
+    "compare": "--map",
+    "truth": "--compare",
 }  # the rest name their own kind
 
 
 def cell_kind(args: argparse.Namespace) -> str:
     """Which kind of cell the options ask for, in the order ``%%chat`` acts on them."""
+    if args.compare:
+        return "compare"
     if args.map or args.batch:
         return "map"
     if args.completion:

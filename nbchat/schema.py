@@ -311,8 +311,10 @@ def _is_json_schema(spec: Mapping[str, Any]) -> bool:
         "null",
     }:
         return True
-    return any(k in spec for k in ("$schema", "$defs", "anyOf")) or isinstance(
-        spec.get("properties"), Mapping
+    return (
+        any(k in spec for k in ("$schema", "$defs", "anyOf"))
+        or isinstance(spec.get("properties"), Mapping)
+        or isinstance(spec.get("enum"), list)  # {"label": {"enum": ["pos", "neg"]}}
     )
 
 

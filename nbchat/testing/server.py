@@ -90,6 +90,21 @@ class Script:
     times: int = 1  # how many requests this answer serves
     tool_calls: list[dict[str, Any]] | None = None  # ask for calls: [{"name", "arguments", "id"?}]
     argument_pieces: int = 3  # a streamed call's arguments arrive in this many chunks
+    model: str | None = None  # serves only requests for this model (others go on to the next script)
+    contains: str | None = None  # serves only requests whose last message contains this text
+
+    def serves(self, body: Any) -> bool:
+        if self.model is None and self.contains is None:
+            return True
+        if not isinstance(body, dict):
+            return False
+        if self.model is not None and body.get("model") != self.model:
+            return False
+        if self.contains is None:
+            return True
+        last = (body.get("messages") or [{}])[-1]
+        said = last.get("content") if isinstance(last, dict) else last
+        return self.contains in (said if isinstance(said, str) else json.dumps(said))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Script:
@@ -166,14 +181,17 @@ class StandInServer:
         """The JSON bodies of the chat requests received, oldest first."""
         return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
 
-    def next_script(self) -> Script:
-        if not self.scripts:
-            return Script()
-        script = self.scripts[0]
-        script.times -= 1
-        if script.times <= 0:
-            self.scripts.popleft()
-        return script
+    def next_script(self, body: Any = None) -> Script:
+        """The first queued answer that serves this request (``body``), used up after ``times``."""
+        with _SCRIPT_LOCK:
+            position = next((i for i, s in enumerate(self.scripts) if s.serves(body)), None)
+            if position is None:
+                return Script()
+            script = self.scripts[position]
+            script.times -= 1
+            if script.times <= 0:
+                del self.scripts[position]
+            return script
 
 
 def reply_text(body: dict[str, Any]) -> str:
@@ -261,6 +279,7 @@ def logprob_entry(token: str, position: int, top: int) -> dict[str, Any]:
 
 
 _COUNT_LOCK = threading.Lock()
+_SCRIPT_LOCK = threading.Lock()
 
 
 class _Server(ThreadingHTTPServer):
@@ -394,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         refused = _refused_part(body) if quirks.text_only else None
         if refused is not None:
             return self._json(400, {"error": refused})
-        script = self.stand_in.next_script()
+        script = self.stand_in.next_script(body)
         if script.tool_calls is None and script.text is None and script.chunks is None:
             script = dataclasses.replace(script, tool_calls=written_calls(body))
         if script.delay:
