@@ -99,6 +99,13 @@ class BatchJob:
         if not jobs:
             raise NbChatError("nothing to send: the map has no items")
         estimate = check_cost(chat, jobs, confirm, discount=DISCOUNT)
+        if chat.settings.budget is not None:  # the whole batch is one request to the budget
+            from .budget import check
+            from .connection import resolve
+
+            model = str(jobs[0].request.body["model"])
+            what = f"this batch of {len(jobs)} requests"
+            check(chat.settings, chat.ledger.spent, estimate, what, model, resolve(chat.settings).url)
         lines = []
         for job in jobs:
             body = {k: v for k, v in job.request.body.items() if k not in ("stream", "stream_options")}
@@ -265,6 +272,9 @@ class BatchJob:
         stream.completion = completion
         reply = stream.finish()
         if reply.cost is not None:
+            self.chat.ledger.refund(
+                reply.model, reply.cost * (1 - DISCOUNT)
+            )  # finish counted the standard price
             reply.cost *= DISCOUNT
         if self.schema is not None:
             try:

@@ -177,6 +177,7 @@ class ReplyStream:
             return
         if mode == "only":
             raise NotInCache(not_cached(self.user, problem))
+        self.within_budget(body, "this request")
         try:
             yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
         except RequestFailed as e:
@@ -191,6 +192,20 @@ class ReplyStream:
         while self.request.tools and self.completion.calls and self.stopped is None:
             yield from self._tool_round()
         self.reply = self.finish(problem=problem)
+
+    def within_budget(self, body: dict[str, Any], what: str) -> None:
+        """Refuse (``OverBudget``: nothing is sent) a request that would go over ``budget``."""
+        settings = self.chat.settings
+        if settings.budget is not None:
+            from .budget import check, cost_of
+
+            model = str(body.get("model"))
+            # this turn's earlier rounds join the ledger when the turn ends: they count now
+            spent = self.chat.ledger.spent + sum(
+                cost(c.model or model, c.usage or estimate_usage(m, c.texts), settings.prices) or 0.0
+                for c, m in self.rounds
+            )
+            check(settings, spent, cost_of(body, settings.prices), what, model, resolve(settings).url)
 
     def _mode(self) -> str:
         return self.request.cache or self.chat.settings.cache
@@ -242,6 +257,7 @@ class ReplyStream:
         self.completion = Completion()
         self.calling = False
         body = self.request.body | {"messages": [*self.request.messages, *self.added]}
+        self.within_budget(body, f"tool round {len(self.rounds)} (the request with the calls' results)")
         yield from self.chat.transport.run(self.chat.settings, body, self.completion, self.request.api)
 
     def _replay(self, entry: Entry) -> Iterator[Any]:
@@ -292,8 +308,10 @@ class ReplyStream:
         model = done.model or self.request.body["model"]
         usage = done.usage or estimate_usage([*self.request.messages, *self.added], texts)
         # a tool turn made several requests: each counts, the footer shows their sum
+        prices = self.chat.settings.prices
         for earlier, sent in self.rounds:
-            self.chat.ledger.add(earlier.model or model, earlier.usage or estimate_usage(sent, earlier.texts))
+            counts = earlier.usage or estimate_usage(sent, earlier.texts)
+            self.chat.ledger.add(earlier.model or model, counts, cost(earlier.model or model, counts, prices))
         total = sum_usage([earlier.usage or estimate_usage(m, earlier.texts) for earlier, m in self.rounds])
         total = sum_usage([total, usage]) if self.rounds else usage
         if replayed is not None and isinstance(done.tool_turn, dict) and done.tool_turn.get("usage"):
@@ -322,7 +340,7 @@ class ReplyStream:
         if replayed is not None:
             self.chat.ledger.replay(model, total, reply.cost)
         else:
-            self.chat.ledger.add(model, usage)
+            self.chat.ledger.add(model, usage, cost(model, usage, prices))
         if self.request.schema is not None and not interrupted:
             reply.data = self.request.schema.parse(reply.text)  # a mismatch records and caches nothing
         # a tool turn is recorded whole or not at all: a part of one could hold calls

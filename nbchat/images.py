@@ -150,6 +150,16 @@ class ImageStream(ReplyStream):
         self._started = True
         if self.chat.settings.cache == "only":
             raise NotInCache("cache=only sends nothing, and image requests are not kept in the reply cache")
+        settings = self.chat.settings
+        if settings.budget is not None:
+            from .budget import check, image_estimate
+            from .connection import resolve
+
+            model = str(self.body["model"])
+            estimate = image_estimate(self.body, settings.prices)
+            check(
+                settings, self.chat.ledger.spent, estimate, "this image request", model, resolve(settings).url
+            )
         yield from self.chat.transport.run(self.chat.settings, self.body, self.drawing, "images")
         self.reply = self.finish()
 

@@ -425,6 +425,7 @@ class ChatMagics(Magics, Settings):
 
     def map_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         """``--map NAME``: the cell is a template sent once per item; ``-o`` gets the results."""
+        from .budget import OverBudget
         from .mapping import MapFailed, MapInterrupted, errors_of
 
         if not args.map:
@@ -449,8 +450,8 @@ class ChatMagics(Magics, Settings):
                 progress=lambda state: mapview.ProgressView.for_shell(self.shell, state.total, state.label),
                 **overrides,
             )
-        except MapInterrupted as e:
-            if args.out:
+        except (MapInterrupted, OverBudget) as e:  # what completed is kept
+            if args.out and e.results is not None:
                 namespace[args.out] = e.results
             raise
         except MapFailed as e:  # the results are delivered, then the cell fails (Run All stops)
@@ -847,7 +848,7 @@ class ChatMagics(Magics, Settings):
 
             costs = organization.fetch(self, args.days)
             return render.org_costs(costs, args.days, self.terminal)
-        render.usage_table(self.ledger, self.prices, self.terminal)
+        render.usage_table(self.ledger, self.prices, self.terminal, budget=self.budget)
 
     def _models(self, args: Any) -> None:
         """The models the server offers (`GET /models`)."""

@@ -13,6 +13,7 @@ import asyncio
 import builtins
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
 import random
@@ -24,19 +25,18 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .budget import Observed, OverBudget, check, cost_of
 from .cache import NotInCache
 from .client import Completion
 from .connection import resolve
 from .errors import Interrupted, NbChatError
 from .schema import Mismatch, Schema, as_record, to_schema
-from .tokens import estimate_messages
-from .usage import format_cost, price
+from .usage import format_cost
 
 if TYPE_CHECKING:
     from .chat import Chat, Reply, Request
 
 TICK = 0.1  # seconds between progress refreshes in the caller's thread
-COMPLETION_GUESS = 200  # tokens per reply for the cost estimate when max_tokens is unset
 MAX_429 = 10  # a request answered 429 this many times fails
 _FIELD = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
@@ -187,6 +187,7 @@ class Progress:
     interrupted: bool = False
     stopped: bool = False  # stopped early: the rest were not sent
     unsent: int = 0
+    over_budget: str | None = None  # why the rest was not sent: the budget would be exceeded
 
     @property
     def elapsed(self) -> float:
@@ -342,6 +343,7 @@ class Job:
     attempts: int = 0
     throttled: int = 0
     sent: bool = False
+    estimate: float = 0.0  # what its request in flight is expected to cost (held from the budget)
 
 
 def run_map(
@@ -409,10 +411,17 @@ def run_map(
         for job in todo:
             if values[job.position] is None and job.position not in errors:
                 why = "interrupted before it completed" if interrupted else "not sent: the map stopped early"
+                if state.over_budget and not interrupted:
+                    why = "not sent: the budget would be exceeded"
                 errors[job.position] = MapError(job.position, job.item, why)
         if view is not None:
             view.close(state.summary())
     results = shape.build(values, [errors[p] for p in sorted(errors)], [j.key for j in jobs], spec)
+    if state.over_budget and not interrupted:
+        kept = state.done - state.failed
+        raise OverBudget(
+            f"{state.over_budget} ({kept} of {state.total} items completed and are kept)", results
+        )
     outcome(results, len(jobs), stop, interrupted, strict)
     return results
 
@@ -541,14 +550,9 @@ def estimate_cost(chat: Chat, jobs: list[Job], discount: float = 1.0) -> float |
     """What ``jobs`` (all to one model) should cost, in USD; ``None`` without a price."""
     if not jobs:
         return None
-    model = jobs[0].request.body["model"]
-    rates = price(model, chat.settings.prices)
-    if rates is None:
-        return None
-    limit = jobs[0].request.body.get("max_tokens") or jobs[0].request.body.get("max_completion_tokens")
-    prompt = sum(estimate_messages(j.request.messages) for j in jobs)
-    completion = len(jobs) * int(limit or COMPLETION_GUESS)
-    return discount * (prompt * rates[0] + completion * rates[1]) / 1e6
+    # the same guess as the budget's (nbchat.budget): the reply's length from what is asked
+    costs = [cost_of(j.request.body, chat.settings.prices) for j in jobs]
+    return None if None in costs else discount * sum(c or 0.0 for c in costs)
 
 
 def confirm_cost(
@@ -643,6 +647,8 @@ class Runner:
         self.resume_at = 0.0
         self.streak = 0  # successes since the limit last changed
         self.retries = chat.settings.max_retries
+        self.observed = Observed()  # reply lengths so far: the budget's guess for the rest
+        self.reserved = 0.0  # the estimates of the requests in flight, held from the budget
 
     async def run(self, jobs: list[Job], finished: threading.Event) -> None:
         self.cond = asyncio.Condition()
@@ -668,8 +674,11 @@ class Runner:
                 job = self.queue.pop()
             await self.acquire()
             try:
-                if job.stop.stopped:  # its group stopped while it waited for a slot
+                refusal = None
+                if job.stop.stopped or self.state.over_budget:  # stopped while it waited for a slot
                     result: tuple[str, Any] = ("unsent", None)
+                elif (refusal := self.admit(job)) is not None:
+                    result = ("budget", refusal)
                 else:
                     if not job.sent:
                         job.sent = True
@@ -729,6 +738,28 @@ class Runner:
         except (Mismatch, NbChatError) as exc:
             return "failed", Failure(str(exc))
 
+    def admit(self, job: Job) -> str | None:
+        """``None`` if ``job`` fits in what is left of ``budget`` (its estimate is then held
+        until it settles), else why not. Requests in flight count as spent: the map stops
+        before going over, not after."""
+        settings = self.chat.settings
+        if settings.budget is None:
+            return None
+        body = job.request.body
+        estimate = cost_of(body, settings.prices, self.observed.average)
+        spent = self.chat.ledger.spent + self.reserved
+        try:
+            check(settings, spent, estimate, "the next item", str(body["model"]), self.url)
+        except OverBudget as e:
+            return str(e)
+        job.estimate = estimate or 0.0
+        self.reserved += job.estimate
+        return None
+
+    @functools.cached_property
+    def url(self) -> str:
+        return resolve(self.chat.settings).url
+
     def failure(self, exc: BaseException, text: str, kind: int | str | None) -> Failure:
         """The item's error, and the line a single cell would show for it (credentials removed)."""
         from .client import explain
@@ -745,6 +776,8 @@ class Runner:
 
     async def settle(self, job: Job, outcome: tuple[str, Any]) -> None:
         kind, detail = outcome
+        self.reserved -= job.estimate
+        job.estimate = 0.0
         retry = kind == "retry" and job.attempts < self.retries
         if retry:
             job.attempts += 1
@@ -752,7 +785,11 @@ class Runner:
             pause = wait if wait is not None else 0.5 * 2 ** (job.attempts - 1) * random.uniform(0.8, 1.2)
             await asyncio.sleep(min(pause, 8.0))  # outside the lock: the others go on
         async with self.cond:
-            if kind == "unsent":
+            if kind == "budget":  # nothing more is sent, of any group
+                self.state.over_budget = detail
+                self.unsent([job, *self.queue])
+                self.queue = []
+            elif kind == "unsent":
                 self.unsent([job])
             elif kind == "throttled":
                 self.throttle(job, detail)
@@ -793,6 +830,7 @@ class Runner:
         self.pending -= 1
         self.state.done += 1
         self.state.tokens += _tokens(reply)
+        self.observed.add(reply.usage, len(reply.choices))
         if reply.cost is not None:
             self.state.cost = (self.state.cost or 0.0) + reply.cost
         # additive increase: one more at once after a full window of successes

@@ -662,12 +662,16 @@ def transcript(entries: Iterable[Mapping[str, Any]], terminal: bool = False) -> 
         display({"text/markdown": "\n\n---\n\n".join(md), "text/plain": "\n\n".join(plain)}, raw=True)
 
 
-def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = False) -> None:
-    """``%chat usage``: tokens and estimated cost per model, and the total."""
+def usage_table(
+    ledger: Ledger, prices: Mapping[str, Any], terminal: bool = False, budget: float | None = None
+) -> None:
+    """``%chat usage``: tokens and estimated cost per model, the total, and the budget."""
     rows, total, known, any_known = [], 0.0, True, False
     sums = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
     for model, row in sorted(ledger.models.items()):
-        price = cost(model, row, prices)
+        # each request priced as it was made (cached input at its price, reasoning as output)
+        # (a model priced only later, by the prices setting, is priced from its totals)
+        price = ledger.costs.get(model) if model not in ledger.unpriced else cost(model, row, prices)
         known = known and price is not None
         any_known = any_known or price is not None
         total += price or 0.0
@@ -711,6 +715,10 @@ def usage_table(ledger: Ledger, prices: Mapping[str, Any], terminal: bool = Fals
         )
     if ledger.replays:
         rows.append(["saved by replays", "", "", "", format_cost(ledger.saved)])
+    if budget is not None:
+        left = max(budget - ledger.spent, 0.0)
+        rows.append(["budget", "", "", "", f"{format_cost(ledger.spent)} spent of {format_cost(budget)}"])
+        rows.append(["left", "", "", "", format_cost(left)])
     table(["model", "requests", "prompt tokens", "completion tokens", "cost"], rows, terminal)
 
 

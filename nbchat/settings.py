@@ -264,6 +264,12 @@ class Settings(Configurable):
     confirm_cost = Float(
         1.0, min=0.0, help="A map or batch estimated to cost more than this (USD) asks before it starts."
     ).tag(config=True)
+    budget = Float(
+        None,
+        allow_none=True,
+        min=0.0,
+        help="Most this kernel may spend (USD): each request is checked before it is sent (unset: no limit).",
+    ).tag(config=True)
     prices = PricesTrait(
         {},
         help='Per-model USD per million tokens, e.g. {"my-model": [0.5, 1.5]} (input, output).',

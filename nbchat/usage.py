@@ -33,6 +33,24 @@ PRICES: dict[str, tuple[float, float]] = {
     "babbage-002": (0.40, 0.40),
 }
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+# USD per million cached input tokens (prompt caching), same source and date; a model not
+# listed (or priced by the ``prices`` setting) pays its input price for them
+CACHED_PRICES: dict[str, float] = {
+    "gpt-5": 0.125,
+    "gpt-5-mini": 0.025,
+    "gpt-5-nano": 0.005,
+    "gpt-5-chat-latest": 0.125,
+    "gpt-4.1": 0.50,
+    "gpt-4.1-mini": 0.10,
+    "gpt-4.1-nano": 0.025,
+    "gpt-4o": 1.25,
+    "gpt-4o-mini": 0.075,
+    "o1": 7.50,
+    "o1-mini": 0.55,
+    "o3": 0.50,
+    "o3-mini": 0.55,
+    "o4-mini": 0.275,
+}
 
 
 def price(model: str | None, overrides: Mapping[str, Any] | None = None) -> tuple[float, float] | None:
@@ -52,11 +70,37 @@ def price(model: str | None, overrides: Mapping[str, Any] | None = None) -> tupl
 def cost(
     model: str | None, usage: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None
 ) -> float | None:
+    """What the server's reported ``usage`` cost: cached input tokens at the cached price,
+    reasoning tokens as output."""
     rates = price(model, overrides)
     if rates is None or not usage:
         return None
-    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-    return (prompt * rates[0] + completion * rates[1]) / 1e6
+    prompt, completion = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    cached = min(_detail(usage, "prompt_tokens_details", "cached_tokens"), prompt)
+    reasoning = reasoning_tokens(usage) or 0
+    if reasoning > completion:
+        # OpenAI counts reasoning inside completion_tokens; a server that reports more
+        # reasoning than completion tokens counts it apart, and it is billed as output
+        completion += reasoning
+    return (
+        (prompt - cached) * rates[0] + cached * cached_price(model, rates, overrides) + completion * rates[1]
+    ) / 1e6
+
+
+def cached_price(model: str | None, rates: tuple[float, float], overrides: Mapping[str, Any] | None) -> float:
+    """USD per million cached input tokens."""
+    if not model or (overrides and (model in overrides or _DATED.sub("", model) in overrides)):
+        return rates[0]
+    return CACHED_PRICES.get(model, CACHED_PRICES.get(_DATED.sub("", model), rates[0]))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _detail(usage: Mapping[str, Any], table: str, name: str) -> int:
+    details = usage.get(table)
+    return _count(details.get(name)) if isinstance(details, Mapping) else 0
 
 
 def reasoning_tokens(usage: Mapping[str, Any]) -> int | None:
@@ -135,16 +179,30 @@ class Ledger:
         self.images: dict[str, dict[str, int]] = {}  # image requests, per image model
         self.image_costs: dict[str, float] = {}
         self.image_costs_unknown: set[str] = set()
+        self.spent = 0.0  # USD of every request made (replays cost nothing): what budget checks
+        self.costs: dict[str, float] = {}  # per model, as each request was priced when it was made
+        self.unpriced: set[str] = set()
 
-    def add(self, model: str | None, usage: Mapping[str, Any] | None) -> None:
+    def add(self, model: str | None, usage: Mapping[str, Any] | None, spent: float | None = None) -> None:
+        """One request made: its tokens and what it cost (``None``: no known price)."""
+        self.spent += spent or 0.0
         if not usage:
             return
+        if spent is None:
+            self.unpriced.add(model or "?")
+        self.costs[model or "?"] = self.costs.get(model or "?", 0.0) + (spent or 0.0)
         row = self.models.setdefault(
             model or "?", {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
         )
         row["requests"] += 1
         row["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
         row["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+
+    def refund(self, model: str | None, amount: float) -> None:
+        """Take back part of a request's cost (a batch's discount, counted after the fact)."""
+        self.spent -= amount
+        if (model or "?") in self.costs:
+            self.costs[model or "?"] -= amount
 
     def add_images(
         self, model: str, usage: Mapping[str, Any] | None, images: int, spent: float | None
@@ -157,6 +215,7 @@ class Ledger:
         row["input_tokens"] += int((usage or {}).get("input_tokens") or 0)
         row["output_tokens"] += int((usage or {}).get("output_tokens") or 0)
         self.image_costs[model] = self.image_costs.get(model, 0.0) + (spent or 0.0)
+        self.spent += spent or 0.0
         if spent is None:
             self.image_costs_unknown.add(model)
 

@@ -166,12 +166,13 @@ def test_the_batch_price_is_half_the_standard_price_and_shown(chat: Chat, server
     from nbchat.usage import cost
 
     job = chat.map(["a long review", "short"], "{item}", batch=True)
-    assert "about $" in job.status_line() and "at the batch price" in job.status_line()
+    assert "about <$0.00001 at the batch price" in job.status_line()
     out = job.wait(poll=0.05).results()
     for reply in out:
         standard = cost("gpt-4o-mini", reply.usage)
         assert standard is not None and reply.cost == pytest.approx(standard / 2)
     assert job.cost == pytest.approx(sum(r.cost for r in out)) and job.cost > 0
+    assert chat.ledger.spent == pytest.approx(job.cost), "the budget counts the batch price"
     assert job.status_line().count("$") == 1 and "about" not in job.status_line()
 
 
