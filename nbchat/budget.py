@@ -22,7 +22,7 @@ from .tokens import estimate_messages, estimate_text
 from .usage import format_cost, image_cost, price
 
 # replies by what the prompt asks for (tokens); the first pattern that matches wins
-SHORT, SENTENCE, PARAGRAPH, DEFAULT = 4, 30, 160, 60
+SHORT, SENTENCE, PARAGRAPH, DEFAULT = 3, 30, 160, 50
 _ASKS = [
     (
         re.compile(
