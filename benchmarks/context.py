@@ -25,9 +25,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import best
 
-from nbchat.content import data_url, image_part, image_size, part_tokens
+from nbchat.content import data_url, image_part, image_size
 from nbchat.context import Limits, render
-from nbchat.tokens import estimate_text
+from nbchat.tokens import estimate_text, part_tokens
 
 
 def frame(rows: int) -> pd.DataFrame:

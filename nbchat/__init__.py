@@ -9,7 +9,9 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from . import watch
 from .errors import NbChatError
+from .host import HOST
 
 if TYPE_CHECKING:  # the magics import IPython, which %load_ext pays for only when it loads them
     from .batch import BatchJob
@@ -22,10 +24,43 @@ __version__ = "0.1.0"
 __all__ = ["BatchJob", "Chat", "Conversation", "NbChatError", "Reply", "__version__", "tool"]
 
 
+def _new_chat(options: dict[str, Any]) -> Chat:
+    from .chat import Chat
+
+    return Chat(**options)
+
+
+def _session_chat(options: dict[str, Any]) -> Chat:
+    """A ``Chat`` with the settings of the IPython session where ``%load_ext nbchat`` ran (a
+    copy: ``options`` change only this one), or with the defaults in another shell."""
+    from IPython import get_ipython
+
+    from .chat import Chat
+    from .magics import INSTANCES
+    from .settings import Settings
+
+    shell = get_ipython()
+    session = INSTANCES.get(shell) if shell is not None else None
+    if session is None:
+        return Chat(**options)
+    settings = Settings()
+    with settings.hold_trait_notifications():
+        for name in session.setting_names():  # already valid: copied as they are
+            setattr(settings, name, getattr(session, name))
+    settings.__dict__["_origins"] = dict(session.__dict__.get("_origins", {}))
+    return Chat(settings=settings, transport=session.transport, ledger=session.ledger, **options)
+
+
+# The engine is handed its views and its default Chat here, once: it imports neither.
+HOST.progress, HOST.status, HOST.chat = watch.progress, watch.status, _new_chat
+
+
 def load_ipython_extension(shell: Any) -> None:
     """Build (or reuse) the magics, register them, subscribe to cell ids."""
     from .hidden import install_config
     from .magics import INSTANCES, ChatMagics
+
+    HOST.chat = _session_chat  # BatchJob.attach() follows %chatconfig from now on
 
     magics = INSTANCES.get(shell)
     if magics is None:

@@ -5,14 +5,16 @@ handle that follows it and maps its results back to the items. No IPython."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .cache import NotInCache
 from .client import Completion, explain, transport_errors
 from .errors import NbChatError, RequestFailed
-from .mapping import MapError, Shape, check_cost
+from .host import HOST
+from .items import MapError, Shape
+from .mapping import check_cost, plan
 from .schema import Mismatch, Schema, to_schema
 from .secret import credentials, hide_in_traceback, one_line, scrub
 from .transports.shape import words
@@ -46,6 +48,32 @@ def call(chat: Chat, what: Callable[[Any], Any]) -> Any:
     except BaseException as exc:
         hide_in_traceback(exc, credentials(chat.settings))
         raise
+
+
+def submit_map(
+    chat: Chat,
+    items: Any,
+    template: str,
+    *,
+    schema: Any = None,
+    concurrency: int = 8,
+    strict: bool = False,
+    raw: bool = False,
+    confirm: Callable[[str], str] | None = None,
+    previous: Any = None,
+    progress: Any = None,
+    label: str = "map",
+    **overrides: Any,
+) -> BatchJob:
+    """``Chat.map(..., batch=True)``: the map's requests, sent to the Batch API. ``previous``,
+    ``progress`` and ``label`` belong to a live map; a batch has none of them."""
+    del previous, progress, label
+    shape, jobs, spec = plan(chat, items, template, schema, concurrency, raw, overrides)
+    if strict:
+        raise NbChatError("strict goes with a map, not a batch: a batch's failed items show in job.results()")
+    if (overrides.get("cache") or chat.settings.cache) == "only":
+        raise NotInCache("cache=only sends nothing, and a batch's replies are not in the reply cache")
+    return BatchJob.submit(chat, shape, jobs, spec, confirm=confirm)
 
 
 def custom_id(position: int) -> str:
@@ -143,7 +171,7 @@ class BatchJob:
         of the session's: in a notebook where nbchat is loaded, its ``%chatconfig`` server
         and key, as ``%%chat`` would use."""
         if chat is None:
-            chat = _session_chat(options)
+            chat = HOST.chat(options)
         shape = Shape.of(items) if items is not None else None
         job = cls(chat, batch_id, shape=shape, schema=to_schema(schema) if schema is not None else None)
         return job.refresh()
@@ -172,7 +200,7 @@ class BatchJob:
         stops waiting: the batch goes on)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self.refresh()
-        show = _status_view(self.status_line()) if not self.done else None
+        show = HOST.status(self.status_line()) if HOST.status is not None and not self.done else None
         while not self.done:
             if deadline is not None and time.monotonic() >= deadline:
                 raise NbChatError(f"batch {self.id} is still {self.status} after {timeout:g} s")
@@ -252,8 +280,6 @@ class BatchJob:
 
     def _reply(self, line: dict[str, Any]) -> Reply:
         """One output line as a Reply (batch price), its data parsed with the schema."""
-        from .chat import ReplyStream, Request
-
         response = line.get("response")
         response = response if isinstance(response, dict) else {}
         data = response.get("body")
@@ -265,12 +291,7 @@ class BatchJob:
             raise NbChatError(f"{shown}: {said}")
         completion = Completion()
         completion.take_whole(data)
-        request = Request(
-            {"model": completion.model or "?", "messages": []}, 0, None, record=False, cache="off"
-        )
-        stream = ReplyStream(self.chat, request, {"role": "user", "content": ""})
-        stream.completion = completion
-        reply = stream.finish()
+        reply = self.chat.whole_reply(completion)
         if reply.cost is not None:
             self.chat.ledger.refund(
                 reply.model, reply.cost * (1 - DISCOUNT)
@@ -307,36 +328,6 @@ class BatchJob:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.status_line())
-
-
-def _session_chat(options: dict[str, Any]) -> Chat:
-    """A ``Chat`` with the settings of the IPython session where ``%load_ext nbchat`` ran (a
-    copy: ``options`` change only this one), or with the defaults elsewhere."""
-    from .chat import Chat
-    from .settings import Settings
-
-    ipython, magics = sys.modules.get("IPython"), sys.modules.get("nbchat.magics")
-    shell = ipython.get_ipython() if ipython is not None else None
-    session = magics.INSTANCES.get(shell) if magics is not None and shell is not None else None
-    if session is None:
-        return Chat(**options)
-    settings = Settings()
-    with settings.hold_trait_notifications():
-        for name in session.setting_names():  # already valid: copied as they are
-            setattr(settings, name, getattr(session, name))
-    settings.__dict__["_origins"] = dict(session.__dict__.get("_origins", {}))
-    return Chat(settings=settings, transport=session.transport, ledger=session.ledger, **options)
-
-
-def _status_view(first: str) -> Callable[[str, bool], None] | None:
-    """A line that follows a waiting batch's status where IPython is running, else none."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
-        return None
-    from .mapview import StatusLine
-
-    return StatusLine.for_shell(shell, first).show
 
 
 def _plain(obj: Any) -> dict[str, Any]:

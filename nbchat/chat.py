@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -506,8 +505,9 @@ class Chat:
         # offered in every request; a name is looked up when a request is made
         self.tools = [t if isinstance(t, str) else as_tool(t) for t in tools or ()]
         # where tool names, ``describe`` and ``python`` look: the notebook's own namespace
-        main = sys.modules.get("__main__")
-        self.workspace = Workspace(namespace if namespace is not None else vars(main) if main else {})
+        import __main__  # the script's or the kernel's user module
+
+        self.workspace = Workspace(namespace if namespace is not None else vars(__main__))
         self.ask = ask  # how tool_approval=ask asks (default: input())
         self.settings.apply(options, source="Chat()")  # a bad value raises BadSetting
         self.conversation = conversation if conversation is not None else Conversation()
@@ -686,17 +686,16 @@ class Chat:
         ``confirm=`` (asked instead of ``input()`` above ``confirm_cost``), and any setting
         as a per-request override.
         """
+        if batch:
+            from .batch import submit_map
+
+            return submit_map(
+                self, items, template, schema=schema, concurrency=concurrency, strict=strict, **options
+            )
         from .mapping import run_map
 
         return run_map(
-            self,
-            items,
-            template,
-            schema=schema,
-            concurrency=concurrency,
-            batch=batch,
-            strict=strict,
-            **options,
+            self, items, template, schema=schema, concurrency=concurrency, strict=strict, **options
         )
 
     def compare(
@@ -738,6 +737,20 @@ class Chat:
             concurrency=concurrency,
             **options,
         )
+
+    def open(self, request: Request, user: Message) -> ReplyStream:
+        """The stream of a request prepared earlier (``prepare``): a map's item, read whole
+        or replayed from the cache."""
+        return ReplyStream(self, request, user)
+
+    def whole_reply(self, completion: Completion) -> Reply:
+        """A reply that arrived whole outside a request of this Chat (a batch's output line):
+        counted in the ledger, recorded in no conversation and no cache."""
+        model = completion.model or "?"
+        request = Request({"model": model, "messages": []}, 0, None, record=False, cache="off")
+        stream = ReplyStream(self, request, {"role": "user", "content": ""})
+        stream.completion = completion
+        return stream.finish()
 
     def retry(self, **overrides: Any) -> ReplyStream:
         """Regenerate the last reply with the current settings; it replaces the old one.

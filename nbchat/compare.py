@@ -17,16 +17,14 @@ from . import agreement
 from .cache import NotInCache
 from .connection import resolve
 from .errors import NbChatError
+from .host import HOST
+from .items import MapError, Progress, ProgressView, Shape
 from .mapping import (
     Job,
-    MapError,
     MapFailed,
     MapInterrupted,
     MapStopped,
-    Progress,
     Runner,
-    Shape,
-    _auto_progress,
     async_client,
     check_fields,
     confirm_cost,
@@ -164,17 +162,19 @@ def comparison_of(results: Any) -> Comparison:
 # -- what is compared ----------------------------------------------------------------------
 
 
+def _is_chat(value: Any) -> bool:
+    return callable(getattr(value, "prepare", None)) and hasattr(value, "settings")
+
+
 def columns_of(chat: Chat, models: Any) -> list[Column]:
     """``models``: names of models on ``chat``'s server and/or ``Chat`` objects, as a list,
     or a dict of column names to either."""
-    from .chat import Chat
-
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",")]
     named = models.items() if isinstance(models, Mapping) else [(None, m) for m in models or ()]
     columns: list[Column] = []
     for label, entry in named:
-        if isinstance(entry, Chat):
+        if _is_chat(entry):  # a Chat (not imported: it imports this module for Chat.compare)
             column = Column(str(label or entry.settings.model), entry)
         elif isinstance(entry, str) and entry.strip():
             column = Column(str(label or entry.strip()), chat, entry.strip())
@@ -396,8 +396,8 @@ def run_compare(
         grid.requests, f"{label} × {len(shares)} models", limit=concurrency, lowest_limit=concurrency
     )
     total.estimate = sum(priced) if priced else None
-    factory = _auto_progress if progress == "auto" else progress
-    view = factory(total) if factory is not None else None
+    factory = HOST.progress if progress == "auto" else progress
+    view = factory(total) if callable(factory) else None
     interrupted = False
     try:
         if todo:
@@ -504,13 +504,17 @@ def _starter(shares: list[Share], concurrency: int) -> Callable[[threading.Event
 class _Summing:
     """Paints the whole grid's progress: the models' own progress added up at each tick."""
 
-    def __init__(self, total: Progress, shares: list[Share], view: Any) -> None:
+    def __init__(self, total: Progress, shares: list[Share], view: ProgressView | None) -> None:
         self.total, self.shares, self.view = total, shares, view
 
-    def update(self, _state: Any) -> None:
+    def update(self, _state: Progress) -> None:
         _add_up(self.total, self.shares)
         if self.view is not None:
             self.view.update(self.total)
+
+    def close(self, summary: str) -> None:
+        if self.view is not None:
+            self.view.close(summary)
 
 
 def _add_up(total: Progress, shares: list[Share]) -> None:

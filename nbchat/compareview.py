@@ -8,7 +8,8 @@ from typing import Any
 from . import render
 from .agreement import label_of
 from .compare import Comparison, Plan, comparison_of
-from .mapping import Shape, fields_of
+from .items import Shape
+from .mapping import fields_of
 from .mapview import cell_text, show_errors
 from .usage import format_cost
 

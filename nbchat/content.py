@@ -5,13 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import math
 import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from .tokens import estimate_text
 
 Part = dict[str, Any]
 # str for text-only messages (every server takes that); parts when images or files ride
@@ -185,66 +182,6 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
         bits = int.from_bytes(data[21:25], "little")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     return None
-
-
-# -- tokens -----------------------------------------------------------------------------
-
-
-def image_tokens(width: int, height: int, detail: str | None) -> int:
-    """OpenAI's tile rule: 85 tokens at low detail; at high detail the image is fit into
-    2048×2048, its shorter side scaled to 768, and each 512-px tile adds 170. ``auto`` lets
-    the model choose, so it is counted as high (the larger bill)."""
-    if detail == "low":
-        return 85
-    w, h = float(width), float(height)
-    if max(w, h) > 2048:
-        scale = 2048 / max(w, h)
-        w, h = w * scale, h * scale
-    if min(w, h) > 768:
-        scale = 768 / min(w, h)
-        w, h = w * scale, h * scale
-    tiles = math.ceil(w / 512) * math.ceil(h / 512)
-    return 85 + 170 * tiles
-
-
-def estimate(content: Content) -> int:
-    """Estimated prompt tokens of a message's content, images and files included."""
-    if isinstance(content, str):
-        return estimate_text(content)
-    total = 0
-    for part in content or ():
-        kind = part.get("type")
-        total += estimate_text(str(part.get("text", ""))) if kind == "text" else part_tokens(part)
-    return total
-
-
-def part_tokens(part: Mapping[str, Any]) -> int:
-    """Estimated prompt tokens of one non-text part."""
-    kind = part.get("type")
-    if kind == "image_url":
-        image = part.get("image_url") or {}
-        info = url_info(str(image.get("url", "")))
-        pixels = info[2] if info else None
-        # a URL the server fetches itself: its size is unknown, count a 1024×1024 image
-        width, height = pixels or (1024, 1024)
-        return image_tokens(width, height, image.get("detail"))
-    if kind == "file":
-        file = part.get("file") or {}
-        decoded = decode_data_url(str(file.get("file_data", "")))
-        if decoded is None:
-            return 0
-        mime, data = decoded
-        if mime.startswith("text/") or mime in ("application/json", "application/csv"):
-            return estimate_text(data.decode("utf-8", "replace"))
-        if mime == "application/pdf":
-            # OpenAI sends the model each page's text and an image of the page
-            pages = max(1, len(re.findall(rb"/Type\s*/Page(?!s)", data)))
-            return pages * PDF_PAGE_TOKENS
-        return len(data) // 4
-    return 0
-
-
-PDF_PAGE_TOKENS = 1000  # a page image at high detail (765) plus a page of text
 
 
 # -- showing ----------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .content import Content, Part, data_url, file_part, image_part, image_size, join, part_tokens
+from .content import Content, Part, data_url, file_part, image_part, image_size, join
 from .errors import NbChatError
 from .secret import scrub
-from .tokens import estimate_text, fit_prefix
+from .tokens import estimate_text, fit_prefix, part_tokens
 
 DETAILS = ("low", "high", "auto")
 TABLE_ROWS = 5  # first and last rows shown of a long table

@@ -18,7 +18,6 @@ from IPython.core.magic import Magics, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicArgumentParser
 
 from . import lazy
-from .content import estimate
 from .conversation import Conversation
 from .errors import Interrupted, NbChatError, RequestFailed
 from .hidden import guarded, hide_in_config
@@ -26,7 +25,7 @@ from .notebook import Notebook
 from .options import CELL_OPTIONS, KINDS, Option, cell_kind, out_of_place, setting_options
 from .secret import Secret, credentials, public_url, redact, redact_foreign
 from .settings import Settings, ask_again, ini_credentials, parse_assignments, read_ini, split_config_line
-from .tokens import estimate_text
+from .tokens import estimate, estimate_text
 from .usage import Ledger
 from .values import bad_variable_name
 
@@ -426,7 +425,8 @@ class ChatMagics(Magics, Settings):
     def map_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         """``--map NAME``: the cell is a template sent once per item; ``-o`` gets the results."""
         from .budget import OverBudget
-        from .mapping import MapFailed, MapInterrupted, errors_of
+        from .items import errors_of
+        from .mapping import MapFailed, MapInterrupted
 
         if not args.map:
             raise UsageError("--batch needs --map NAME (the items to send)")
@@ -470,7 +470,8 @@ class ChatMagics(Magics, Settings):
 
     def map_input(self, args: Any, cell: str) -> tuple[Any, str]:
         """A map's (or compare's) items, and its template with the namespace's fields filled."""
-        from .mapping import Shape, check_fields, fields_of
+        from .items import Shape
+        from .mapping import check_fields, fields_of
         from .template import substitute
 
         namespace = self.user_shell.user_ns

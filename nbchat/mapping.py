@@ -18,11 +18,10 @@ import hashlib
 import json
 import random
 import re
-import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .budget import Observed, OverBudget, check, cost_of
@@ -30,10 +29,12 @@ from .cache import NotInCache
 from .client import Completion
 from .connection import resolve
 from .errors import Interrupted, NbChatError
-from .schema import Mismatch, Schema, as_record, to_schema
+from .host import HOST
+from .items import MapError, MapResults, Progress, ProgressView, Shape, errors_of
+from .schema import Mismatch, Schema, to_schema
 from .usage import format_cost
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the Chat hands itself in: the engine's modules import no circle
     from .chat import Chat, Reply, Request
 
 TICK = 0.1  # seconds between progress refreshes in the caller's thread
@@ -132,153 +133,7 @@ class Failure:
     message: str = ""
 
 
-@dataclasses.dataclass
-class MapError:
-    """One failed item: its position, the item, and what went wrong."""
-
-    position: int
-    item: Any
-    error: str
-
-    def __str__(self) -> str:
-        return f"#{self.position}: {self.error}"
-
-    def __repr__(self) -> str:
-        return f"<MapError {self}>"
-
-
-class MapResults(list[Any]):
-    """A map's results in the items' order (``None`` where an item failed), with ``errors``."""
-
-    errors: list[MapError]
-    keys: list[str]
-
-    def __init__(self, values: Iterable[Any] = (), errors: list[MapError] | None = None) -> None:
-        super().__init__(values)
-        self.errors = errors or []
-        self.keys = []
-
-    def __repr__(self) -> str:
-        """The first results (each a short ``Reply``), how many more, and how many failed."""
-        shown = ", ".join(repr(v) for v in self[:10]) + (
-            f", … {len(self) - 10} more" if len(self) > 10 else ""
-        )
-        failed = f" · {len(self.errors)} failed (see .errors)" if self.errors else ""
-        return f"<MapResults of {len(self)}{failed}: [{shown}]>"
-
-
-@dataclasses.dataclass
-class Progress:
-    """What a progress view paints; updated by the runner, read by the caller's thread."""
-
-    total: int
-    label: str = "map"
-    done: int = 0
-    failed: int = 0
-    reused: int = 0
-    tokens: int = 0
-    cost: float | None = None
-    estimate: float | None = None  # what the requests were expected to cost, before they ran
-    inflight: int = 0
-    limit: int = 0
-    lowest_limit: int = 0
-    started: float = dataclasses.field(default_factory=time.perf_counter)
-    ended: float | None = None
-    interrupted: bool = False
-    stopped: bool = False  # stopped early: the rest were not sent
-    unsent: int = 0
-    over_budget: str | None = None  # why the rest was not sent: the budget would be exceeded
-
-    @property
-    def elapsed(self) -> float:
-        return (self.ended or time.perf_counter()) - self.started
-
-    @property
-    def cost_text(self) -> str | None:
-        """Cost so far, against the estimate made before starting."""
-        if self.estimate is None:
-            return format_cost(self.cost) if self.cost is not None else None
-        return f"{format_cost(self.cost or 0.0)} of ≈{format_cost(self.estimate)}"
-
-    def summary(self) -> str:
-        ran = self.done - self.reused
-        parts = [f"{self.label}: {self.done - self.failed}/{self.total} done"]
-        if self.failed:
-            parts.append(f"{self.failed} failed (see .errors)")
-        if self.reused:
-            parts.append(f"{self.reused} replayed (not asked again)")
-        if self.interrupted:
-            parts.append(f"interrupted — {self.total - self.done} not run; re-run to continue")
-        elif self.stopped:
-            parts.append(f"stopped early — {self.total - self.done} not sent")
-        parts.append(f"{self.tokens} tokens")
-        if self.cost is not None:
-            estimated = f" (estimated ≈{format_cost(self.estimate)})" if self.estimate is not None else ""
-            parts.append(format_cost(self.cost) + estimated)
-        parts.append(f"{self.elapsed:.2f} s")
-        if ran and self.elapsed > 0:
-            parts.append(f"{ran / self.elapsed:.1f} requests/s")
-        if self.lowest_limit and self.lowest_limit < self.limit:
-            parts.append(f"slowed to {self.lowest_limit} at once on 429")
-        return " · ".join(parts)
-
-
 # -- items in, results out (duck-typed: pandas is never imported) -------------------------
-
-
-@dataclasses.dataclass
-class Shape:
-    kind: str  # "list", "series" or "frame"
-    items: list[Any]
-    original: Any = None
-
-    @classmethod
-    def of(cls, items: Any) -> Shape:
-        if hasattr(items, "itertuples") and hasattr(items, "columns"):
-            columns = [str(c) for c in items.columns]
-            rows = [dict(zip(columns, row, strict=True)) for row in items.itertuples(index=False, name=None)]
-            return cls("frame", rows, items)
-        if hasattr(items, "to_frame") and hasattr(items, "index"):
-            return cls("series", list(items), items)
-        if isinstance(items, (str, bytes)) or isinstance(items, Mapping):
-            raise NbChatError("map takes a list (or a Series or DataFrame) of items, not one string or dict")
-        try:
-            return cls("list", list(items))
-        except TypeError:
-            raise NbChatError(
-                f"map takes a list (or a Series or DataFrame) of items, not {type(items).__name__}"
-            ) from None
-
-    def build(self, values: list[Any], errors: list[MapError], keys: list[str], schema: Schema | None) -> Any:
-        """Results in the items' shape: a list, a Series, or (with a schema) a DataFrame."""
-        if self.kind == "list":
-            results = MapResults(values, errors)
-            results.keys = keys
-            return results
-        index = self.original.index
-        if schema is not None:
-            frame_cls = type(self.original) if self.kind == "frame" else type(self.original.to_frame())
-            fields = schema.fields
-            rows = [
-                {f: as_record(v).get(f) for f in fields} if v is not None else dict.fromkeys(fields)
-                for v in values
-            ]
-            out = frame_cls(rows, index=index, columns=fields)
-        else:
-            series_cls = type(index.to_series())
-            texts = [str(v) if v is not None else None for v in values]
-            out = series_cls(texts, index=index, dtype=object)
-        out.attrs["errors"] = errors
-        out.attrs["nbchat_keys"] = keys
-        return out
-
-
-def errors_of(results: Any) -> list[MapError]:
-    """A map's errors, from a list's ``.errors`` or a Series' or DataFrame's ``.attrs``."""
-    if isinstance(results, MapResults):
-        return results.errors
-    attrs = getattr(results, "attrs", None)
-    return list(attrs.get("errors") or []) if isinstance(attrs, dict) else []
 
 
 def fields_of(item: Any) -> dict[str, Any]:
@@ -346,23 +201,11 @@ class Job:
     estimate: float = 0.0  # what its request in flight is expected to cost (held from the budget)
 
 
-def run_map(
-    chat: Chat,
-    items: Any,
-    template: str,
-    *,
-    schema: Any = None,
-    concurrency: int = 8,
-    batch: bool = False,
-    strict: bool = False,
-    raw: bool = False,
-    previous: Any = None,
-    progress: Any = "auto",
-    label: str = "map",
-    confirm: Callable[[str], str] | None = None,
-    **overrides: Any,
-) -> Any:
-    """See :meth:`nbchat.Chat.map`."""
+def plan(
+    chat: Chat, items: Any, template: str, schema: Any, concurrency: int, raw: bool, overrides: dict[str, Any]
+) -> tuple[Shape, list[Job], Schema | None]:
+    """The requests of a map, one per item, checked and built (a live map and a batch send
+    the same ones)."""
     if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
         raise NbChatError(f"concurrency must be an integer ≥ 1 (got {concurrency!r})")
     if not isinstance(template, str) or not template.strip():
@@ -373,18 +216,28 @@ def run_map(
     shape = Shape.of(items)
     if not raw:
         check_fields(template, shape.items)
-    jobs = jobs_for(chat, shape.items, template, spec, overrides)
-    only = (overrides.get("cache") or chat.settings.cache) == "only"
-    if batch:
-        from .batch import BatchJob
+    return shape, jobs_for(chat, shape.items, template, spec, overrides), spec
 
-        if strict:
-            raise NbChatError(
-                "strict goes with a map, not a batch: a batch's failed items show in job.results()"
-            )
-        if only:
-            raise NotInCache("cache=only sends nothing, and a batch's replies are not in the reply cache")
-        return BatchJob.submit(chat, shape, jobs, spec, confirm=confirm)
+
+def run_map(
+    chat: Chat,
+    items: Any,
+    template: str,
+    *,
+    schema: Any = None,
+    concurrency: int = 8,
+    strict: bool = False,
+    raw: bool = False,
+    previous: Any = None,
+    progress: Callable[[Progress], ProgressView | None] | str | None = "auto",
+    label: str = "map",
+    confirm: Callable[[str], str] | None = None,
+    **overrides: Any,
+) -> Any:
+    """See :meth:`nbchat.Chat.map`. ``progress``: a view factory, ``None`` for no view, or
+    ``"auto"`` for the one the package handed in (``nbchat.host``)."""
+    shape, jobs, spec = plan(chat, items, template, schema, concurrency, raw, overrides)
+    only = (overrides.get("cache") or chat.settings.cache) == "only"
     done = completed(previous, spec)
     values: list[Any] = [done.get(j.key) for j in jobs]
     replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)
@@ -397,8 +250,8 @@ def run_map(
     state.done = state.reused = len(jobs) - len(todo)
     state.tokens = sum(_tokens(r) for r in replayed)
     errors: dict[int, MapError] = {}
-    factory = _auto_progress if progress == "auto" else progress
-    view = factory(state) if factory is not None else None
+    factory = HOST.progress if progress == "auto" else progress
+    view = factory(state) if callable(factory) else None
     interrupted = False
     try:
         if todo:
@@ -499,12 +352,11 @@ def replay(chat: Chat, jobs: list[Job], values: list[Any]) -> list[Reply]:
     """Items answered before come from the reply cache: a re-run continues, it does not resample
     (``cache="refresh"`` / ``--no-cache`` asks for every item again)."""
     from .cache import restore
-    from .chat import ReplyStream
 
     replies = []
     settings = chat.settings
     for job in jobs:
-        stream = ReplyStream(chat, job.request, job.user)
+        stream = chat.open(job.request, job.user)
         # no cell id: within a map, an identical request always replays
         mode = job.request.cache or settings.cache
         entry, _ = chat.replayer.lookup(mode, settings.cache_path, stream._key(), None)
@@ -582,17 +434,6 @@ def confirm_cost(
     return estimate
 
 
-def _auto_progress(state: Progress) -> Any:
-    """A progress view where IPython is running (the Python API in a notebook), else none."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is None:
-        return None
-    from .mapview import ProgressView
-
-    return ProgressView.for_shell(shell, state.total, state.label)
-
-
 def _drive(
     chat: Chat,
     jobs: list[Job],
@@ -600,14 +441,16 @@ def _drive(
     errors: dict[int, MapError],
     state: Progress,
     concurrency: int,
-    view: Any,
+    view: ProgressView | None,
 ) -> bool:
     """Run ``jobs`` on the background loop; paint progress; True if interrupted."""
     runner = Runner(chat, async_client(chat), values, errors, state, concurrency)
     return drive(lambda finished: runner.run(jobs, finished), state, view)
 
 
-def drive(start: Callable[[threading.Event], Coroutine[Any, Any, None]], state: Progress, view: Any) -> bool:
+def drive(
+    start: Callable[[threading.Event], Coroutine[Any, Any, None]], state: Progress, view: ProgressView | None
+) -> bool:
     """Run ``start(finished)`` on the background loop while this thread paints ``state`` each
     tick; True if interrupted (the loop's tasks are cancelled, and set ``finished`` when done)."""
     finished = threading.Event()
@@ -767,10 +610,8 @@ class Runner:
         return Failure(text, kind, explain(exc, self.chat.settings, None))
 
     def reply(self, job: Job, data: Any, completion: Completion) -> Reply:
-        from .chat import ReplyStream
-
         completion.take_whole(data)
-        stream = ReplyStream(self.chat, job.request, job.user)
+        stream = self.chat.open(job.request, job.user)
         stream.completion = completion
         return stream.finish()  # history=False: nothing is recorded; the ledger counts it
 

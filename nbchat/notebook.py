@@ -83,7 +83,7 @@ class Notebook:
         if raw:
             pieces.append(text)
         else:
-            filled, lines = fill(text, self.shell.user_ns, limits, self.errors)
+            filled, lines = fill(text, self.shell.user_ns, limits, self.errors.errors)
             pieces += filled
             receipt += lines
         for where in images:
@@ -110,13 +110,6 @@ class ErrorLog:
         self.errors[count] = format_error(error)
         while len(self.errors) > self.keep:
             del self.errors[min(self.errors)]
-
-    @property
-    def last(self) -> tuple[int, str] | None:
-        if not self.errors:
-            return None
-        count = max(self.errors)
-        return count, self.errors[count]
 
 
 def format_error(error: BaseException) -> str:

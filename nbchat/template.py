@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .content import Part, text_of
 from .context import Limits, Piece, render
-
-if TYPE_CHECKING:
-    from .notebook import ErrorLog
 
 # {name}, {name.attr}, {In[3]}, {Out[5]}, {Err}, {Err[4]}; doubled braces ({{x}}) stay.
 _FIELD = re.compile(r"(?<!\{)\{((?:In|Out|Err)\[\d+\]|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\}(?!\})")
@@ -19,7 +16,10 @@ _MISSING = object()
 
 
 def fill(
-    text: str, namespace: Mapping[str, Any], limits: Limits | None = None, errors: ErrorLog | None = None
+    text: str,
+    namespace: Mapping[str, Any],
+    limits: Limits | None = None,
+    errors: Mapping[int, str] | None = None,
 ) -> tuple[list[str | Part], list[Piece]]:
     """The message as text and parts in order, and a receipt line for each value put in.
     Code, JSON and f-strings stay exactly as written."""
@@ -57,7 +57,7 @@ class _Error:
         self.text, self.count = text, count
 
 
-def _lookup(field: str, namespace: Mapping[str, Any], errors: ErrorLog | None) -> Any:
+def _lookup(field: str, namespace: Mapping[str, Any], errors: Mapping[int, str] | None) -> Any:
     try:
         if field.startswith(("In[", "Out[", "Err[")):
             name, index = field[:-1].split("[")
@@ -75,15 +75,16 @@ def _lookup(field: str, namespace: Mapping[str, Any], errors: ErrorLog | None) -
         return _MISSING
 
 
-def _error(errors: ErrorLog | None, count: int | None) -> _Error:
-    """``{Err}``: the last error; ``{Err[n]}``: the error of execution n."""
+def _error(errors: Mapping[int, str] | None, count: int | None) -> _Error:
+    """``{Err}``: the last error; ``{Err[n]}``: the error of execution n (``errors``: each
+    execution's traceback text, by execution count)."""
     if errors is None:
         return _Error("(no errors are recorded here)")
     if count is None:
-        last = errors.last
-        if last is None:
+        if not errors:
             return _Error("(no cell has raised an error in this session)")
-        return _Error(last[1], last[0])
-    if count not in errors.errors:
+        last = max(errors)
+        return _Error(errors[last], last)
+    if count not in errors:
         return _Error(f"(execution {count} raised no error)")
-    return _Error(errors.errors[count], count)
+    return _Error(errors[count], count)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
+from typing import Any
+
+from .content import Content, decode_data_url, url_info
 
 # The pre-tokenizer pattern of OpenAI's cl100k/o200k encodings, in plain `re`: a word with
 # its leading space, up to 3 digits, a punctuation run, or whitespace. Each piece is
@@ -56,8 +61,6 @@ def estimate_messages(messages: list[dict[str, object]]) -> int:
         if isinstance(content, str):
             total += MESSAGE_OVERHEAD + estimate_text(content)
         else:  # parts (images, files) or none (a tool call)
-            from .content import estimate
-
             total += MESSAGE_OVERHEAD + estimate(content if isinstance(content, list) else None)
         calls = message.get("tool_calls")
         for call in calls if isinstance(calls, list) else ():
@@ -67,3 +70,63 @@ def estimate_messages(messages: list[dict[str, object]]) -> int:
                     f"{function.get('name')}{function.get('arguments')}"
                 )
     return total
+
+
+# -- content parts: images and files --------------------------------------------------
+
+
+def image_tokens(width: int, height: int, detail: str | None) -> int:
+    """OpenAI's tile rule: 85 tokens at low detail; at high detail the image is fit into
+    2048×2048, its shorter side scaled to 768, and each 512-px tile adds 170. ``auto`` lets
+    the model choose, so it is counted as high (the larger bill)."""
+    if detail == "low":
+        return 85
+    w, h = float(width), float(height)
+    if max(w, h) > 2048:
+        scale = 2048 / max(w, h)
+        w, h = w * scale, h * scale
+    if min(w, h) > 768:
+        scale = 768 / min(w, h)
+        w, h = w * scale, h * scale
+    tiles = math.ceil(w / 512) * math.ceil(h / 512)
+    return 85 + 170 * tiles
+
+
+def estimate(content: Content) -> int:
+    """Estimated prompt tokens of a message's content, images and files included."""
+    if isinstance(content, str):
+        return estimate_text(content)
+    total = 0
+    for part in content or ():
+        kind = part.get("type")
+        total += estimate_text(str(part.get("text", ""))) if kind == "text" else part_tokens(part)
+    return total
+
+
+def part_tokens(part: Mapping[str, Any]) -> int:
+    """Estimated prompt tokens of one non-text part."""
+    kind = part.get("type")
+    if kind == "image_url":
+        image = part.get("image_url") or {}
+        info = url_info(str(image.get("url", "")))
+        pixels = info[2] if info else None
+        # a URL the server fetches itself: its size is unknown, count a 1024×1024 image
+        width, height = pixels or (1024, 1024)
+        return image_tokens(width, height, image.get("detail"))
+    if kind == "file":
+        file = part.get("file") or {}
+        decoded = decode_data_url(str(file.get("file_data", "")))
+        if decoded is None:
+            return 0
+        mime, data = decoded
+        if mime.startswith("text/") or mime in ("application/json", "application/csv"):
+            return estimate_text(data.decode("utf-8", "replace"))
+        if mime == "application/pdf":
+            # OpenAI sends the model each page's text and an image of the page
+            pages = max(1, len(re.findall(rb"/Type\s*/Page(?!s)", data)))
+            return pages * PDF_PAGE_TOKENS
+        return len(data) // 4
+    return 0
+
+
+PDF_PAGE_TOKENS = 1000  # a page image at high detail (765) plus a page of text

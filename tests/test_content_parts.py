@@ -12,17 +12,15 @@ from nbchat import Chat, Conversation
 from nbchat.content import (
     data_url,
     describe,
-    estimate,
     file_part,
     human_bytes,
     image_part,
     image_size,
-    image_tokens,
     join,
     shorten,
     text_of,
 )
-from nbchat.tokens import estimate_messages
+from nbchat.tokens import estimate, estimate_messages, image_tokens
 
 
 def photo(width: int = 640, height: int = 480) -> dict[str, object]:

@@ -14,7 +14,8 @@ from conftest import FAKE_KEY
 from images import pdf, png
 from IPython.core.error import UsageError
 
-from nbchat.content import estimate, text_of, url_info
+from nbchat.content import text_of, url_info
+from nbchat.tokens import estimate
 
 
 def last_content(server):

@@ -16,7 +16,8 @@ from terminal import IPython
 
 from nbchat import Chat
 from nbchat.errors import NbChatError
-from nbchat.mapping import MapFailed, MapInterrupted, MapResults, Progress, fill
+from nbchat.items import MapResults, Progress
+from nbchat.mapping import MapFailed, MapInterrupted, fill
 from nbchat.testing.server import StandInServer
 
 pd = pytest.importorskip("pandas")
@@ -279,7 +280,7 @@ def test_the_terminal_shows_a_text_bar_then_the_summary(ipython: IPython, server
 def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell: InteractiveShell) -> None:
     from IPython.utils.capture import capture_output
 
-    from nbchat.mapping import Progress
+    from nbchat.items import Progress
     from nbchat.mapview import ProgressView
 
     state = Progress(total=4, label="rows")

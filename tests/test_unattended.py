@@ -15,13 +15,13 @@ from IPython.core.error import UsageError
 
 from nbchat import Chat
 from nbchat.errors import NbChatError
+from nbchat.items import Progress
 from nbchat.mapping import (
     ALIKE,
     EarlyStop,
     MapFailed,
     MapInterrupted,
     MapStopped,
-    Progress,
     _drive,
     jobs_for,
 )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from nbchat import content
+from nbchat import content, tokens
 from nbchat.testing import wire
 from nbchat.testing.tool_calls import call_deltas, rejects_tools, scripted_calls, tool_results, written_calls
 
@@ -216,7 +216,7 @@ def _content_tokens(value: Any) -> int:
         return count_tokens(value)
     if not isinstance(value, list) or not content.is_valid(value):
         return 0
-    return sum(count_tokens(p["text"]) if p["type"] == "text" else content.part_tokens(p) for p in value)
+    return sum(count_tokens(p["text"]) if p["type"] == "text" else tokens.part_tokens(p) for p in value)
 
 
 def _seen(part: dict[str, Any]) -> str:
@@ -598,8 +598,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # Run the package's copy of this module: the other endpoints (images, responses, …)
-    # registered their routes there when nbchat.testing was imported, not in __main__.
-    from nbchat.testing import server as _package_module
+    # Run the package's copy of this module, which ``python -m`` imported with nbchat.testing
+    # before running this file as __main__: the other endpoints (images, responses, …)
+    # registered their routes there, not in __main__.
+    import sys
 
-    _package_module.main()
+    sys.modules["nbchat.testing.server"].main()
