@@ -28,13 +28,13 @@ CORE, TRANSPORTS, ENGINE, VIEWS, MAGICS = range(5)
 LAYER_NAMES = ["core data", "transports", "engine", "views", "magics"]
 LAYERS = {
     CORE: [
-        "cache", "compat", "content", "context", "conversation", "errors", "events", "host", "items",
-        "lazy", "markdown", "notebook", "options", "rebuild", "schema", "secret", "settings",
-        "template", "tokens", "tools", "usage", "values", "wallclock",
+        "agreement", "cache", "compat", "content", "context", "conversation", "errors", "events",
+        "host", "items", "lazy", "markdown", "notebook", "options", "rebuild", "schema", "secret",
+        "settings", "template", "tokens", "tools", "usage", "values", "wallclock",
     ],
     TRANSPORTS: ["client", "connection", "transports"],  # and every nbchat.transports.* module
     ENGINE: ["batch", "chat", "compare", "files", "images", "mapping"],
-    VIEWS: ["mapview", "render", "watch", "widgets"],
+    VIEWS: ["compareview", "mapview", "render", "watch", "widgets"],
     MAGICS: ["", "hidden", "magics"],  # "": the package's front door, nbchat/__init__.py
 }  # fmt: skip
 # A module missing from LAYERS sits just above the highest layer it imports (a new module
