@@ -65,7 +65,7 @@ class Column:
         return self.model or str(self.chat.settings.model)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class CellError(MapError):
     """One failed request of the grid: the item's position, the item, the model, the error."""
 
@@ -73,6 +73,9 @@ class CellError(MapError):
 
     def __str__(self) -> str:
         return f"#{self.position} {self.model}: {self.error}"
+
+    def __repr__(self) -> str:
+        return f"<CellError {self}>"
 
 
 @dataclasses.dataclass
@@ -133,6 +136,19 @@ class Comparison:
     truths: list[Any] | None = None  # the true labels, one per item
     columns: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # model -> its columns
 
+    def __repr__(self) -> str:
+        """The models, then κ for each pair and accuracy for each model, in one line."""
+        parts = [f"{len(self.models)} models ({', '.join(m.label for m in self.models)})"]
+        parts += [
+            f"κ {p.a}·{p.b} {p.field or 'reply'} " + ("—" if p.kappa is None else f"{p.kappa:.2f}")
+            for p in self.agreement
+        ]
+        parts += [
+            f"accuracy {a.label} " + ("—" if a.accuracy is None else f"{a.accuracy:.2f}")
+            for a in self.accuracy
+        ]
+        return f"<Comparison of {' · '.join(parts)}>"
+
 
 class CompareResults(list[dict[str, Any]]):
     """A compare of a list: one dict per item (a key per model, or per field and model), with
@@ -145,6 +161,14 @@ class CompareResults(list[dict[str, Any]]):
     def __init__(self, rows: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
         super().__init__(rows)
         self.errors, self.keys, self.comparison = [], {}, None
+
+    def __repr__(self) -> str:
+        """The first rows, how many more, and how many requests failed."""
+        shown = ", ".join(repr(row) for row in self[:3]) + (
+            f", … {len(self) - 3} more" if len(self) > 3 else ""
+        )
+        failed = f" · {len(self.errors)} failed (see .errors)" if self.errors else ""
+        return f"<CompareResults of {len(self)} items × {len(self.keys)} models{failed}: [{shown}]>"
 
 
 def comparison_of(results: Any) -> Comparison:

@@ -105,6 +105,10 @@ def test_a_dataframe_gives_a_dataframe_with_its_index_and_a_column_per_field_and
     assert list(out["gpt-4o-mini.label"]) == A and list(out["gpt-4o.label"]) == B
     assert all("gold" not in json.dumps(b["messages"]) for b in server.bodies), "the truth is not sent"
     found = comparison_of(out)
+    assert repr(found) == (
+        "<Comparison of 2 models (gpt-4o-mini, gpt-4o) · κ gpt-4o-mini·gpt-4o label 0.40 · "
+        "accuracy gpt-4o-mini 0.80 · accuracy gpt-4o 0.70>"
+    )
     (pair,) = found.agreement
     assert (pair.field, pair.n, pair.equal, pair.kappa) == (
         "label",
@@ -140,7 +144,10 @@ def test_a_model_refused_on_every_request_stops_early_while_the_others_go_on(
     assert len(asked(server, "gone")) <= 2, "at most the first wave was sent"
     assert [row["gone"] for row in out] == [None] * 20
     assert {e.model for e in out.errors} == {"gone"} and "does not exist" in out.errors[0].error
-    assert str(out.errors[0]).startswith("#0 gone: 404")
+    assert str(out.errors[0]).startswith("#0 gone: 404") and repr(out.errors[0]).startswith(
+        "<CellError #0 gone: 404"
+    )
+    assert repr(out).startswith("<CompareResults of 20 items × 2 models · 20 failed (see .errors): [{")
     gone = next(m for m in comparison_of(out).models if m.label == "gone")
     assert gone.stopped and "does not exist" in gone.stopped and gone.not_sent >= 18
     message = str(caught.value)

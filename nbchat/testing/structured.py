@@ -1,11 +1,15 @@
 """The stand-in's structured output: deterministic JSON that matches the request's schema.
 
 Not a model: every value is derived from the last user message (strings echo it, numbers
-count it), so tests can tell which item a reply belongs to and check it exactly.
+count it), so tests can tell which item a reply belongs to and check it exactly. A choice (an
+enum's value, a bool) also depends on the model asked: each model departs from the text's
+choice on about one item in four, so two models disagree somewhere, as real ones do, and each
+answers the same item the same way every time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -25,38 +29,40 @@ def reply_json(body: dict[str, Any]) -> str:
         schema = _schema_in_system(body) or {}
     if not schema:
         return json.dumps({"echo": text})
-    return json.dumps(value_for(schema, text, "", schema))
+    return json.dumps(value_for(schema, text, "", schema, str(body.get("model") or "")))
 
 
-def value_for(schema: dict[str, Any], text: str, name: str, root: dict[str, Any]) -> Any:
-    """A value of ``schema``'s type, computed from ``text`` (and the field's ``name``)."""
+def value_for(schema: dict[str, Any], text: str, name: str, root: dict[str, Any], model: str = "") -> Any:
+    """A value of ``schema``'s type, computed from ``text`` (and the field's ``name``; a
+    choice also from the ``model``)."""
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/"):
         node: Any = root
         for part in ref[2:].split("/"):
             node = node.get(part, {}) if isinstance(node, dict) else {}
-        return value_for(node, text, name, root)
+        return value_for(node, text, name, root, model)
     if "enum" in schema:
         options = schema["enum"]
-        return options[sum(text.encode()) % len(options)] if options else None
+        choice = sum(text.encode()) + _departs(model, name, text)
+        return options[choice % len(options)] if options else None
     if "const" in schema:
         return schema["const"]
     if "anyOf" in schema:
         variants = [s for s in schema["anyOf"] if s.get("type") != "null"] or schema["anyOf"]
-        return value_for(variants[0], text, name, root)
+        return value_for(variants[0], text, name, root, model)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
-        return {k: value_for(v, text, k, root) for k, v in (schema.get("properties") or {}).items()}
+        return {k: value_for(v, text, k, root, model) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":
-        return [value_for(schema.get("items") or {"type": "string"}, text, name, root)]
+        return [value_for(schema.get("items") or {"type": "string"}, text, name, root, model)]
     if kind == "integer":
         return len(text)
     if kind == "number":
         return len(text) / 10
     if kind == "boolean":
-        return len(text) % 2 == 0
+        return (len(text) + _departs(model, name, text)) % 2 == 0
     if kind == "null":
         return None
     return f"{name}: {text}" if name else text
@@ -84,3 +90,8 @@ def _schema_in_system(body: dict[str, Any]) -> dict[str, Any] | None:
                     return found
                 start = content.find("{", start + 1)
     return None
+
+
+def _departs(model: str, name: str, text: str) -> int:
+    """1 on about one (model, field, text) in four: where this model picks the next option."""
+    return int(hashlib.sha256(f"{model}\n{name}\n{text}".encode()).digest()[0] < 64)
