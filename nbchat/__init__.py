@@ -6,6 +6,7 @@ engine works without IPython: ``from nbchat import Chat``.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +87,10 @@ def unload_ipython_extension(shell: Any) -> None:
     magics = INSTANCES.get(shell)
     if magics is not None:
         _unregister(shell, magics)
+    # the MCP servers this kernel started (if it started any: the module is loaded with the first)
+    servers = sys.modules.get("nbchat.mcp")
+    if servers is not None:
+        servers.stop_all()
 
 
 def _unregister(shell: Any, magics: ChatMagics) -> None:

@@ -21,7 +21,7 @@ from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .secret import credentials
 from .settings import Settings, ask_again
 from .tokens import estimate_messages, estimate_text
-from .tools import Approval, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
+from .tools import Approval, Deferred, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
 from .usage import Ledger, cost
 
 # settings a single call may change besides the request parameters (each is read per call)
@@ -95,6 +95,7 @@ class Request:
     context: list[dict[str, Any]] = field(default_factory=list)  # the receipt: what was put in
     schema: Schema | None = None  # structured output: the reply must match it
     tools: dict[str, Tool] = field(default_factory=dict)  # offered to the model
+    later: list[Deferred] = field(default_factory=list)  # offered too, described when sent (MCP)
     approval: str = "ask"
     max_tool_steps: int = 8
     over_budget: str = ""  # the context budget is exceeded even with every earlier turn left out
@@ -105,6 +106,26 @@ class Request:
         """What ``Chat.retry`` needs to send this turn's request again as it was made: the
         per-call options (tools, approval, schema, sampling) and the message's receipt."""
         return {"overrides": dict(self.overrides), "context": list(self.context)}
+
+    @property
+    def keyed(self) -> dict[str, Any]:
+        """The body as the reply cache knows it: tools not yet described (an MCP server's)
+        stand there by name, so looking a reply up starts no server."""
+        if not self.later:
+            return self.body
+        return self.body | {"tools": [*self.body.get("tools", ()), *({"later": d.key} for d in self.later)]}
+
+    def describe_later(self) -> None:
+        """Describe the tools offered by name only (start their servers): just before the
+        request goes out, never for a replay."""
+        for deferred in self.later:
+            for tool in deferred.load():
+                if tool.name in self.tools:
+                    raise ToolError(f"two tools offered are named {tool.name!r}; offer one of them")
+                self.tools[tool.name] = tool
+        self.later = []
+        if self.tools:
+            self.body["tools"] = [tool.spec for tool in self.tools.values()]
 
     @property
     def messages(self) -> list[Message]:
@@ -176,6 +197,7 @@ class ReplyStream:
             return
         if mode == "only":
             raise NotInCache(not_cached(self.user, problem))
+        self.request.describe_later()
         self.within_budget(body, "this request")
         try:
             yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
@@ -294,7 +316,7 @@ class ReplyStream:
         url = resolve(settings).url
         if settings.azure_endpoint:
             url = f"{url}/openai/deployments/{settings.azure_deployment or ''}"
-        self._cache_key = key_of(self.request.body, f"{url}/{self.request.api}")
+        self._cache_key = key_of(self.request.keyed, f"{url}/{self.request.api}")
         return self._cache_key
 
     def finish(
@@ -561,14 +583,15 @@ class Chat:
         wanted = [*self.settings.tools, *self.tools, *(overrides.pop("tools", None) or ())]
         if wanted:
             self.workspace.limits = self.limits()
-        tools = self.workspace.resolve(wanted)
+        tools, later = self.workspace.offer(wanted, self.tool_sources() if wanted else None)
         checked = self.settings.checked(overrides)
         values = self.settings.request_values() | checked
-        if tools and int(values.get("n") or 1) > 1:
+        if (tools or later) and int(values.get("n") or 1) > 1:
             # each choice could ask for its own calls, but only one reply can continue the turn:
             # running choice 1's calls would silently drop what the others asked for
+            offered = ", ".join(tools) or ", ".join(map(str, wanted))
             raise ToolError(
-                f"n={values['n']} cannot be used with tools (offered: {', '.join(tools)}): a tool turn "
+                f"n={values['n']} cannot be used with tools (offered: {offered}): a tool turn "
                 "continues one reply; ask for one choice, or offer no tools"
             )
         stream = overrides.get("stream", self.settings.stream)
@@ -583,7 +606,7 @@ class Chat:
         if api == "responses":
             from .transports import responses
 
-            if spec is not None or tools:
+            if spec is not None or tools or later:
                 raise responses.Unsupported("tools and schemas need api=chat (Chat Completions)")
             summary = self.settings.reasoning_summary
             # each earlier reply that came with encrypted reasoning goes back as it came
@@ -613,13 +636,23 @@ class Chat:
         budget, estimate = self.settings.max_context_tokens, estimate_messages(messages)
         if budget is not None and estimate > budget:
             request.over_budget = f"still ≈{estimate} tokens, over max_context_tokens={budget}"
-        if tools:
-            body["tools"] = [tool.spec for tool in tools.values()]
-            request.tools = tools
+        if tools or later:
+            if tools:
+                body["tools"] = [tool.spec for tool in tools.values()]
+            request.tools, request.later = tools, later
             request.approval = checked.get("tool_approval") or self.settings.tool_approval
             request.max_tool_steps = checked.get("max_tool_steps") or self.settings.max_tool_steps
         request.sent = messages
         return request, user
+
+    def tool_sources(self) -> Any:
+        """Where tool names that are neither functions nor built-ins are looked up: the MCP
+        servers of ``mcp_servers`` (the SDK is imported only when a server is used)."""
+        if not self.settings.mcp_servers:
+            return None
+        from .mcp import sources_for
+
+        return sources_for(self.settings)
 
     def limits(self, detail: str | None = None) -> Limits:
         """How much context one value may take, from the settings; the key is kept out."""

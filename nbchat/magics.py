@@ -73,6 +73,7 @@ VERB_TAKES: dict[str, tuple[int, tuple[str, ...]]] = {
     "files": (3, ("purpose",)),
     "cache": (1, ()),
     "rebuild": (1, ()),
+    "mcp": (1, ()),
 }
 # verbs that act on a conversation that must already exist (-c typo → an error, not a new one)
 READS_A_CONVERSATION = {"history", "reset", "undo", "retry", "pick", "save", "export"}
@@ -625,7 +626,9 @@ class ChatMagics(Magics, Settings):
             conversation = Conversation(args.conversation, system=conversation.system)
         chat = Chat(settings=self, conversation=conversation, transport=self.transport, ledger=self.ledger)
         chat.workspace = self.workspace()
-        render.dry_run(self.cell_stream(chat, args, cell, overrides).request, self.terminal)
+        request = self.cell_stream(chat, args, cell, overrides).request
+        request.describe_later()  # an MCP server's tools as they would be sent (it starts)
+        render.dry_run(request, self.terminal)
 
     def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
         """``%%chat`` options -> (arguments, validated per-cell overrides); only ``UsageError``."""
@@ -674,7 +677,7 @@ class ChatMagics(Magics, Settings):
     @argument(
         "verb",
         help="history, reset, undo, retry, pick, list, save, load, export, usage, models, request, "
-        "cache, rebuild or files",
+        "cache, rebuild, files or mcp",
     )
     @argument("args", nargs="*", help="the verb's arguments")
     @argument("-c", "--conversation", help="Conversation name (default: default).")
@@ -697,7 +700,8 @@ class ChatMagics(Magics, Settings):
         ``cache`` (the reply cache: entries, size, money saved) and ``cache clear``,
         ``rebuild [NOTEBOOK]`` (restore the conversations from a saved notebook's replies;
         default: this kernel's own notebook), ``files`` (the account's files; ``files upload
-        PATH [--purpose P]``, ``files download ID PATH``, ``files delete ID``).
+        PATH [--purpose P]``, ``files download ID PATH``, ``files delete ID``), ``mcp`` (the
+        MCP servers of ``mcp_servers``: state and tools; ``mcp NAME`` starts NAME and lists its tools).
 
         Example: ``%chat history -c review``
         """
@@ -948,6 +952,22 @@ class ChatMagics(Magics, Settings):
         files.delete(chat, rest[0])
         render.note(f"Deleted `{rest[0]}`.", self.terminal)
 
+    def _mcp(self, args: Any) -> None:
+        from . import mcp
+
+        if not self.mcp_servers:
+            return render.note(
+                "No MCP servers: `%chatconfig mcp_servers=servers.json` (the mcpServers format "
+                "other MCP clients use) declares them.",
+                self.terminal,
+            )
+        if args.args:
+            rows = mcp.tools_of(self, args.args[0])
+            return render.table(
+                ["tool (as the model sees it)", "approval", "description"], rows, self.terminal
+            )
+        render.table(["server", "what", "state", "tools"], mcp.listing(self), self.terminal)
+
     verbs: ClassVar[dict[str, Callable[[ChatMagics, Any], None]]] = {
         "history": _history,
         "reset": _reset,
@@ -964,6 +984,7 @@ class ChatMagics(Magics, Settings):
         "files": _files,
         "cache": _cache,
         "rebuild": _rebuild,
+        "mcp": _mcp,
     }
 
     # -- %chatconfig ------------------------------------------------------------------

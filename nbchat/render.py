@@ -149,9 +149,15 @@ def tool_block(call: ToolCall, markdown: bool) -> str:
     # and a $ as an entity: Jupyter reads Markdown's $…$ as math, raw HTML included
     result = html.escape(call.result or "").replace("\n", "&#10;").replace("$", "&#36;")
     name = html.escape(call.shown).replace("$", "&#36;")
+    # an image in the result (an MCP tool's) is the user's to see; the model reads its description
+    images = "".join(
+        f'<img src="data:{html.escape(i["mime"])};base64,{html.escape(i["data"])}" alt="image from {name}">'
+        for i in call.images
+        if i.get("mime", "").startswith("image/")
+    )
     return (
         f'<details class="nbchat-tool"><summary>🔧 <code>{name}</code> · '
-        f"{call.status}</summary><pre>{result}</pre></details>"
+        f"{call.status}</summary><pre>{result}</pre>{images}</details>"
     )
 
 

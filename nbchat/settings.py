@@ -30,6 +30,7 @@ from traitlets import (
 from traitlets.config import Configurable
 
 from .errors import BadSetting
+from .mcpconfig import ServersTrait
 from .secret import SecretTrait, credentials, redact_foreign
 from .values import URL, HeadersTrait, ModelName, NonEmptyText, PricesTrait, SettingError
 
@@ -45,6 +46,7 @@ ENV_VARS = {
     "cache_path": "NBCHAT_CACHE_PATH",
 }
 CACHE_MODES = ("replay", "refresh", "off", "only")
+_TOOL_NAME = re.compile(r"[A-Za-z_][\w.-]*")
 
 
 def ask_again(mode: str) -> str:
@@ -253,7 +255,8 @@ class Settings(Configurable):
     tools = List(
         Unicode(),
         [],
-        help="Functions of yours the model may call, by name (built-ins: variables, describe, python).",
+        help="Functions of yours the model may call, by name (built-ins: variables, describe, python); "
+        "an MCP server's name offers its tools, NAME.TOOL one of them.",
     ).tag(config=True, cell=True, panel=False, metavar="NAME[,NAME…]")
     tool_approval = Enum(
         ["ask", "auto"], "ask", help="ask: confirm each tool call with a prompt; auto: run calls unasked."
@@ -261,6 +264,13 @@ class Settings(Configurable):
     max_tool_steps = Int(
         8, min=1, max=100, help="Most rounds of tool calls in one cell before nbchat stops the loop."
     ).tag(config=True, cell=True, panel=False)
+    mcp_servers = ServersTrait(
+        help='MCP servers whose tools --tools NAME offers: a JSON file, or a dict like {"mcpServers": '
+        '{"fs": {"command": "npx", "args": [...]}}} (env values and headers are kept hidden).'
+    ).tag(config=True, panel=False)
+    mcp_timeout = Float(
+        60.0, min=0.1, max=86400.0, help="Seconds an MCP server may take to start or to answer one call."
+    ).tag(config=True, panel=False)
     confirm_cost = Float(
         1.0, min=0.0, help="A map or batch estimated to cost more than this (USD) asks before it starts."
     ).tag(config=True)
@@ -325,9 +335,10 @@ class Settings(Configurable):
     def _tool_names(self, proposal: Mapping[str, Any]) -> list[str]:
         """``tools=lookup,describe`` and ``tools=["lookup"]`` both give a list of names."""
         names = [n.strip() for entry in proposal["value"] for n in str(entry).split(",") if n.strip()]
-        bad = next((n for n in names if not n.isidentifier()), None)
+        # an MCP server's name may hold - and ., and NAME.TOOL names one of its tools
+        bad = next((n for n in names if not _TOOL_NAME.fullmatch(n)), None)
         if bad is not None:
-            raise TraitError(f"{bad!r} is not a function name")
+            raise TraitError(f"{bad!r} is not a function name (nor an MCP server's NAME or NAME.TOOL)")
         return names
 
     # Where each value came from, for `%chatconfig`. Config is applied inside

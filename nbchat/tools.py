@@ -37,6 +37,30 @@ class ToolArgumentsError(NbChatError):
     """The model's arguments do not fit the function (sent back to the model as the result)."""
 
 
+class ToolFailed(NbChatError):
+    """A tool gave no result (its server failed, timed out or stopped): the message is the
+    call's error result, without the traceback a Python tool's exception gets."""
+
+
+@dataclass
+class ToolResult:
+    """A result that is more than a value: the text the model reads, images shown to the
+    user in the call's block (``{"mime", "data"}``, base64), and whether it is an error."""
+
+    text: str
+    images: list[dict[str, str]] = field(default_factory=list)
+    error: bool = False
+
+
+@dataclass
+class Deferred:
+    """Tools named now and described later (an MCP server's, listed once it runs): ``key``
+    stands for them in the reply cache's key, so a replay loads nothing; ``load`` gives them."""
+
+    key: dict[str, Any]
+    load: Callable[[], list[Tool]]
+
+
 @dataclass
 class Tool:
     """A function the model may call, with the JSON Schema the model sees."""
@@ -48,6 +72,7 @@ class Tool:
     hints: dict[str, Any] = field(default_factory=dict)
     ask: bool = True  # in tool_approval=ask mode, ask before each call
     always_ask: bool = False  # ask even after "a(ll)" (the python built-in)
+    checked: bool = True  # arguments checked against the schema here (else by the tool's server)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -67,6 +92,8 @@ class Tool:
             raise ToolArgumentsError(f"the arguments are not valid JSON ({e.msg}): {text[:200]}") from None
         if not isinstance(args, dict):
             raise ToolArgumentsError(f"the arguments must be a JSON object, not {type(args).__name__}")
+        if not self.checked:
+            return args
         properties = self.parameters.get("properties", {})
         unknown = [k for k in args if k not in properties]
         if unknown:
@@ -551,8 +578,15 @@ class Workspace:
     def builtins(self) -> dict[str, Tool]:
         return builtin_tools(self.namespace, self.hidden, self.transform, self.limits)
 
-    def resolve(self, wanted: Iterable[Any]) -> dict[str, Tool]:
-        return resolve(wanted, self.namespace, self.builtins)
+    def resolve(self, wanted: Iterable[Any], sources: Sources | None = None) -> dict[str, Tool]:
+        return resolve(wanted, self.namespace, self.builtins, sources)
+
+    def offer(
+        self, wanted: Iterable[Any], sources: Sources | None = None
+    ) -> tuple[dict[str, Tool], list[Deferred]]:
+        """The tools to offer now, and those described only when a request goes out."""
+        later: list[Deferred] = []
+        return resolve(wanted, self.namespace, self.builtins, sources, later), later
 
 
 # -- approval -----------------------------------------------------------------------------
@@ -619,6 +653,7 @@ class ToolCall:
     declined: bool = False
     interrupted: bool = False
     said: str = ""  # the text the model wrote with this round's calls (on its first call only)
+    images: list[dict[str, str]] = field(default_factory=list)  # shown in the call's block, not sent
 
     @property
     def shown(self) -> str:
@@ -701,11 +736,20 @@ class ToolEvent:
         return 1
 
 
+# names beyond the namespace and the built-ins (an MCP server's tools): a name -> its tools
+Sources = Callable[[str], "Deferred | None"]
+
+
 def resolve(
-    wanted: Iterable[Any], namespace: Mapping[str, Any], builtins: Callable[[], Mapping[str, Tool]]
+    wanted: Iterable[Any],
+    namespace: Mapping[str, Any],
+    builtins: Callable[[], Mapping[str, Tool]],
+    sources: Sources | None = None,
+    later: list[Deferred] | None = None,
 ) -> dict[str, Tool]:
     """Tools by name: a function (or ``Tool``) as it is; a name from ``namespace`` (a
-    function there wins over a built-in of the same name); else a built-in."""
+    function there wins over a built-in of the same name); else a built-in; else one of
+    ``sources`` (collected in ``later`` if given, loaded now if not)."""
     found: dict[str, Tool] = {}
     # "lookup,describe" is two names, as in --tools and %chatconfig
     items = [n.strip() if isinstance(n, str) else n for i in wanted for n in _names(i)]
@@ -722,6 +766,12 @@ def resolve(
             described = as_tool(fn, name=None if own and _NAME.fullmatch(own) else item)
         elif item in BUILTIN_NAMES:
             described = builtins()[item]
+        elif sources is not None and (deferred := sources(item)) is not None:
+            if later is not None:
+                later.append(deferred)
+            else:
+                found.update((t.name, t) for t in deferred.load())
+            continue
         else:
             what = "is not a function" if item in namespace else "is not defined"
             raise ToolError(
@@ -750,9 +800,15 @@ def run_call(
         return call
     start = time.perf_counter()
     try:
-        call.result = result_text(tool(call.arguments), limits)
+        value = tool(call.arguments)
+        if isinstance(value, ToolResult):
+            call.images, call.error = value.images, value.error
+            value = value.text
+        call.result = result_text(value, limits)
     except ToolArgumentsError as e:
         call.result, call.error = f"Error: {e}", True
+    except ToolFailed as e:
+        call.result, call.error = scrub_text(f"Error: {e}", limits or Limits()), True
     except Exception as e:
         call.result, call.error = scrub_text(f"Error: {_exception_text(e)}", limits or Limits()), True
     finally:
@@ -771,11 +827,14 @@ __all__ = [
     "BUILTIN_NAMES",
     "Approval",
     "CallParts",
+    "Deferred",
     "Tool",
     "ToolArgumentsError",
     "ToolCall",
     "ToolError",
     "ToolEvent",
+    "ToolFailed",
+    "ToolResult",
     "Workspace",
     "as_tool",
     "builtin_tools",
