@@ -293,13 +293,13 @@ class BatchJob:
         completion.take_whole(data)
         reply = self.chat.whole_reply(completion)
         if reply.cost is not None:
-            self.chat.ledger.refund(
-                reply.model, reply.cost * (1 - DISCOUNT)
-            )  # finish counted the standard price
+            # finish() counted the standard price
+            self.chat.ledger.refund(reply.model, reply.cost * (1 - DISCOUNT))
             reply.cost *= DISCOUNT
         if self.schema is not None:
+            limits = {"max_tokens": self.chat.settings.max_tokens}  # as the batch's lines were sent
             try:
-                reply.data = self.schema.parse(reply.text)
+                reply.data = self.schema.parse_reply(reply.text, reply.finish_reason, limits)
             except Mismatch as e:
                 raise NbChatError(str(e)) from None
         return reply

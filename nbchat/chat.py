@@ -363,7 +363,8 @@ class ReplyStream:
         else:
             self.chat.ledger.add(model, usage, cost(model, usage, prices))
         if self.request.schema is not None and not interrupted:
-            reply.data = self.request.schema.parse(reply.text)  # a mismatch records and caches nothing
+            # a mismatch records and caches nothing
+            reply.data = self.request.schema.parse_reply(reply.text, reply.finish_reason, self.request.body)
         # a tool turn is recorded whole or not at all: a part of one could hold calls
         # whose results never came back; an interrupt before the first token leaves nothing
         partial_ok = (

@@ -12,7 +12,7 @@ from .cache import NotInCache
 from .chat import Reply, ReplyStream, Request
 from .content import image_size
 from .errors import NbChatError
-from .transports.images import EXTENSIONS, PICTURE_EXTENSIONS, Picture, request_body, sniff
+from .transports.images import EXTENSIONS, PICTURE_EXTENSIONS, Picture, request_body, sniff, what_came
 from .usage import image_cost
 
 
@@ -60,6 +60,8 @@ class Image:
         """Write the image to ``path``; returns the path written. A path without an
         extension gets the image's own (``.png``, ``.jpg``, ``.webp``); a picture extension
         that names another type is refused, as the file would lie about its contents."""
+        if self.mime is None:  # nbchat's replies never hold such bytes; an Image made by hand may
+            raise NbChatError(f"not saved: these bytes are no image ({what_came(self.data)})")
         target = os.fspath(os.path.expanduser(path))
         own = EXTENSIONS.get(self.mime or "", "")
         ext = os.path.splitext(target)[1].lower()

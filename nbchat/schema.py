@@ -64,6 +64,24 @@ class Schema:
             + json.dumps(self.json, separators=(",", ":"))
         )
 
+    def parse_reply(self, text: str, finish_reason: str | None, body: Mapping[str, Any]) -> Any:
+        """:meth:`parse` for a reply that ended with ``finish_reason``: a reply cut off by the
+        token limit says so, and names the limit, instead of blaming the model's JSON."""
+        try:
+            return self.parse(text)
+        except Mismatch:
+            if finish_reason != "length":
+                raise
+        name = next((k for k in ("max_tokens", "max_completion_tokens") if body.get(k)), None)
+        limit = f"{name}={body[name]}" if name else "the server's own max_tokens"
+        bigger = f"raise {name or 'max_tokens'}" + (
+            f" (e.g. --max-tokens {2 * int(body[name])})" if name else ""
+        )
+        raise Mismatch(
+            f"the reply was cut off at {limit} before its JSON was complete, so it does not match the "
+            f"schema; {bigger}: {_clip(text)}"
+        ) from None
+
     def parse(self, text: str) -> Any:
         """The reply's value: a dict, or an instance of the target class; else :class:`Mismatch`."""
         try:

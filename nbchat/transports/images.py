@@ -7,6 +7,7 @@ import base64
 import binascii
 import mimetypes
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -176,6 +177,8 @@ def run(
         body = {k: str(v) if not isinstance(v, str) else v for k, v in body.items()}
     if not body.get("stream"):
         data = client.post(path, body=body, files=files, options=options, cast_to=object)
+        if isinstance(data, (str, bytes)):  # not JSON at all: a proxy's or a server's page
+            raise RequestFailed(f"the server's reply is not an images response: it sent {what_came(data)}")
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise RequestFailed("the server's reply is not an images response")
         result.usage = clean_usage(data.get("usage"), IMAGE_COUNTS)
@@ -219,6 +222,30 @@ def _decode(item: Mapping[str, Any]) -> bytes:
             else "the server sent no image data"
         )
     try:
-        return base64.b64decode(data, validate=True)
+        picture = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise RequestFailed("the server sent an image that is not valid base64") from None
+    if sniff(picture) is None:  # never shown or saved as an image
+        raise RequestFailed(
+            f"the server sent {what_came(picture)} where an image should be; no image was made"
+        )
+    return picture
+
+
+def what_came(data: bytes | str) -> str:
+    """What some bytes that should have been an image are, in a few words: an HTML page (and
+    its title), JSON, text, or unknown bytes."""
+    text = data if isinstance(data, str) else data[:4000].decode("utf-8", "replace")
+    size = f"{len(data):,} {'characters' if isinstance(data, str) else 'bytes'}"
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("<!doctype html", "<html")) or "<body" in head or "<head" in head:
+        match = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+        title = (
+            f" titled {one_line(match.group(1).strip(), 80)!r}" if match and match.group(1).strip() else ""
+        )
+        return f"an HTML page{title} ({size})"
+    if head.startswith(("{", "[")):
+        return f"JSON ({size}): {one_line(text, 120)}"
+    if text and all(c.isprintable() or c.isspace() for c in text[:200]):
+        return f"text ({size}): {one_line(text, 120)}"
+    return f"{size} that are no image type nbchat knows (PNG, JPEG, WebP, GIF)"
