@@ -953,6 +953,8 @@ class ChatMagics(Magics, Settings):
         render.note(f"Deleted `{rest[0]}`.", self.terminal)
 
     def _mcp(self, args: Any) -> None:
+        """The MCP servers of `mcp_servers`, their state and tools; `mcp NAME` starts NAME and
+        lists its tools (the name the model sees, whether a call is asked about)."""
         from . import mcp
 
         if not self.mcp_servers:

@@ -105,7 +105,7 @@ class Server:
         self._refused = ""
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._task = asyncio.run_coroutine_threadsafe(self._serve(ready), loop())
-        atexit.register(stop_all)  # once: atexit keeps one entry per function
+        _stop_at_exit()
         try:
             wait(ready, timeout)
         except KeyboardInterrupt:
@@ -439,6 +439,16 @@ def offered(config: ServerConfig, tool: str, timeout: float) -> list[Tool]:
 
 
 # -- the kernel's servers -----------------------------------------------------------------
+
+
+_AT_EXIT: list[bool] = []
+
+
+def _stop_at_exit() -> None:
+    with _LOCK:
+        if not _AT_EXIT:
+            atexit.register(stop_all)
+            _AT_EXIT.append(True)
 
 
 def stop_all() -> None:
