@@ -19,7 +19,7 @@ from .events import Event, ReasoningDelta, Replayed, TextDelta
 from .rebuild import exchange_of
 from .schema import Schema, rejects_json_schema, request_with, to_schema
 from .secret import credentials
-from .settings import Settings, ask_again
+from .settings import Settings, ask_again, unknown_setting
 from .tokens import estimate_messages, estimate_text
 from .tools import Approval, Deferred, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
 from .usage import Ledger, cost
@@ -570,6 +570,12 @@ class Chat:
         if not text or (isinstance(text, str) and not text.strip()):
             raise EmptyMessage("nothing to send: the message is empty")
         refused = sorted(set(overrides) - set(self.settings.request_values()) - PER_CALL)
+        names = self.settings.setting_names()
+        unknown = [name for name in refused if name not in names]
+        if unknown:  # a typo (temprature=1) is not a setting at all: say so, and the nearest
+            raise BadSetting(
+                unknown_setting(unknown[0], sorted({*self.settings.request_values(), *PER_CALL}))
+            )
         if refused:
             # validating such a value and then ignoring it would silently send with the old one
             raise BadSetting(

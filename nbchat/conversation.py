@@ -208,12 +208,43 @@ class Conversation:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], name: str | None = None) -> Conversation:
+        """A file written by ``save``; also nbchat's own ``.jsonl`` export (OpenAI's fine-tuning
+        format, one example) and a plain OpenAI message list (``[{"role", "content"}, …]``,
+        or a request body's ``{"messages": […]}``)."""
         source = Path(path).expanduser()
-        data = read_json(source, "file", "a conversation file")
+        if source.suffix.lower() == ".jsonl":
+            data = _one_example(source)
+        else:
+            data = read_json(source, "file", "a conversation file")
         try:
+            if isinstance(data, dict) and "format" not in data and isinstance(data.get("messages"), list):
+                data = data["messages"]
+            if isinstance(data, list):
+                return cls.from_messages(data, name or source.stem)
             return cls.from_dict(data, name)
         except RecursionError:
             raise NbChatError(f"{str(source)!r} is nested too deeply to be a conversation file") from None
+
+    @classmethod
+    def from_messages(cls, messages: list[Any], name: str = "default") -> Conversation:
+        """A conversation from OpenAI messages: a leading system message is its system
+        prompt; each user message starts a turn that holds what follows it."""
+        if not messages:
+            raise NbChatError("not a conversation: the list of messages is empty")
+        for i, m in enumerate(messages):
+            if not valid_message(m) or not _text(json.dumps(m, ensure_ascii=False)):
+                raise NbChatError(f"not a list of OpenAI messages: message {i + 1} is malformed")
+        conv = cls(name)
+        rest = list(messages)
+        if rest and rest[0]["role"] == "system":
+            conv.system = text_of(rest.pop(0)["content"])
+        for m in rest:
+            if m["role"] == "system":
+                raise NbChatError("a system message after the first cannot be loaded: nbchat keeps one")
+            if m["role"] == "user" or not conv.turns:
+                conv.turns.append(Turn([]))
+            conv.turns[-1].messages.append(dict(m))
+        return conv
 
 
 def valid_message(m: Any) -> bool:
@@ -223,6 +254,25 @@ def valid_message(m: Any) -> bool:
     if m.get("content") is None:  # an assistant message that only calls tools
         return m["role"] == "assistant" and bool(m.get("tool_calls"))
     return is_valid(m["content"])
+
+
+def _one_example(source: Path) -> Any:
+    """The messages of a ``.jsonl`` file that holds one example (what ``export`` writes)."""
+    try:
+        lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        raise NbChatError(f"no such file: {str(source)!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise NbChatError(f"cannot read {str(source)!r}: {e}") from None
+    if len(lines) != 1:
+        raise NbChatError(f"{str(source)!r} holds {len(lines)} examples; a conversation is one line")
+    try:
+        example = json.loads(lines[0])
+    except json.JSONDecodeError as e:
+        raise NbChatError(f"{str(source)!r} is not valid JSON lines ({e.msg})") from None
+    if not isinstance(example, dict) or not isinstance(example.get("messages"), list):
+        raise NbChatError(f"{str(source)!r} is not a fine-tuning example (no 'messages' list)")
+    return example["messages"]
 
 
 def read_json(path: str | os.PathLike[str], noun: str, kind: str) -> Any:

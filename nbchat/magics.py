@@ -198,6 +198,20 @@ class ChatMagics(Magics, Settings):
         super().update_config(config)
         hide_in_config(self.config, config)
 
+    def check_tools(self, names: list[str]) -> None:
+        """``%chatconfig tools=…`` names functions that exist now: a typo is refused when
+        set, rather than accepted and then failing every later cell."""
+        from .tools import BUILTIN_NAMES
+
+        namespace = self.user_shell.user_ns
+        for name in (n.strip() for entry in names for n in str(entry).split(",") if n.strip()):
+            if name not in BUILTIN_NAMES and not callable(namespace.get(name)):
+                what = "is not a function" if name in namespace else "is not defined"
+                raise ValueError(
+                    f"unknown tool {name!r}: {name} {what} (define it first; built-in tools: "
+                    f"{', '.join(BUILTIN_NAMES)})"
+                )
+
     def pre_run_cell(self, info: Any) -> None:
         """Remember the frontend's cell id: re-running a cell replaces its exchange."""
         self.cell_id = getattr(info, "cell_id", None) or None
@@ -1071,6 +1085,8 @@ class ChatMagics(Magics, Settings):
                     "refusing api_key in a cell: it would be saved in the notebook and IPython's "
                     "history. Set OPENAI_API_KEY before starting Jupyter, or run %chatconfig --key."
                 )
+            if source == "%chatconfig" and "tools" in values:
+                self.check_tools(self.check("tools", values["tools"]))
             self.apply(values, source=source)
         except ValueError as e:
             # the values' own credentials too: an INI file's key is not set yet, but secret

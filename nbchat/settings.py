@@ -430,7 +430,9 @@ def _env_url(variable: str) -> str | None:
     return FromEnvironment(value) if value else None
 
 
-def _none_ok(trait: TraitType[Any, Any], name: str) -> None:
+def _none_ok(trait: TraitType[Any, Any], name: str) -> Any:
+    if isinstance(trait, List) and not trait.allow_none:
+        return trait.default()  # a list setting unset is its empty default (tools=unset: none)
     if not trait.allow_none:
         raise BadSetting(f"{name} cannot be unset; it must be {describe(trait)}")
     return None

@@ -79,8 +79,9 @@ def test_save_is_atomic_and_leaves_no_temporary_files(cell, tmp_path) -> None:
             '{"format": "nbchat.conversation", "version": 1, "messages": [{"role": "user", "content": "x"}], "turns": [{"size": 1}]',
             "is not valid JSON",
         ),
-        ('{"messages": []}', "not an nbchat conversation file"),
-        ("[1, 2, 3]", "not an nbchat conversation file"),
+        ('{"messages": []}', "the list of messages is empty"),
+        ("[1, 2, 3]", "not a list of OpenAI messages: message 1 is malformed"),
+        ('{"name": "x"}', "not an nbchat conversation file"),
         (
             '{"format": "nbchat.conversation", "version": 99, "messages": [], "turns": []}',
             "unsupported conversation file version",
@@ -105,6 +106,31 @@ def test_a_corrupt_truncated_or_foreign_file_is_rejected_and_nothing_changes(
     run = cell(f"%chat load {path}")
     assert type(run.error) is UsageError and message in str(run.error)
     assert magics.conversations["default"].messages() == before
+
+
+def test_load_takes_its_own_jsonl_export_and_a_plain_openai_message_list(cell, magics, tmp_path) -> None:
+    assert cell("%%chat -s\nYou are terse.").ok
+    assert cell("%%chat\nFirst").ok
+    assert cell("%%chat\nSecond").ok
+    assert cell(f"%chat export {tmp_path / 'talk.jsonl'}").ok
+    messages = magics.conversations["default"].messages()
+    assert cell(f"%chat load {tmp_path / 'talk.jsonl'} -c again").ok
+    assert magics.conversations["again"].messages() == messages
+    assert len(magics.conversations["again"].turns) == 2
+    plain = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    (tmp_path / "plain.json").write_text(json.dumps(plain))
+    loaded = cell(f"%chat load {tmp_path / 'plain.json'} -c plain")
+    assert loaded.ok and "Loaded 1 turns into *plain*" in loaded.markdown
+    assert magics.conversations["plain"].messages() == plain
+    (tmp_path / "body.json").write_text(json.dumps({"model": "gpt-4o-mini", "messages": plain}))
+    assert cell(f"%chat load {tmp_path / 'body.json'} -c body").ok
+    assert magics.conversations["body"].messages() == plain
+    (tmp_path / "two.jsonl").write_text(
+        json.dumps({"messages": plain}) + "\n" + json.dumps({"messages": plain})
+    )
+    two = cell(f"%chat load {tmp_path / 'two.jsonl'} -c two")
+    assert type(two.error) is UsageError and "holds 2 examples" in str(two.error)
+    assert "two" not in magics.conversations
 
 
 def test_load_of_a_missing_file_and_save_to_an_unwritable_place_are_usage_errors(cell, tmp_path) -> None:
