@@ -343,8 +343,9 @@ class ReplyStream:
             usage=total,
             finish_reason=done.finish.get(0),
             model=model,
-            latency=(done.ended or time.perf_counter())
-            - (self.rounds[0][0] if self.rounds else done).started,
+            # the server's time, summed over a tool turn's requests: not the time the tools
+            # ran or a person took to approve them
+            latency=sum(c.latency for c in [*(earlier for earlier, _ in self.rounds), done]),
             params=self.request.params,
             left_out=self.request.left_out,
             logprobs=done.logprobs.get(0),

@@ -176,6 +176,8 @@ class Transport:
         wallclock.limit(settings.timeout or SDK_TIMEOUT)
         try:
             client = self.client(settings)
+            # the server's time from here: not the SDK's import, not building a client
+            completion.started = time.perf_counter()
             if api != "chat":
                 wire = importlib.import_module(f"nbchat.transports.{api}")
                 yield from wire.run(client, body, completion, _stream_class())
