@@ -209,16 +209,27 @@ def logprob_html(entries: list[dict[str, Any]]) -> str:
 
 
 def logprob_text(entries: list[dict[str, Any]]) -> str:
-    """The terminal's log-prob view: each token with its probability, one per line."""
+    """The terminal's log-prob view: each token with its probability and, with
+    ``--logprobs K``, its top K alternatives, one token per line."""
     import math
 
     lines = []
+    scoring = any(e.get("prompt") for e in entries)
     for k, entry in enumerate(entries):
-        if entry.get("prompt") != entries[k - 1].get("prompt") or k == 0:
-            lines.append("prompt (scored):" if entry.get("prompt") else "completion:")
+        if k == 0 or entry.get("prompt") != entries[k - 1].get("prompt"):
+            if entry.get("prompt"):
+                lines.append("prompt (scored):")
+            else:  # the completion after a scored prompt; a reply's tokens otherwise
+                lines.append("completion:" if scoring else "token probabilities:")
         value = entry.get("logprob")
         p = "     —" if value is None else f"{math.exp(float(value)):6.1%}"
-        lines.append(f"  {p}  {str(entry.get('token', ''))!r}")
+        others = [
+            f"{alt.get('token', '')!r} {math.exp(float(alt.get('logprob', 0.0))):.0%}"
+            for alt in entry.get("top_logprobs") or []
+            if alt.get("token") != entry.get("token")
+        ]
+        line = f"  {p}  {str(entry.get('token', ''))!r}"
+        lines.append(f"{line}   (also: {', '.join(others)})" if others else line)
     return "\n".join(lines)
 
 
@@ -628,9 +639,9 @@ def table(headers: list[str], cells: Iterable[Iterable[Any]], terminal: bool = F
     # A row is one line in both forms: a multi-line cell (a reply of several paragraphs in
     # a map's results) would otherwise end the Markdown table and misalign the plain one.
     flat = [[" ↵ ".join(c.splitlines()) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in flat]) for i, h in enumerate(headers)]
+    widths = [max([columns(h)] + [columns(r[i]) for r in flat]) for i, h in enumerate(headers)]
     plain = "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        "  ".join(cell + " " * (widths[i] - columns(cell)) for i, cell in enumerate(row)).rstrip()
         for row in [headers, ["-" * w for w in widths], *flat]
     )
     md_rows = [headers, ["---"] * len(headers), *rows]
@@ -640,6 +651,18 @@ def table(headers: list[str], cells: Iterable[Iterable[Any]], terminal: bool = F
         print(plain)
     else:
         display({"text/markdown": markdown, "text/plain": plain}, raw=True)
+
+
+def columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: a wide character (CJK, most emoji) two, a
+    combining mark none, so a table's columns line up whatever its script."""
+    import unicodedata
+
+    if text.isascii():
+        return len(text)
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text
+    )
 
 
 def markdown_cell(text: str) -> str:
