@@ -240,6 +240,7 @@ def run_map(
     only = (overrides.get("cache") or chat.settings.cache) == "only"
     done = completed(previous, spec)
     values: list[Any] = [done.get(j.key) for j in jobs]
+    _count_kept(chat, values)
     replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)
     todo = [j for j in jobs if values[j.position] is None]
     if only and todo:
@@ -346,6 +347,18 @@ def jobs_for(
         request.tools = {}
         jobs.append(Job(position, item, request, user, request_key(request.body), stop))
     return jobs
+
+
+def _count_kept(chat: Chat, values: list[Any]) -> None:
+    """Items kept from an earlier run's results are replays: ``%chat usage`` counts them and
+    what they saved, as the map's summary does (a schema's parsed value has no usage)."""
+    from .chat import Reply
+
+    for value in values:
+        if isinstance(value, Reply):
+            chat.ledger.replay(value.model, value.usage, value.cost)
+        elif value is not None:
+            chat.ledger.replay(chat.settings.model, None, None)
 
 
 def replay(chat: Chat, jobs: list[Job], values: list[Any]) -> list[Reply]:

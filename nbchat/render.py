@@ -736,7 +736,7 @@ def usage_table(
         rows.append(
             [
                 f"{model} (replayed)",
-                f"0 of {row['replies']}",
+                f"none: {row['replies']} replayed",
                 row["prompt_tokens"],
                 row["completion_tokens"],
                 "saved " + format_cost(cost(model, row, prices) or 0.0),
