@@ -152,8 +152,9 @@ def test_choices_logprobs_out_and_code_replay_faithfully(
     # with log-probs the footer is an output of its own, after the shading: compare the replies
     reply = lambda run: [strip(o["text/markdown"]) for o in run.outputs if "text/markdown" in o][-2]  # noqa: E731
     assert reply(replayed) == reply(first) and "**Choice 2**" in reply(replayed)
-    html = [o.get("text/html") for o in first.outputs]
-    assert html == [o.get("text/html") for o in replayed.outputs] and any(html), "the log-prob view"
+    # (the waiting indicator's ticks depend on the machine's load: the views are compared)
+    html = [o["text/html"] for o in first.outputs if "text/html" in o]
+    assert html == [o["text/html"] for o in replayed.outputs if "text/html" in o] and html, "the log-prob view"
     a, b = first_cell.shell.user_ns["answer"], replay_cell.shell.user_ns["answer"]
     assert (a.text, a.choices, a.logprobs, a.finish_reason) == (
         b.text,
