@@ -154,7 +154,9 @@ def test_choices_logprobs_out_and_code_replay_faithfully(
     assert reply(replayed) == reply(first) and "**Choice 2**" in reply(replayed)
     # (the waiting indicator's ticks depend on the machine's load: the views are compared)
     html = [o["text/html"] for o in first.outputs if "text/html" in o]
-    assert html == [o["text/html"] for o in replayed.outputs if "text/html" in o] and html, "the log-prob view"
+    assert html == [o["text/html"] for o in replayed.outputs if "text/html" in o] and html, (
+        "the log-prob view"
+    )
     a, b = first_cell.shell.user_ns["answer"], replay_cell.shell.user_ns["answer"]
     assert (a.text, a.choices, a.logprobs, a.finish_reason) == (
         b.text,
