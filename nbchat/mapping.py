@@ -352,10 +352,8 @@ def jobs_for(
 def _count_kept(chat: Chat, values: list[Any]) -> None:
     """Items kept from an earlier run's results are replays: ``%chat usage`` counts them and
     what they saved, as the map's summary does (a schema's parsed value has no usage)."""
-    from .chat import Reply
-
     for value in values:
-        if isinstance(value, Reply):
+        if hasattr(value, "usage") and hasattr(value, "cost"):  # a Reply (the engine's, not imported here)
             chat.ledger.replay(value.model, value.usage, value.cost)
         elif value is not None:
             chat.ledger.replay(chat.settings.model, None, None)
