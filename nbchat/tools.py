@@ -10,6 +10,7 @@ import enum
 import inspect
 import io
 import json
+import math
 import re
 import time
 import traceback
@@ -297,25 +298,135 @@ def _enum_schema(values: list[Any], where: str) -> dict[str, Any]:
 
 
 def _convert(hint: Any, value: Any, name: str) -> Any:
-    """The model's JSON value as the type the function declared (Enum member, float)."""
+    """The model's JSON value as the type the function declared: converted where nothing is
+    lost (``"3"`` → 3, 3.0 → 3, ``"true"`` → True, an int → float, a value → its Enum member),
+    else ``ToolArgumentsError`` naming the argument. A function never gets a value of another
+    type than its hint says."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or hint is inspect.Parameter.empty:
+        return value
     if origin is typing.Annotated:
         return _convert(args[0], value, name)
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        try:
-            return hint(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in hint)
-            raise ToolArgumentsError(f"{name} must be one of {choices}, not {value!r}") from None
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if origin in (Union, types.UnionType) and value is not None:
-        options = [a for a in args if a is not type(None)]
-        return _convert(options[0], value, name) if len(options) == 1 else value
-    if (origin in _ARRAYS or origin is list) and isinstance(value, list) and args:
-        items = [_convert(args[0], v, name) for v in value]
-        return origin(items) if origin in (tuple, set, frozenset) else items
+    if origin is Literal or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+        return _choice(hint, value, name)
+    if origin in (Union, types.UnionType):
+        return _union(args, value, name)
+    if hint is type(None):
+        if value is None:
+            return None
+        raise _wrong(name, "null", value)
+    if hint in _SIMPLE:
+        return _simple(hint, value, name)
+    if hint in _ARRAYS or origin in _ARRAYS or origin in (typing.Sequence, _abc_sequence()):
+        value = _parsed(value, list)
+        if not isinstance(value, list):
+            raise _wrong(name, "a list", value)
+        items = [_convert(args[0], v, f"{name}[{i}]") for i, v in enumerate(value)] if args else value
+        kind = (
+            origin if origin in (tuple, set, frozenset) else hint if hint in (tuple, set, frozenset) else list
+        )
+        return kind(items) if kind is not list else items
+    if hint is dict or origin in (dict, typing.Mapping, _abc_mapping()):
+        value = _parsed(value, dict)
+        if not isinstance(value, dict):
+            raise _wrong(name, "an object", value)
+        if len(args) == 2:
+            return {k: _convert(args[1], v, f"{name}[{k!r}]") for k, v in value.items()}
+        return value
     return value
+
+
+def _simple(hint: type, value: Any, name: str) -> Any:
+    """str, int, float or bool from a JSON value, where that loses nothing."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if number and value in (0, 1):
+            return bool(value)
+    elif hint is int:
+        if number and float(value).is_integer() and math.isfinite(value):
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            return int(value)
+    elif hint is float:
+        if number:
+            return float(value)
+        if isinstance(value, str):
+            try:
+                parsed = float(value)
+            except ValueError:
+                parsed = math.nan
+            if math.isfinite(parsed):
+                return parsed
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if number:
+            return json.dumps(value)  # 3 → "3", 2.5 → "2.5": what the model wrote
+    raise _wrong(name, _WANTED[hint], value)
+
+
+_WANTED = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+
+
+def _choice(hint: Any, value: Any, name: str) -> Any:
+    """A Literal's value or an Enum's member, also from the text of one (``"2"`` for 2)."""
+    members: list[Any] | None = list(typing.cast(Any, hint)) if isinstance(hint, type) else None
+    values = [m.value for m in members] if members is not None else list(typing.get_args(hint))
+    for candidate in (value, *(_as_kind(type(v), value) for v in values)):
+        for position, choice in enumerate(values):
+            if type(candidate) is type(choice) and candidate == choice:
+                return members[position] if members is not None else choice
+    choices = ", ".join(repr(v) for v in values)
+    raise ToolArgumentsError(f"argument {name!r} must be one of {choices}, not {value!r}")
+
+
+_NONE = object()  # no such conversion
+
+
+def _as_kind(kind: type, value: Any) -> Any:
+    try:
+        return _simple(kind, value, "") if kind in _SIMPLE else _NONE
+    except ToolArgumentsError:
+        return _NONE
+
+
+def _union(options: tuple[Any, ...], value: Any, name: str) -> Any:
+    """The first option the value already is, else the first it converts to losslessly."""
+    if value is None:
+        if type(None) in options:
+            return None
+        raise _wrong(name, " or ".join(_WANTED.get(o, _name(o)) for o in options), value)
+    real = [o for o in options if o is not type(None)]
+    for option in real:  # exactly one of the types: no conversion
+        if option in _SIMPLE and type(value) is option:
+            return value
+    for option in real:
+        try:
+            return _convert(option, value, name)
+        except ToolArgumentsError:
+            continue
+    raise _wrong(name, " or ".join(_WANTED.get(o, _name(o)) for o in options), value)
+
+
+def _parsed(value: Any, kind: type) -> Any:
+    """A list or object the model sent as JSON text (``"[1, 2]"``) instead of as JSON."""
+    if isinstance(value, str) and value.strip()[:1] in "[{":
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+        return parsed if isinstance(parsed, kind) else value
+    return value
+
+
+def _wrong(name: str, wanted: str, value: Any) -> ToolArgumentsError:
+    shown = json.dumps(value) if _is_json(value) else repr(value)
+    shown = shown if len(shown) <= 60 else shown[:59] + "…"
+    return ToolArgumentsError(f"argument {name!r} must be {wanted}, not {shown}; it was not run")
 
 
 def _name(hint: Any) -> str:
