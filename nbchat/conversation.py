@@ -173,7 +173,7 @@ class Conversation:
             size = meta.get("size") if isinstance(meta, dict) else None
             if type(size) is not int or size < 1 or pos + size > len(messages):
                 raise NbChatError("conversation file's turns do not match its messages")
-            problem = turn_problem(meta)
+            problem = turn_problem(meta) or tool_problem(messages[pos : pos + size])
             if problem:
                 raise NbChatError(f"conversation file's turn {k + 1}: {problem}")
             fields = {k: meta.get(k) for k in ("cell_id", "model", "usage", "finish_reason")}
@@ -244,6 +244,10 @@ class Conversation:
             if m["role"] == "user" or not conv.turns:
                 conv.turns.append(Turn([]))
             conv.turns[-1].messages.append(dict(m))
+        for k, turn in enumerate(conv.turns):
+            problem = tool_problem(turn.messages)
+            if problem:
+                raise NbChatError(f"not a list of OpenAI messages: turn {k + 1} has {problem}")
         return conv
 
 
@@ -338,6 +342,40 @@ def _text(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def tool_problem(messages: list[Message]) -> str | None:
+    """What is wrong with the tool records of one turn's messages, or ``None``. A request
+    carrying a call without its result, a result without its call, or calls that are not
+    a list is refused by the server, so every later request of the conversation would fail."""
+    waiting: set[str] = set()  # calls made and not yet answered
+    for m in messages:
+        if m["role"] == "tool":
+            call = m.get("tool_call_id")
+            if not isinstance(call, str) or call not in waiting:
+                return "a tool result with no call before it"
+            waiting.discard(call)
+            continue
+        if waiting:
+            return "a tool call never answered"
+        calls = m.get("tool_calls")
+        if calls is None:
+            continue
+        if m["role"] != "assistant" or not isinstance(calls, list) or not calls:
+            return "'tool_calls' is not a list of calls"
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not (
+                isinstance(function, dict)
+                and _text(call.get("id"))
+                and _text(function.get("name"))
+                and _text(function.get("arguments"))
+            ):
+                return "'tool_calls' is not a list of calls"
+            if call["id"] in waiting:
+                return "two tool calls with one id"
+            waiting.add(call["id"])
+    return "a tool call never answered" if waiting else None
 
 
 def turn_problem(meta: dict[str, Any]) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .conversation import Conversation, Message, Turn, read_json, turn_problem, valid_message
+from .conversation import Conversation, Message, Turn, read_json, tool_problem, turn_problem, valid_message
 from .errors import NbChatError
 
 HINT_MAX_BYTES = 20_000_000  # the hint reads the notebook before the first request of a kernel
@@ -86,6 +86,7 @@ def _record_in(output: Any) -> dict[str, Any] | None:
         and record["position"] >= 0
         and all(valid_message(m) for m in messages)
         and turn_problem(record) is None
+        and tool_problem(messages) is None
     ):
         return None
     return record

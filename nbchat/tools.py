@@ -537,9 +537,14 @@ def _extend(params: dict[str, str], names: list[str], text: str) -> None:
 
 def message_text(message: Mapping[str, Any]) -> str:
     """A message as a transcript shows it; the calls it asks for as ``→ lookup(key='a')``."""
-    calls = [c.get("function") or {} for c in message.get("tool_calls") or () if isinstance(c, dict)]
+    asked = message.get("tool_calls")
+    calls = [c.get("function") for c in asked if isinstance(c, dict)] if isinstance(asked, list) else []
     lines = [text_of(message.get("content"))]
-    lines += [f"→ {call_text(str(f.get('name')), str(f.get('arguments') or ''))}" for f in calls]
+    lines += [
+        f"→ {call_text(str(f.get('name')), str(f.get('arguments') or ''))}"
+        for f in calls
+        if isinstance(f, dict)
+    ]
     return "\n".join(line for line in lines if line)
 
 
