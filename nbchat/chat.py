@@ -15,13 +15,14 @@ from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
 from .errors import BadSetting, EmptyMessage, NbChatError, RequestFailed
 from .events import Event, ReasoningDelta, Replayed, TextDelta
+from .learned import JSON_SCHEMA, MAX_TOKENS, PART, TOOLS, Refusal, without
 from .rebuild import exchange_of
-from .schema import Schema, rejects_json_schema, request_with, to_schema
+from .schema import Schema, request_with, to_schema
 from .secret import credentials
 from .settings import Settings, ask_again, unknown_setting
 from .tokens import estimate_messages, estimate_text
 from .tools import Approval, Deferred, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
-from .usage import Ledger, cost
+from .usage import Ledger, cost, priced_by
 
 # settings a single call may change besides the request parameters (each is read per call)
 PER_CALL = frozenset({"schema", "tools", "stream", "api", "cache", "tool_approval", "max_tool_steps"})
@@ -51,6 +52,7 @@ class Reply:
     data: Any = None  # with a schema: the parsed reply (a dict, or an instance of the schema's class)
     tool_calls: list[ToolCall] = field(default_factory=list)  # every call of the turn, in order
     reasoning: str = ""  # the reasoning summary (Responses API), shown as *Thinking*
+    priced_by: str | None = None  # the price table the cost comes from (prices, genai-prices, built-in)
 
     def __str__(self) -> str:
         return self.text
@@ -99,6 +101,7 @@ class Request:
     max_tool_steps: int = 8
     over_budget: str = ""  # the context budget is exceeded even with every earlier turn left out
     overrides: dict[str, Any] = field(default_factory=dict)  # the per-call options, as given
+    learned: list[tuple[Refusal, str]] = field(default_factory=list)  # asked otherwise, as refused before
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -125,6 +128,10 @@ class Request:
         self.later = []
         if self.tools:
             self.body["tools"] = [tool.spec for tool in self.tools.values()]
+            if self.api == "responses":
+                from .transports.responses import function_tools
+
+                self.body["tools"] = function_tools(self.body["tools"])
 
     @property
     def messages(self) -> list[Message]:
@@ -160,6 +167,8 @@ class ReplyStream:
         self.stopped: str | None = None
         self.calling = False  # the last reply's tool calls are running
         self.approval = Approval(request.approval, chat.ask)
+        self.refused: Refusal | None = None  # what the server refused, asked once more without
+        self.outputs: dict[int, list[dict[str, Any]]] = {}  # Responses API: a tool round's output items
 
     @property
     def texts(self) -> list[str]:
@@ -201,14 +210,12 @@ class ReplyStream:
         try:
             yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
         except RequestFailed as e:
-            schema = self.request.schema
-            if schema is None or self.completion.first_token is not None or not rejects_json_schema(e):
+            refusal = e.refusal
+            # an image or file is never left out (the question would change); what was
+            # shown already cannot be taken back
+            if refusal is None or refusal.kind == PART or self.completion.first_token is not None:
                 raise
-            # once per session: this server gets json_object and the schema in the system message
-            self.chat.transport.no_json_schema = True
-            request_with(body, schema, fallback=True)
-            self.completion = Completion()
-            yield from self.chat.transport.run(settings, body, self.completion, self.request.api)
+            yield from self._once_more(refusal)
         while self.request.tools and self.completion.calls and self.stopped is None:
             yield from self._tool_round()
         self.reply = self.finish(problem=problem)
@@ -226,6 +233,44 @@ class ReplyStream:
                 for c, m in self.rounds
             )
             check(settings, spent, cost_of(body, settings.prices), what, model, resolve(settings).url)
+
+    def _once_more(self, refusal: Refusal) -> Iterator[Any]:
+        """The server refused something the request sent: remember it for this server and
+        model, and ask once more as every later request will be made (without it, or
+        otherwise); the footer says so. A second failure names what was refused."""
+        request, chat = self.request, self.chat
+        chat.transport.learned.add(server_of(chat.settings), str(request.body.get("model")), refusal)
+        if request.api == "completions":
+            without(request.body, [refusal], request.api)
+        else:
+            content = self.user["content"]
+            again, _ = chat.prepare(
+                content if content is not None else "",
+                cell_id=request.cell_id,
+                history=request.record,
+                slot=request.slot,
+                context=request.context,
+                **request.overrides | ({"cache": request.cache} if request.cache else {}),
+            )
+            again.learned = [(r, note) for r, note in again.learned if r != refusal]
+            self.request = again
+        self.refused = refusal
+        self.completion = Completion()
+        self.request.describe_later()
+        self.within_budget(self.request.body, "this request, asked once more")
+        try:
+            yield from chat.transport.run(chat.settings, self.request.body, self.completion, self.request.api)
+        except RequestFailed as e:
+            if e.refusal is not None:
+                chat.transport.learned.add(
+                    server_of(chat.settings), str(self.request.body.get("model")), e.refusal
+                )
+            said = refusal.said.rstrip(".")
+            raise RequestFailed(
+                f"the server refused {refusal.what} ({said}); asked once more {refusal.instead}, "
+                f"and that failed too: {e}",
+                status=e.status,
+            ) from None
 
     def _mode(self) -> str:
         return self.request.cache or self.chat.settings.cache
@@ -276,7 +321,17 @@ class ReplyStream:
         self.added += [asked, *answers]
         self.completion = Completion()
         self.calling = False
-        body = self.request.body | {"messages": [*self.request.messages, *self.added]}
+        if self.request.api == "responses":
+            from .transports.responses import input_items
+
+            # each reply's own output items (its encrypted reasoning with its calls) go back as they came
+            if self.rounds[-1][0].output:
+                self.outputs[id(asked)] = self.rounds[-1][0].output
+            body = self.request.body | {
+                "input": [*self.request.body["input"], *input_items(self.added, self.outputs)]
+            }
+        else:
+            body = self.request.body | {"messages": [*self.request.messages, *self.added]}
         self.within_budget(body, f"tool round {len(self.rounds)} (the request with the calls' results)")
         yield from self.chat.transport.run(self.chat.settings, body, self.completion, self.request.api)
 
@@ -311,11 +366,7 @@ class ReplyStream:
         the request goes out; a long history makes it worth computing once)."""
         if self._cache_key is not None:
             return self._cache_key
-        settings = self.chat.settings
-        url = resolve(settings).url
-        if settings.azure_endpoint:
-            url = f"{url}/openai/deployments/{settings.azure_deployment or ''}"
-        self._cache_key = key_of(self.request.keyed, f"{url}/{self.request.api}")
+        self._cache_key = key_of(self.request.keyed, f"{server_of(self.chat.settings)}/{self.request.api}")
         return self._cache_key
 
     def finish(
@@ -349,9 +400,10 @@ class ReplyStream:
             left_out=self.request.left_out,
             logprobs=done.logprobs.get(0),
             cost=cost(model, total, self.chat.settings.prices),
+            priced_by=priced_by(model, self.chat.settings.prices),
             interrupted=interrupted,
             estimated=done.usage is None or any(e.usage is None for e, _ in self.rounds),
-            notes=notes(self.request, done) + tool_notes(self, replayed is not None),
+            notes=notes(self.request, done, self.refused) + tool_notes(self, replayed is not None),
             tool_calls=self.calls,
             replayed=replayed is not None,
             asked=replayed.asked if replayed is not None else None,
@@ -445,6 +497,15 @@ def not_cached(user: Message, problem: str | None) -> str:
     )
 
 
+def server_of(settings: Settings) -> str:
+    """The server a request goes to (an Azure deployment is a server of its own): what is
+    learned of it, and the reply cache, are kept by it."""
+    url = resolve(settings).url
+    if settings.azure_endpoint:
+        url = f"{url}/openai/deployments/{settings.azure_deployment or ''}"
+    return url
+
+
 def estimate_usage(messages: list[Message], texts: list[str]) -> dict[str, int]:
     """Offline token counts for servers that report none (llama.cpp's ignores stream_options)."""
     prompt = estimate_messages(messages)
@@ -480,9 +541,16 @@ def tool_notes(stream: ReplyStream, replayed: bool) -> list[str]:
     return out
 
 
-def notes(request: Request, done: Completion) -> list[str]:
+def notes(request: Request, done: Completion, refused: Refusal | None = None) -> list[str]:
     """What the server (or the model) did not do as asked, in a few words each."""
     out = []
+    model = request.body["model"]
+    if refused is not None:
+        out.append(
+            f"{model} refused {refused.what}: asked once more {refused.instead} (remembered for this session)"
+        )
+    if request.learned:
+        out.append(f"as {model} refused before: {', '.join(note for _, note in request.learned)}")
     if request.dropped:
         out.append(f"not sent to {request.body['model']}: {', '.join(request.dropped)}")
     if request.over_budget:
@@ -610,23 +678,11 @@ class Chat:
         user: Message = {"role": "user", "content": text}
         messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
         api = checked.get("api") or self.settings.api
-        if api == "responses":
-            from .transports import responses
-
-            if spec is not None or tools or later:
-                raise responses.Unsupported("tools and schemas need api=chat (Chat Completions)")
-            summary = self.settings.reasoning_summary
-            # each earlier reply that came with encrypted reasoning goes back as it came
-            outputs = {id(t.messages[-1]): t.output for t in self.conversation.turns if t.output}
-            body, dropped = responses.request_body(
-                values, messages, stream=bool(stream), summary=summary, outputs=outputs
-            )
-        else:
-            body, dropped = request_body(values, messages, stream=bool(stream))
-        cache = checked.get("cache")
         schema = to_schema(spec) if spec is not None else None
-        if schema is not None:
-            request_with(body, schema, fallback=self.transport.no_json_schema)
+        body, dropped, api, learned = self._body(
+            values, messages, bool(stream), schema, bool(tools or later), api
+        )
+        cache = checked.get("cache")
         request = Request(
             body,
             left_out,
@@ -643,9 +699,14 @@ class Chat:
         budget, estimate = self.settings.max_context_tokens, estimate_messages(messages)
         if budget is not None and estimate > budget:
             request.over_budget = f"still ≈{estimate} tokens, over max_context_tokens={budget}"
+        request.learned = learned
         if tools or later:
             if tools:
                 body["tools"] = [tool.spec for tool in tools.values()]
+                if api == "responses":
+                    from .transports.responses import function_tools
+
+                    body["tools"] = function_tools(body["tools"])
             request.tools, request.later = tools, later
             request.approval = checked.get("tool_approval") or self.settings.tool_approval
             request.max_tool_steps = checked.get("max_tool_steps") or self.settings.max_tool_steps
@@ -660,6 +721,60 @@ class Chat:
         from .mcp import sources_for
 
         return sources_for(self.settings)
+
+    def _body(
+        self,
+        values: dict[str, Any],
+        messages: list[Message],
+        stream: bool,
+        schema: Schema | None,
+        tools: bool,
+        api: str,
+    ) -> tuple[dict[str, Any], list[str], str, list[tuple[Refusal, str]]]:
+        """The request's body as this server takes it for this model: what it refused before
+        is asked otherwise (tools through the Responses API, json_object for a schema, a
+        parameter left out). Returns the body, the settings not sent, the API, and how it
+        was asked otherwise."""
+        before = self.transport.learned.of(server_of(self.settings), str(values.get("model")))
+        kinds = {r.kind for r in before}
+        learned: list[tuple[Refusal, str]] = []
+        if api == "chat" and tools and TOOLS in kinds:
+            api = "responses"
+            learned += [(r, "tools through the Responses API") for r in before if r.kind == TOOLS]
+        if api == "responses":
+            body, dropped = self._responses_body(values, messages, stream, schema, learned)
+        else:
+            body, dropped = request_body(values, messages, stream=stream, reasons=MAX_TOKENS in kinds or None)
+            learned += [(r, "sent as a reasoning model") for r in before if r.kind == MAX_TOKENS]
+        learned += without(body, before, api)
+        if schema is not None:
+            request_with(body, schema, fallback=JSON_SCHEMA in kinds)
+            fallback = "json_object with the schema in the system message"
+            learned += [(r, fallback) for r in before if r.kind == JSON_SCHEMA]
+        return body, dropped, api, learned
+
+    def _responses_body(
+        self,
+        values: dict[str, Any],
+        messages: list[Message],
+        stream: bool,
+        schema: Schema | None,
+        learned: list[tuple[Refusal, str]],
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The Responses API's body: for ``api=responses``, or for tools that this server's
+        Chat Completions refused (then what that API lacks is left out, and named)."""
+        from .transports import responses
+
+        if schema is not None:
+            raise responses.Unsupported("schemas need api=chat (Chat Completions)")
+        lacking = [n for n in responses.LACKING if values.get(n) is not None] if learned else []
+        values = {k: v for k, v in values.items() if k not in lacking}
+        # each earlier reply that came with encrypted reasoning goes back as it came
+        outputs = {id(t.messages[-1]): t.output for t in self.conversation.turns if t.output}
+        body, dropped = responses.request_body(
+            values, messages, stream=stream, summary=self.settings.reasoning_summary, outputs=outputs
+        )
+        return body, [*dropped, *lacking]
 
     def limits(self, detail: str | None = None) -> Limits:
         """How much context one value may take, from the settings; the key is kept out."""

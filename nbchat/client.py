@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .compat import adapt, mentions_stream_options
+from .compat import adapt
 from .connection import key_help, resolve, shared_client
-from .content import rejected_part
 from .errors import NbChatError, RequestFailed
+from .learned import PART, Learned, first_part, part_message, recognise
 from .secret import credentials, guard_logs, hide_in_traceback, one_line, public_url, redact, redact_foreign
 from .settings import Settings
 from .tools import CallParts
@@ -49,10 +49,11 @@ TOOLS_HELP = (
 
 
 def request_body(
-    values: Mapping[str, Any], messages: list[dict[str, Any]], stream: bool
+    values: Mapping[str, Any], messages: list[dict[str, Any]], stream: bool, reasons: bool | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The one place settings become request parameters; unset ones are not sent.
-    Returns the body and the parameters this model does not take (left out of it)."""
+    Returns the body and the parameters this model does not take (left out of it);
+    ``reasons``: the server said this model reasons (else its name says)."""
     body: dict[str, Any] = {"model": values["model"], "messages": messages}
     for name in SIMPLE_PARAMS:
         if values.get(name) is not None:
@@ -64,7 +65,7 @@ def request_body(
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    return body, adapt(body)
+    return body, adapt(body, reasons)
 
 
 class Completion:
@@ -155,8 +156,7 @@ class Transport:
     def __init__(self) -> None:
         self._client: Any = None
         self._identity: str | None = None
-        self.no_stream_options = False  # this server rejected them once
-        self.no_json_schema = False  # this server rejected response_format json_schema once
+        self.learned = Learned()  # what servers refused this session, by server and model
 
     def client(self, settings: Any) -> Any:
         _check_urls(settings)
@@ -165,12 +165,15 @@ class Transport:
         if identity != self._identity:
             guard_logs(settings)
             self._client = shared_client(connection, settings)  # one per connection, not per Chat
+            _refusals_not_retried(self._client)
             self._identity = identity
         return self._client
 
     def run(self, settings: Any, body: dict[str, Any], completion: Any, api: str = "chat") -> Iterator[Any]:
         """Send ``body`` to ``api`` (chat, or a module of nbchat.transports); yield
-        ``(choice index, text)`` (or that module's events) as the reply arrives."""
+        ``(choice index, text)`` (or that module's events) as the reply arrives. A failure
+        is a ``RequestFailed``; one that refuses something the body sent carries the
+        ``Refusal`` (the engine decides whether to ask again)."""
         from . import wallclock
 
         wallclock.limit(settings.timeout or SDK_TIMEOUT)
@@ -182,9 +185,7 @@ class Transport:
                 wire = importlib.import_module(f"nbchat.transports.{api}")
                 yield from wire.run(client, body, completion, _stream_class())
             elif body.get("stream"):
-                if self.no_stream_options:
-                    body.pop("stream_options", None)
-                yield from self._stream_once_more_without_stream_options(client, body, completion)
+                yield from self._stream(client, body, completion)
             else:
                 # client.post skips the SDK's per-message transform (~0.15 ms a message)
                 # and its model parsing: the body is already in wire format.
@@ -194,35 +195,31 @@ class Transport:
                     if text:
                         yield index, text
         except transport_errors() as exc:  # the SDK's and the network's, made readable
-            status = _status(exc)
-            refused = rejected_part(body, status, getattr(exc, "param", None), _said(exc)) if status else None
+            status, said = _status(exc), redact(_said(exc), credentials(settings))
+            refusal = recognise(body, said, getattr(exc, "param", None), api) if said else None
+            message = part_message(refusal, status) if refusal and refusal.kind == PART else None
             message = (
-                redact(refused, credentials(settings)) if refused else explain(exc, settings, completion)
+                redact(message, credentials(settings)) if message else explain(exc, settings, completion)
             )
-            raise RequestFailed(message, status=status) from None
+            raise RequestFailed(message, status=status, refusal=refusal) from None
         except RequestFailed as exc:  # it may quote the server, which may quote a credential
-            raise RequestFailed(redact(str(exc), credentials(settings)), status=exc.status) from None
+            words_ = redact(exc.said, credentials(settings)) if exc.said else None
+            refusal = recognise(body, words_, None, api) if words_ else None
+            message = str(exc)
+            if refusal and refusal.kind == PART:
+                message = part_message(refusal, None)
+            elif message.startswith("the stream ended") and completion.first_token is None:
+                unread = first_part(body)
+                message = f"{message.rstrip('.')}. {unread}" if unread else message
+            raise RequestFailed(
+                redact(message, credentials(settings)), status=exc.status, said=words_, refusal=refusal
+            ) from None
         except BaseException as exc:  # a defect (or an interrupt) keeps its traceback, minus credentials
             hide_in_traceback(exc, credentials(settings))
             raise
         finally:
             wallclock.clear()
             completion.ended = time.perf_counter()
-
-    def _stream_once_more_without_stream_options(
-        self, client: Any, body: dict[str, Any], completion: Completion
-    ) -> Iterator[tuple[int, str]]:
-        """Servers that reject ``stream_options`` get the request again without it."""
-        import openai
-
-        try:
-            yield from self._stream(client, body, completion)
-        except openai.BadRequestError as exc:
-            if "stream_options" not in body or not mentions_stream_options(exc):
-                raise
-            self.no_stream_options = True  # and for the rest of the session
-            del body["stream_options"]
-            yield from self._stream(client, body, completion)
 
     def _stream(self, client: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
         events = Events(client, "/chat/completions", body, _stream_class())
@@ -261,9 +258,37 @@ class Transport:
         return sorted(one_line(str(m["id"]), 200) for m in entries if isinstance(m, dict) and "id" in m)
 
 
+def _refusals_not_retried(client: Any) -> None:
+    """The SDK retries a 5xx; a server that answers a refusal with a 500 (llama.cpp's)
+    would only refuse again: such an answer goes straight to the engine, which asks once
+    more without what was refused."""
+    if getattr(client, "_nbchat_refusals", False):  # a shared client is wrapped once
+        return
+    client._nbchat_refusals = True
+    should_retry = client._should_retry
+
+    def _should_retry(response: Any) -> bool:
+        if response.status_code >= 500:
+            try:
+                response.read()
+                body, error = json.loads(response.request.content), response.json()
+            except (ValueError, RuntimeError, AttributeError):
+                body, error = None, None
+            said = words(error) if isinstance(body, dict) else None
+            inner = error.get("error") if isinstance(error, dict) else None
+            param = inner.get("param") if isinstance(inner, dict) else None
+            api = "responses" if "input" in (body or {}) else "chat"
+            if said and isinstance(body, dict) and recognise(body, one_line(said), param, api) is not None:
+                return False
+        return bool(should_retry(response))
+
+    client._should_retry = _should_retry
+
+
 def _said(exc: BaseException) -> str:
-    """The server's own words in an error (an image-capable check needs them)."""
-    return one_line(_server_message(exc))
+    """The server's own words in an error, if it sent any (a refusal is known by them)."""
+    said = words(getattr(exc, "body", None))
+    return one_line(re.sub(r"<[^>]*>", " ", said)) if said else ""
 
 
 def explain(exc: BaseException, settings: Any, completion: Completion | None) -> str:

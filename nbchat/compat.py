@@ -18,13 +18,22 @@ REASONING_REJECTS = (
 )
 
 
+# OpenAI's chat models that do not reason: they refuse reasoning_effort.
+_PLAIN = re.compile(r"^(?:.*/)?(?:gpt-4|gpt-3\.5|chatgpt-|gpt-5(?:\.\d+)?-chat)")
+
+
 def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(model))
 
 
-def adapt(body: dict[str, Any]) -> list[str]:
-    """Rewrite ``body`` in place for its model; return the parameters left out."""
-    if not is_reasoning_model(str(body.get("model", ""))):
+def adapt(body: dict[str, Any], reasons: bool | None = None) -> list[str]:
+    """Rewrite ``body`` in place for its model; return the parameters left out (the footer
+    names them). ``reasons``: the server said the model reasons (it asked for
+    ``max_completion_tokens``); otherwise the model's name says."""
+    model = str(body.get("model", ""))
+    if not (reasons or is_reasoning_model(model)):
+        if _PLAIN.match(model) and body.pop("reasoning_effort", None) is not None:
+            return ["reasoning_effort"]
         return []
     if "max_tokens" in body:
         body["max_completion_tokens"] = body.pop("max_tokens")
@@ -32,9 +41,3 @@ def adapt(body: dict[str, Any]) -> list[str]:
     for name in dropped:
         del body[name]
     return [name for name in dropped if name != "top_logprobs"]
-
-
-def mentions_stream_options(exc: Any) -> bool:
-    """Some servers reject ``stream_options`` (the usage chunk) with a 400."""
-    text = f"{getattr(exc, 'param', '')} {getattr(exc, 'message', '')} {getattr(exc, 'body', '')}"
-    return "stream_options" in text or "include_usage" in text

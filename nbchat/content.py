@@ -187,35 +187,6 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 # -- showing ----------------------------------------------------------------------------
 
 
-_PARAM_PART = re.compile(r"messages\.?\[?(\d+)\]?\.content\.?\[?(\d+)\]?")
-
-
-def rejected_part(body: Mapping[str, Any], status: int | None, param: str | None, said: str) -> str | None:
-    """For a 400 to a request that carries images or files: which part the server refused
-    and what to do. ``None`` when the request had no such parts (another error)."""
-    if status not in (400, 415, 422):
-        return None
-    messages = body.get("messages") or []
-    found = [
-        (i, j, part)
-        for i, m in enumerate(messages)
-        if isinstance(m, dict) and isinstance(m.get("content"), list)
-        for j, part in enumerate(m["content"])
-        if isinstance(part, dict) and part.get("type") != "text"
-    ]
-    if not found:
-        return None
-    named = _PARAM_PART.search(param or "")
-    picked = next((f for f in found if named and (f[0], f[1]) == (int(named[1]), int(named[2]))), None)
-    i, _, part = picked or next((f for f in found if str(f[2].get("type")) in said), found[0])
-    what = "image" if part.get("type") == "image_url" else "file"
-    return (
-        f"{status}: the server rejected the {describe(part)} {what} in message {i + 1} ({said.rstrip('.')}). "
-        f"This model or server may not take {what}s: use a model that does, or send the cell without "
-        f"--{'image' if what == 'image' else 'file'} and without {{fields}} that hold {what}s."
-    )
-
-
 def shorten(value: Any) -> Any:
     """A copy of a request body with each data URL replaced by its type, size and pixels,
     so a dry run stays readable."""

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .learned import Refusal
+
 
 class NbChatError(Exception):
     """A failure nbchat explains in one short message (no traceback in IPython).
@@ -17,9 +22,18 @@ class NbChatError(Exception):
 class RequestFailed(NbChatError):
     """The server or the network failed a request; the history is unchanged."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        said: str | None = None,
+        refusal: Refusal | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.said = said  # the server's own words, when it reported an error
+        self.refusal = refusal  # what the server refused of the request, recognised by its words
 
 
 class StreamInterrupted(NbChatError):

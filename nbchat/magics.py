@@ -23,7 +23,7 @@ from .errors import Interrupted, NbChatError, RequestFailed
 from .hidden import guarded, hide_in_config
 from .notebook import Notebook
 from .options import CELL_OPTIONS, KINDS, Option, cell_kind, out_of_place, setting_options
-from .secret import Secret, credentials, public_url, redact, redact_foreign
+from .secret import Secret, credentials, one_line, public_url, redact, redact_foreign
 from .settings import Settings, ask_again, ini_credentials, parse_assignments, read_ini, split_config_line
 from .tokens import estimate, estimate_text
 from .usage import Ledger
@@ -368,8 +368,8 @@ class ChatMagics(Magics, Settings):
             responses.check(self.request_values() | overrides)
         except responses.Unsupported as e:
             raise UsageError(str(e)) from None
-        if self.tools or overrides.get("tools") or (args is not None and args.schema):
-            raise UsageError("tools and --schema need api=chat (Chat Completions); %chatconfig api=chat")
+        if args is not None and args.schema:
+            raise UsageError("--schema needs api=chat (Chat Completions); %chatconfig api=chat")
 
     def image_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
         """``-f image``: the cell is the prompt; with ``--image PATH``, an edit of that picture."""
@@ -1032,7 +1032,11 @@ class ChatMagics(Magics, Settings):
         args = self.parse_config_line(line)
         if args.reset:
             self.reset()
-            return render.note("Settings restored to their defaults (the API key is kept).", self.terminal)
+            forgot = self.transport.learned.forget()
+            learned = f"; {_refusals(forgot)} learned from servers forgotten" if forgot else ""
+            return render.note(
+                f"Settings restored to their defaults (the API key is kept){learned}.", self.terminal
+            )
         if args.forget_key:
             return self.forget_key()
         if args.key:
@@ -1141,6 +1145,9 @@ class ChatMagics(Magics, Settings):
             f"key: {connection.key_from}.",
             self.terminal,
         )
+        from .usage import price_table
+
+        render.note(f"Prices: {price_table(len(self.prices or {}))}.", self.terminal)
         rows = []
         for name in self.setting_names():
             value = getattr(self, name)
@@ -1149,6 +1156,22 @@ class ChatMagics(Magics, Settings):
             else:
                 rows.append([name, "unset" if value is None else repr(value), self.origin(name)])
         render.table(["setting", "value", "from"], rows, self.terminal)
+        self.show_learned()
+
+    def show_learned(self) -> None:
+        """What servers refused this session, and how nbchat now asks them."""
+        learned = self.transport.learned.rows()
+        if not learned:
+            return
+        render.note(
+            f"Learned from {_refusals(len(learned))} this session (`%chatconfig --reset` forgets them):",
+            self.terminal,
+        )
+        rows = [
+            [public_url(server), model, r.what, r.instead, one_line(r.said, 100)]
+            for server, model, r in learned
+        ]
+        render.table(["server", "model", "refused", "asked now", "the server said"], rows, self.terminal)
 
 
 class _Without(dict[str, Any]):
@@ -1167,6 +1190,10 @@ class _Without(dict[str, Any]):
 # One ChatMagics per shell. It lives here, not in nbchat/__init__.py, because
 # %reload_ext re-executes that module: conversations and settings must survive it.
 INSTANCES: weakref.WeakKeyDictionary[Any, ChatMagics] = weakref.WeakKeyDictionary()
+
+
+def _refusals(count: int) -> str:
+    return f"{count} refusal" if count == 1 else f"{count} refusals"
 
 
 def _turns(count: int) -> str:

@@ -19,7 +19,7 @@ from .images import ImageReply, ImageStream
 from .markdown import escape_dollars, keep_lines, protect_dollars
 from .tools import ToolCall, ToolEvent
 from .transports.images import sniff
-from .usage import Ledger, cost, format_cost, reasoning_tokens
+from .usage import GENAI_PRICES, Ledger, cost, format_cost, reasoning_tokens
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
 TOKEN_EDGE = "box-shadow: inset -1px 0 0 rgba(0, 0, 0, 0.3)"
@@ -55,7 +55,8 @@ def footer(reply: Reply) -> str:
     thought = f" ({reasoning} reasoning)" if shown else ""
     parts.append(f"{mark}{prompt} prompt + {mark}{completion} completion tokens{thought}")
     if reply.cost is not None and not reply.replayed:  # a replay costs nothing: it says what it saved
-        parts.append(mark + format_cost(reply.cost))
+        by = f" ({GENAI_PRICES})" if reply.priced_by == GENAI_PRICES else ""  # else: %chatconfig says
+        parts.append(mark + format_cost(reply.cost) + by)
     parts.append(replayed(reply) if reply.replayed else f"{reply.latency:.2f} s")
     if reply.left_out:
         parts.append(f"{reply.left_out} earlier messages left out (max_context_tokens)")

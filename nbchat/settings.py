@@ -440,6 +440,8 @@ def _none_ok(trait: TraitType[Any, Any], name: str) -> Any:
 
 def coerce(trait: TraitType[Any, Any], value: Any) -> Any:
     """Turn what a user typed (already literal-parsed) into the trait's type."""
+    if isinstance(trait, Enum) and value in (trait.values or ()):
+        return value  # reasoning_effort=none is a value of its own, not "unset"
     if isinstance(value, str) and value.strip().lower() in UNSET_WORDS:
         return None
     if isinstance(trait, Bool) and isinstance(value, str):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 from collections.abc import Mapping
 from typing import Any
 
 PRICES_TAKEN = "2025-08-07, from openai.com/api/pricing (standard tier)"
+GENAI_PRICES = "genai-prices"  # the maintained table (optional extra nbchat[prices]), used when installed
 # USD per million tokens: (input, output).
 PRICES: dict[str, tuple[float, float]] = {
     "gpt-5": (1.25, 10.00),
@@ -54,17 +57,85 @@ CACHED_PRICES: dict[str, float] = {
 
 
 def price(model: str | None, overrides: Mapping[str, Any] | None = None) -> tuple[float, float] | None:
-    """Input and output price for ``model`` (a dated snapshot uses its family's price)."""
+    """Input and output price for ``model`` (a dated snapshot uses its family's price): the
+    ``prices`` setting first, then genai-prices' table when it is installed, then nbchat's."""
+    found = _price_and_source(model, overrides)
+    return found[0] if found else None
+
+
+def priced_by(model: str | None, overrides: Mapping[str, Any] | None = None) -> str | None:
+    """Which table prices ``model``: ``prices`` (the setting), genai-prices or built-in."""
+    found = _price_and_source(model, overrides)
+    return found[1] if found else None
+
+
+def _price_and_source(
+    model: str | None, overrides: Mapping[str, Any] | None
+) -> tuple[tuple[float, float], str] | None:
     if not model:
         return None
-    table: dict[str, Any] = {**PRICES, **(overrides or {})}
-    for name in (model, _DATED.sub("", model)):
-        if name in table:
-            value = table[name]
-            if isinstance(value, Mapping):
-                return float(value["input"]), float(value["output"])
-            return float(value[0]), float(value[1])
+    for table, source in ((overrides or {}, "prices"), (None, GENAI_PRICES), (PRICES, "built-in")):
+        if table is None:
+            rates = _genai_rates(model)
+            if rates is not None:
+                return rates[:2], source
+            continue
+        for name in (model, _DATED.sub("", model)):
+            if name in table:
+                value = table[name]
+                if isinstance(value, Mapping):
+                    return (float(value["input"]), float(value["output"])), source
+                return (float(value[0]), float(value[1])), source
     return None
+
+
+def genai_installed() -> bool:
+    return importlib.util.find_spec("genai_prices") is not None
+
+
+@functools.cache
+def genai_prices() -> Any:
+    """The genai-prices module, or ``None`` when it is not installed (imported when first
+    used: it takes about a second, which ``%load_ext`` must not pay)."""
+    if not genai_installed():
+        return None
+    import genai_prices as module
+
+    return module
+
+
+@functools.lru_cache(maxsize=256)
+def _genai_rates(model: str) -> tuple[float, float, float] | None:
+    """USD per million input, output and cached input tokens in genai-prices' table: as an
+    OpenAI model, else as any provider's model of that name."""
+    module = genai_prices()
+    if module is None:
+        return None
+    million = module.Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    cached = module.Usage(input_tokens=1_000_000, cache_read_tokens=1_000_000)
+    for provider in ("openai", None):
+        try:
+            found = module.calc_price(million, model_ref=model, provider_id=provider)
+            reads = module.calc_price(cached, model_ref=model, provider_id=provider)
+        except LookupError:
+            continue
+        return float(found.input_price), float(found.output_price), float(reads.input_price)
+    return None
+
+
+def price_table(overridden: int = 0) -> str:
+    """Which table prices replies and how old it is, for ``%chatconfig``."""
+    if genai_installed():  # named, not imported (that takes a second)
+        from importlib.metadata import version
+
+        table = f"the {GENAI_PRICES} {version('genai-prices')} table (installed; it replaces nbchat's own)"
+    else:
+        table = (
+            f"nbchat's built-in table, taken {PRICES_TAKEN}; pip install 'nbchat[prices]' for {GENAI_PRICES}"
+        )
+    if overridden:
+        table += f"; the prices setting gives {overridden} model{'s' if overridden != 1 else ''} (used first)"
+    return table
 
 
 def cost(
@@ -91,6 +162,9 @@ def cached_price(model: str | None, rates: tuple[float, float], overrides: Mappi
     """USD per million cached input tokens."""
     if not model or (overrides and (model in overrides or _DATED.sub("", model) in overrides)):
         return rates[0]
+    genai = _genai_rates(model) if genai_prices() is not None else None
+    if genai is not None:
+        return genai[2]
     return CACHED_PRICES.get(model, CACHED_PRICES.get(_DATED.sub("", model), rates[0]))
 
 

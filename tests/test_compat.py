@@ -34,9 +34,14 @@ def test_other_models_get_every_parameter_as_set(cell, server, model) -> None:
 
 def test_a_rejected_parameter_is_named_with_how_to_unset_it(cell, server) -> None:
     server.script(
-        status=400, error="Unsupported parameter: 'seed' is not supported with this model.", param="seed"
+        status=400,
+        error="Unsupported parameter: 'seed' is not supported with this model.",
+        param="seed",
+        times=2,
     )
     run = cell("%%chat --seed 1\nhi")
+    assert "the server refused seed (Unsupported parameter" in run.io.stdout
+    assert "asked once more without seed, and that failed too" in run.io.stdout
     assert "parameter 'seed': unset it with %chatconfig seed=unset" in run.io.stdout
 
 

@@ -182,13 +182,28 @@ def test_the_widget_view_shows_the_thinking_block_too(cell, server, responses_ap
     assert "Echo: Why?" in output_text(reply)
 
 
-@pytest.mark.parametrize("options", ["--tools describe", "--schema 'label, score float'"])
-def test_tools_and_schemas_with_the_responses_api_are_usage_errors(
-    cell, server, responses_api, options
-) -> None:
-    run = cell(f"%%chat {options}\nhi")
-    assert type(run.error) is UsageError and "need api=chat" in str(run.error)
+def test_a_schema_with_the_responses_api_is_a_usage_error(cell, server, responses_api) -> None:
+    run = cell("%%chat --schema 'label, score float'\nhi")
+    assert type(run.error) is UsageError and "needs api=chat" in str(run.error)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("stream", ["", "--no-stream"])
+def test_tools_with_the_responses_api_run_a_tool_turn(cell, server, magics, responses_api, stream) -> None:
+    assert cell("sales = [1, 2, 3]").ok
+    magics.tool_approval = "auto"
+    run = cell(f"%%chat --tools describe {stream}\nPlease describe(name='sales')")
+    assert run.ok, run.error
+    call, answer = responses_bodies(server)
+    assert call["tools"][0]["type"] == "function" and call["tools"][0]["name"] == "describe"
+    assert [i.get("type") for i in answer["input"][-2:]] == ["function_call", "function_call_output"]
+    assert answer["input"][-1]["output"] == "[1, 2, 3]" and "Echo: [1, 2, 3]" in run.markdown
+    assert [m["role"] for m in magics.conversations["default"].turns[-1].messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
 
 
 def test_the_admin_key_is_removed_from_text_a_message_substitutes(cell, server, monkeypatch) -> None:

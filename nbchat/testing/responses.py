@@ -4,20 +4,31 @@ when one is asked for, in the Responses API's JSON and streaming events."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from typing import Any
 
 from .. import content
 from . import wire
 from .server import _TOKENS, REASONING_TOKENS, STAND_IN, _Handler, completion_parts, count_tokens, route
+from .tool_calls import scripted_calls, written_calls
 
 _PARTS = {"input_text": "text", "output_text": "text", "input_image": "image_url", "input_file": "file"}
 
 
 def as_messages(items: list[Any]) -> list[dict[str, Any]]:
     """Input items as chat messages, so the echo reads them as the chat stand-in does."""
-    messages = []
+    messages: list[dict[str, Any]] = []
     for item in items:
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            call = {"id": item.get("call_id"), "type": "function", "function": {"name": item.get("name")}}
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            continue
+        if isinstance(item, dict) and item.get("type") == "function_call_output":
+            messages.append(
+                {"role": "tool", "tool_call_id": item.get("call_id"), "content": item.get("output")}
+            )
+            continue
         if not isinstance(item, dict) or "role" not in item:
             continue
         value = item.get("content")
@@ -71,7 +82,11 @@ def responses(handler: _Handler, raw: bytes) -> None:
     chat_body = {
         "messages": messages or [{"role": "user", "content": ""}],
         "max_tokens": body.get("max_output_tokens"),
+        "tools": [{"function": t} for t in body.get("tools") or () if isinstance(t, dict)],
     }
+    if script.tool_calls is None and script.text is None and script.chunks is None:
+        script = dataclasses.replace(script, tool_calls=written_calls(chat_body))
+    calls = [_call_item(c) for c in scripted_calls(script.tool_calls)]
     (pieces,), (reason,) = completion_parts(chat_body, script, handler.stand_in.quirks)
     reasoning = body.get("reasoning") or {}
     summary = _TOKENS.findall(summary_of(messages)) if reasoning.get("summary") else []
@@ -97,7 +112,7 @@ def responses(handler: _Handler, raw: bytes) -> None:
         "error": None,
         "model": body["model"],
         "store": body.get("store", True),
-        "output": output(summary, pieces, encrypted(body, items)),
+        "output": output(summary, pieces, encrypted(body, items), calls),
         "usage": usage if script.usage else None,
         "metadata": {"served_by": STAND_IN},
     }
@@ -160,7 +175,9 @@ def responses(handler: _Handler, raw: bytes) -> None:
         content_.append((head if k == 0 else b"") + delta)
     if not pieces:
         opening.append(head)
+    called = [b"".join(_call_events(events, at + 1 + k, c)) for k, c in enumerate(calls)]
     closing = [
+        *called,
         events(
             "response.output_text.done",
             item_id="msg_standin",
@@ -190,11 +207,49 @@ class Events:
         return wire.sse(data, event=kind)
 
 
-def output(summary: list[str], pieces: list[str], secret: str | None = None) -> list[dict[str, Any]]:
+def output(
+    summary: list[str],
+    pieces: list[str],
+    secret: str | None = None,
+    calls: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     items = [_reasoning_item(summary)] if summary or secret else []
     if secret:
         items[0]["encrypted_content"] = secret
-    return [*items, _message_item(pieces, "completed")]
+    return [*items, _message_item(pieces, "completed"), *(calls or [])]
+
+
+def _call_item(call: dict[str, Any]) -> dict[str, Any]:
+    function = call["function"]
+    return {
+        "id": f"fc_{call['id']}",
+        "type": "function_call",
+        "status": "completed",
+        "call_id": call["id"],
+        "name": function["name"],
+        "arguments": function["arguments"],
+    }
+
+
+def _call_events(events: Events, at: int, item: dict[str, Any]) -> list[bytes]:
+    """A function call as the Responses API streams it: added, its arguments, done."""
+    opened = item | {"arguments": "", "status": "in_progress"}
+    return [
+        events("response.output_item.added", output_index=at, item=opened),
+        events(
+            "response.function_call_arguments.delta",
+            item_id=item["id"],
+            output_index=at,
+            delta=item["arguments"],
+        ),
+        events(
+            "response.function_call_arguments.done",
+            item_id=item["id"],
+            output_index=at,
+            arguments=item["arguments"],
+        ),
+        events("response.output_item.done", output_index=at, item=item),
+    ]
 
 
 def encrypted(body: dict[str, Any], items: list[Any]) -> str | None:

@@ -23,7 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from nbchat import content, tokens
-from nbchat.testing import wire
+from nbchat.testing import refusals, wire
+from nbchat.testing.refusals import Refuse
 from nbchat.testing.tool_calls import call_deltas, rejects_tools, scripted_calls, tool_results, written_calls
 
 STAND_IN = "nbchat-stand-in"
@@ -125,6 +126,7 @@ class Quirks:
     reject_tools: bool = False  # answer 400 to a request that offers tools
     extra_fields: dict[str, Any] = field(default_factory=dict)  # added to every chunk and reply
     text_only: bool = False  # answer 400 to images and files, as a model without vision does
+    refuse: list[Refuse] = field(default_factory=list)  # refuse these, in real servers' words
 
 
 @dataclass
@@ -386,6 +388,8 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         quirks = self.stand_in.quirks
+        if refusals.refused(self, body):
+            return None
         if quirks.reject_tools and (refusal := rejects_tools(body)):
             return self._json(400, refusal)
         if quirks.reject_stream_options and "stream_options" in body:

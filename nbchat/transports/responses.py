@@ -98,6 +98,15 @@ def request_body(
     return body, [n if n != "top_logprobs" else "logprobs" for n in dropped]
 
 
+def function_tools(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat Completions' function tools in the Responses API's shape (name and schema at the top)."""
+    out = []
+    for spec in specs:
+        function = spec.get("function") or {}
+        out.append({"type": "function", **{k: v for k, v in function.items() if v is not None}})
+    return out
+
+
 def input_items(
     messages: list[dict[str, Any]], outputs: Mapping[int, list[dict[str, Any]]] | None = None
 ) -> list[dict[str, Any]]:
@@ -199,7 +208,7 @@ def _take_response(response: Any, completion: Any) -> None:
         cut = reason == "max_output_tokens"
         completion.finish[0] = "length" if cut else finish_reason(reason or "incomplete")
     else:
-        completion.finish[0] = "stop"
+        completion.finish[0] = "tool_calls" if completion.calls else "stop"
     for part, half in completion.pending_reasoning.items():  # a high surrogate that never paired
         completion.reasoning[part] += valid_text(half)
     completion.pending_reasoning.clear()
@@ -210,7 +219,7 @@ def returned_reasoning(output: Any) -> list[dict[str, Any]] | None:
     """The output items to send back next turn, when they hold encrypted reasoning: the
     reasoning and message items as the server sent them (the reasoning must come with the
     message that followed it); ``None`` otherwise (the reply's text is enough)."""
-    items = [dict(i) for i in _objects(output) if i.get("type") in ("reasoning", "message")]
+    items = [dict(i) for i in _objects(output) if i.get("type") in ("reasoning", "message", "function_call")]
     encrypted = any(i["type"] == "reasoning" and isinstance(i.get("encrypted_content"), str) for i in items)
     return items if encrypted else None
 
@@ -240,6 +249,8 @@ def _take_output(output: list[Any], completion: Any) -> None:
         if item.get("type") == "reasoning":
             for k, summary in enumerate(_objects(item.get("summary"))):
                 _add_reasoning(completion, k, summary.get("text"))
+        elif item.get("type") == "function_call":
+            _take_call(completion, item)
         elif item.get("type") == "message":
             for part in _objects(item.get("content")):
                 if part.get("type") == "output_text":
@@ -247,6 +258,15 @@ def _take_output(output: list[Any], completion: Any) -> None:
                     if text:
                         completion.add(0, text)
                     _add_logprobs(completion, part.get("logprobs"))
+
+
+def _take_call(completion: Any, item: Mapping[str, Any]) -> None:
+    """A function call the model asked for, in the shape Chat Completions streams it."""
+    call = {
+        "id": item.get("call_id"),
+        "function": {"name": item.get("name"), "arguments": item.get("arguments")},
+    }
+    completion.calls.take([call | {"index": len(completion.calls.parts)}])
 
 
 def _objects(value: Any) -> list[Mapping[str, Any]]:
@@ -283,6 +303,10 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
             started = event.get("response")
             if isinstance(started, Mapping):
                 completion.model = model_name(started.get("model")) or completion.model
+        elif kind == "response.output_item.done":
+            item = event.get("item")
+            if isinstance(item, Mapping) and item.get("type") == "function_call":
+                _take_call(completion, item)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             _take_response(event.get("response"), completion)
         elif kind == "error":

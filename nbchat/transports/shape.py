@@ -132,7 +132,7 @@ def reported(error: Any, doing: str = "during the reply") -> RequestFailed:
     if not code and isinstance(error, dict) and isinstance(error.get("error"), dict):
         code = error["error"].get("code")
     suffix = f" ({one_line(code, 60)})" if isinstance(code, str) and code else ""
-    return RequestFailed(f"the server reported an error {doing}: {said}{suffix}")
+    return RequestFailed(f"the server reported an error {doing}: {said}{suffix}", said=said)
 
 
 class Events:
