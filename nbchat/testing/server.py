@@ -3,7 +3,8 @@
 It is not a model. By default it echoes the last message back ("Echo: …"), so chat
 notebooks, demos and tests run without a key or a network. Tests script its replies and
 faults (status codes, delays, dropped connections, malformed events) and read the
-requests it received. Run it with ``python -m nbchat.server``.
+requests it received. Run it with ``python -m nbchat.testing.server`` (``--help`` lists
+its options: latency, faults; docs/stand-in.md shows them at work).
 """
 
 from __future__ import annotations
@@ -152,6 +153,12 @@ class StandInServer:
     open_streams: int = 0
     inflight: int = 0  # chat requests being answered now
     max_inflight: int = 0  # the most at once (a map's concurrency bound)
+    # what answers a request no queued script serves (the command line's --latency), and a
+    # fault that answers every ``fault_every``-th such request instead (--status, --drop-after)
+    default: Script = field(default_factory=lambda: Script(times=0))
+    fault: Script | None = None
+    fault_every: int = 1
+    answered: int = 0  # requests answered by ``default`` or ``fault``
 
     def start(self) -> StandInServer:
         handler = type("Handler", (_Handler,), {"stand_in": self})
@@ -188,7 +195,9 @@ class StandInServer:
         with _SCRIPT_LOCK:
             position = next((i for i, s in enumerate(self.scripts) if s.serves(body)), None)
             if position is None:
-                return Script()
+                self.answered += 1
+                faulty = self.fault is not None and self.answered % self.fault_every == 0
+                return dataclasses.replace(self.fault if faulty and self.fault else self.default)
             script = self.scripts[position]
             script.times -= 1
             if script.times <= 0:
@@ -590,10 +599,43 @@ def _error_type(status: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """``python -m nbchat.testing.server [--port N] [--latency S] [--status CODE] …``"""
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Faults answer every request unless --every says otherwise.",
+    )
     parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, metavar="S", help="wait S seconds before each reply"
+    )
+    parser.add_argument(
+        "--chunk-delay", type=float, default=0.0, metavar="S", help="S seconds between streamed pieces"
+    )
+    faults = parser.add_argument_group("faults")
+    faults.add_argument(
+        "--status", type=int, metavar="CODE", help="answer with this HTTP error (401, 429, 500, …)"
+    )
+    faults.add_argument("--message", default="scripted error", help="the error's message (with --status)")
+    faults.add_argument("--retry-after", metavar="S", help="a Retry-After header (with --status 429)")
+    faults.add_argument(
+        "--drop-after", type=int, metavar="N", help="drop the connection after N streamed pieces"
+    )
+    faults.add_argument("--every", type=int, default=1, metavar="N", help="the fault hits every N-th request")
     args = parser.parse_args(argv)
-    server = StandInServer(port=args.port).start()
+    if args.every < 1:
+        parser.error("--every must be at least 1")
+    server = StandInServer(port=args.port)
+    server.default = Script(times=0, delay=args.latency, chunk_delay=args.chunk_delay)
+    if args.status is not None or args.drop_after is not None:
+        server.fault = dataclasses.replace(
+            server.default,
+            status=args.status or 200,
+            error=args.message,
+            retry_after=args.retry_after,
+            reset_after=args.drop_after,
+        )
+        server.fault_every = args.every
+    server.start()
     print(f"nbchat stand-in server (echo, not a model) at {server.url}", flush=True)
     try:
         threading.Event().wait()
@@ -602,9 +644,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    # Run the package's copy of this module, which ``python -m`` imported with nbchat.testing
-    # before running this file as __main__: the other endpoints (images, responses, …)
-    # registered their routes there, not in __main__.
-    import sys
+    # the package's copy of this module, where the endpoints register (not this __main__)
+    from nbchat.testing import server as package_copy
 
-    sys.modules["nbchat.testing.server"].main()
+    package_copy.main()
