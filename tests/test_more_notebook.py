@@ -50,3 +50,13 @@ def test_more_runs_and_shows_an_image_a_summary_a_scored_prompt_and_costs(
     assert {"/v1/images/generations", "/v1/responses", "/v1/completions", "/v1/organization/costs"} <= set(
         paths
     )
+
+
+def test_more_runs_clean_offline_without_any_key(server: StandInServer, tmp_path: Path, monkeypatch) -> None:
+    # as ./run.sh and the docs run it with no key at all: every cell ends without an error
+    for name in ("OPENAI_API_KEY", "OPENAI_ADMIN_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    nb = execute(NOTEBOOKS / "more.ipynb", {"OPENAI_BASE_URL": server.url}, tmp_path)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    assert "proj_standin_alpha" in text_of(outputs_of(nb, "%chat usage --org")[-1])

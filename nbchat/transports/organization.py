@@ -35,8 +35,16 @@ class Cost:
     currency: str
 
 
-def admin_key() -> str:
+def admin_key(settings: Any = None) -> str:
+    """The admin key from the environment; a local OpenAI-compatible server (the stand-in)
+    needs none, as for chat requests, so a notebook runs clean offline without one."""
     key = os.environ.get(ADMIN_ENV, "").strip()
+    if not key and settings is not None:
+        from ..connection import COMPATIBLE, resolve
+        from ..connection import NO_KEY as PLACEHOLDER
+
+        if resolve(settings).kind == COMPATIBLE:
+            return PLACEHOLDER
     if not key:
         raise NbChatError(NO_KEY)
     return key
@@ -47,7 +55,7 @@ def fetch(settings: Any, days: int) -> list[Cost]:
     without an admin key and ``RequestFailed`` (the key scrubbed) when the server refuses."""
     if not 1 <= days <= MAX_DAYS:
         raise NbChatError(f"--days takes 1 to {MAX_DAYS} (got {days})")
-    key = admin_key()
+    key = admin_key(settings)
     import openai
 
     from ..client import _server_message, explain, transport_errors
