@@ -502,7 +502,6 @@ class Runner:
         self.streak = 0  # successes since the limit last changed
         self.retries = chat.settings.max_retries
         self.observed = Observed()  # reply lengths so far: the budget's guess for the rest
-        self.reserved = 0.0  # the estimates of the requests in flight, held from the budget
 
     async def run(self, jobs: list[Job], finished: threading.Event) -> None:
         self.cond = asyncio.Condition()
@@ -515,6 +514,9 @@ class Runner:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            for job in jobs:  # cancelled in flight (an interrupt): its estimate is no longer held
+                self.chat.ledger.held -= job.estimate
+                job.estimate = 0.0
             finished.set()
 
     async def worker(self) -> None:
@@ -601,13 +603,14 @@ class Runner:
             return None
         body = job.request.body
         estimate = cost_of(body, settings.prices, self.observed.average)
-        spent = self.chat.ledger.spent + self.reserved
+        # in flight counts as spent: the ledger holds every runner's estimates (a compare's too)
+        spent = self.chat.ledger.spent + self.chat.ledger.held
         try:
             check(settings, spent, estimate, "the next item", str(body["model"]), self.url)
         except OverBudget as e:
             return str(e)
         job.estimate = estimate or 0.0
-        self.reserved += job.estimate
+        self.chat.ledger.held += job.estimate
         return None
 
     @functools.cached_property
@@ -628,7 +631,7 @@ class Runner:
 
     async def settle(self, job: Job, outcome: tuple[str, Any]) -> None:
         kind, detail = outcome
-        self.reserved -= job.estimate
+        self.chat.ledger.held -= job.estimate
         job.estimate = 0.0
         retry = kind == "retry" and job.attempts < self.retries
         if retry:

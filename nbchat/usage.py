@@ -254,6 +254,7 @@ class Ledger:
         self.image_costs: dict[str, float] = {}
         self.image_costs_unknown: set[str] = set()
         self.spent = 0.0  # USD of every request made (replays cost nothing): what budget checks
+        self.held = 0.0  # the estimates of a map's requests in flight, counted against budget too
         self.costs: dict[str, float] = {}  # per model, as each request was priced when it was made
         self.unpriced: set[str] = set()
 

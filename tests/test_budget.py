@@ -130,6 +130,7 @@ def test_a_map_stops_before_going_over_and_keeps_what_completed(env: None, serve
         done = [r for r in results if r is not None]
         assert 1 <= len(done) == len(server.bodies) < len(items), "stopped, nothing more was sent"
         assert chat.ledger.spent <= one * 4.5, "never over, even with requests in flight"
+        assert chat.ledger.held == 0.0, "nothing is held once the map is over"
         assert [str(r) for r in done] == [f"Echo: Label: {i}" for i in items[: len(done)]]
         assert {e.error for e in results.errors} == {"not sent: the budget would be exceeded"}
         message = str(caught.value)
