@@ -37,7 +37,11 @@ def build(faults: bool = False) -> "MCPServer":
     from mcp.server.mcpserver.utilities.types import Image
     from mcp_types import ToolAnnotations
 
-    server = MCPServer("nbchat-example", instructions="A stand-in MCP server for nbchat's demos and tests.")
+    server = MCPServer(
+        "nbchat-example",
+        instructions="A stand-in MCP server for nbchat's demos and tests.",
+        log_level="WARNING",
+    )
     reads = ToolAnnotations(read_only_hint=True)
 
     @server.tool(annotations=reads)
@@ -54,7 +58,7 @@ def build(faults: bool = False) -> "MCPServer":
     def remember(note: str) -> str:
         """Keep a note for later (it changes the server's state, so a client asks first)."""
         NOTES.append(note)
-        return f"noted ({len(NOTES)} notes)"
+        return f"noted ({len(NOTES)} in all)"
 
     @server.tool(annotations=reads)
     def notes() -> list[str]:
