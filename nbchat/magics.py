@@ -198,13 +198,17 @@ class ChatMagics(Magics, Settings):
         super().update_config(config)
         hide_in_config(self.config, config)
 
-    def check_tools(self, names: list[str]) -> None:
-        """``%chatconfig tools=…`` names functions that exist now: a typo is refused when
-        set, rather than accepted and then failing every later cell."""
+    def check_tools(self, names: list[str], servers: Any = None) -> None:
+        """``%chatconfig tools=…`` names functions that exist now (or MCP servers of
+        ``servers``): a typo is refused when set, rather than accepted and then failing every
+        later cell."""
+        from .mcpconfig import server_of
         from .tools import BUILTIN_NAMES
 
         namespace = self.user_shell.user_ns
         for name in (n.strip() for entry in names for n in str(entry).split(",") if n.strip()):
+            if server_of(name, servers) is not None:
+                continue
             if name not in BUILTIN_NAMES and not callable(namespace.get(name)):
                 what = "is not a function" if name in namespace else "is not defined"
                 raise ValueError(
@@ -1090,7 +1094,8 @@ class ChatMagics(Magics, Settings):
                     "history. Set OPENAI_API_KEY before starting Jupyter, or run %chatconfig --key."
                 )
             if source == "%chatconfig" and "tools" in values:
-                self.check_tools(self.check("tools", values["tools"]))
+                servers = self.check("mcp_servers", values.get("mcp_servers", self.mcp_servers))
+                self.check_tools(self.check("tools", values["tools"]), servers)
             self.apply(values, source=source)
         except ValueError as e:
             # the values' own credentials too: an INI file's key is not set yet, but secret

@@ -24,7 +24,7 @@ from contextlib import AsyncExitStack
 from typing import Any, TextIO
 
 from .errors import NbChatError
-from .mcpconfig import ServerConfig, servers_of
+from .mcpconfig import ServerConfig, servers_of, split
 from .secret import credentials, one_line, redact_foreign
 from .tools import Deferred, Tool, ToolError, ToolFailed, ToolResult
 
@@ -415,16 +415,6 @@ def installed() -> bool:
         return importlib.util.find_spec("mcp") is not None
     except (ImportError, ValueError):
         return False
-
-
-def split(item: str, configs: dict[str, ServerConfig]) -> tuple[str | None, str]:
-    """``("fs", "")`` for a server, ``("fs", "read_file")`` for one of its tools."""
-    if item in configs:
-        return item, ""
-    for at in [m.start() for m in re.finditer(r"\.", item)]:
-        if item[:at] in configs and item[at + 1 :]:
-            return item[:at], item[at + 1 :]
-    return None, ""
 
 
 def offered(config: ServerConfig, tool: str, timeout: float) -> list[Tool]:

@@ -227,6 +227,27 @@ def _config(name: str, entry: Mapping[str, Any], base: str | None) -> ServerConf
     )
 
 
+def split(item: str, names: Iterable[str]) -> tuple[str | None, str]:
+    """``("fs", "")`` for server ``fs``, ``("fs", "read_file")`` for ``fs.read_file`` (a
+    server's name may hold dots: the first split that names a server wins)."""
+    names = set(names)
+    if item in names:
+        return item, ""
+    for at in (i for i, c in enumerate(item) if c == "."):
+        if item[:at] in names and item[at + 1 :]:
+            return item[:at], item[at + 1 :]
+    return None, ""
+
+
+def server_of(item: str, value: Any) -> str | None:
+    """The server of ``mcp_servers`` (its value, a path or a table) that ``item`` names."""
+    try:
+        table = read_file(value) if isinstance(value, str) else value or {}
+    except ValueError:
+        return None
+    return split(item, table)[0]
+
+
 @source
 def _mcp_credentials(settings: Any) -> Iterable[str | None]:
     try:
@@ -236,4 +257,13 @@ def _mcp_credentials(settings: Any) -> Iterable[str | None]:
     return [s for config in configs.values() for s in config.secrets()]
 
 
-__all__ = ["ServerConfig", "ServerTable", "ServersTrait", "parse", "read_file", "servers_of"]
+__all__ = [
+    "ServerConfig",
+    "ServerTable",
+    "ServersTrait",
+    "parse",
+    "read_file",
+    "server_of",
+    "servers_of",
+    "split",
+]
