@@ -10,14 +10,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .cache import NotInCache
-from .client import Completion, explain, transport_errors
-from .errors import NbChatError, RequestFailed
+from .client import Completion
+from .errors import NbChatError
 from .host import HOST
 from .items import MapError, Shape
 from .mapping import check_cost, plan
 from .schema import Mismatch, Schema, to_schema
-from .secret import credentials, hide_in_traceback, one_line, scrub
-from .transports.shape import words
+from .secret import one_line
+from .transports import files as wire
+from .transports.errors import line_failure, redacted
 from .usage import format_cost
 
 if TYPE_CHECKING:
@@ -34,20 +35,8 @@ WHY = {
 
 
 def call(chat: Chat, what: Callable[[Any], Any]) -> Any:
-    """Run ``what(client)``; the SDK's and the network's errors become one clear line."""
-    client = chat.transport.client(chat.settings)
-    try:
-        return what(client)
-    except NbChatError:
-        raise
-    except transport_errors() as exc:  # the SDK's and the network's; a defect surfaces as itself
-        raise RequestFailed(
-            scrub(explain(exc, chat.settings, None), getattr(client, "api_key", None)),
-            status=getattr(exc, "status_code", None),
-        ) from None
-    except BaseException as exc:
-        hide_in_traceback(exc, credentials(chat.settings))
-        raise
+    """``what(client)`` through the conversation's transport, inside the one error boundary."""
+    return chat.transport.call(chat.settings, what)
 
 
 def submit_map(
@@ -143,23 +132,14 @@ class BatchJob:
                 )
             )
         data = ("\n".join(lines) + "\n").encode()
-        uploaded = call(
-            chat,
-            lambda c: c.files.create(file=("nbchat-map.jsonl", data, "application/jsonl"), purpose="batch"),
-        )
-        created = call(
-            chat,
-            lambda c: c.batches.create(
-                input_file_id=uploaded.id,
-                endpoint=ENDPOINT,
-                completion_window="24h",
-                metadata={"made_by": "nbchat map", "items": str(len(jobs))},
-            ),
-        )
+        name, mime = "nbchat-map.jsonl", "application/jsonl"
+        uploaded = call(chat, lambda c: wire.upload(c, name, data, "batch", mime))
+        metadata = {"made_by": "nbchat map", "items": str(len(jobs))}
+        created = call(chat, lambda c: wire.create_batch(c, uploaded["id"], ENDPOINT, "24h", metadata))
         handle = cls(
-            chat, created.id, shape=shape, schema=schema, keys=[j.key for j in jobs], estimate=estimate
+            chat, created["id"], shape=shape, schema=schema, keys=[j.key for j in jobs], estimate=estimate
         )
-        handle.data = _plain(created)
+        handle.data = created
         return handle
 
     @classmethod
@@ -192,7 +172,7 @@ class BatchJob:
         return self.status in TERMINAL
 
     def refresh(self) -> BatchJob:
-        self.data = _plain(call(self.chat, lambda c: c.batches.retrieve(self.id)))
+        self.data = call(self.chat, lambda c: wire.batch(c, self.id))
         return self
 
     def wait(self, poll: float = 10.0, timeout: float | None = None) -> BatchJob:
@@ -211,7 +191,7 @@ class BatchJob:
         return self
 
     def cancel(self) -> BatchJob:
-        self.data = _plain(call(self.chat, lambda c: c.batches.cancel(self.id)))
+        self.data = call(self.chat, lambda c: wire.cancel_batch(c, self.id))
         return self
 
     def results(self) -> Any:
@@ -238,7 +218,8 @@ class BatchJob:
             try:
                 reply = self._reply(line)
             except NbChatError as e:
-                errors[position] = MapError(position, self._item(position), str(e))
+                why = redacted(str(e), self.chat.settings)
+                errors[position] = MapError(position, self._item(position), why)
                 continue
             spent += reply.cost or 0.0
             values[position] = reply.data if self.schema is not None else reply
@@ -257,15 +238,15 @@ class BatchJob:
             f"line {p['line']}: {p.get('message')}" if p.get("line") else str(p.get("message"))
             for p in problems[:3]
         )
-        return said or "the server gave no reason"
+        return redacted(one_line(said), self.chat.settings) if said else "the server gave no reason"
 
     def _lines(self, which: str) -> list[dict[str, Any]]:
         file_id = self.data.get(which)
         if not file_id:
             return []
-        content = call(self.chat, lambda c: c.files.content(file_id))
+        content = call(self.chat, lambda c: wire.content(c, file_id))
         out = []
-        for text in content.text.splitlines():
+        for text in content.decode("utf-8", "replace").splitlines():
             if text.strip():
                 try:
                     line = json.loads(text)
@@ -285,10 +266,8 @@ class BatchJob:
         data = response.get("body")
         status = response.get("status_code")
         if line.get("error") or status != 200:
-            # a line in any server's shape: its words, in one line
-            said = one_line(words(line.get("error")) or words(data) or "the request failed")
-            shown = status if isinstance(status, int) else "error"
-            raise NbChatError(f"{shown}: {said}")
+            # read as the same failure of a live request is: one boundary
+            raise line_failure(status, data if data is not None else line.get("error"), self.chat.settings)
         completion = Completion()
         completion.take_whole(data)
         reply = self.chat.whole_reply(completion)
@@ -328,11 +307,3 @@ class BatchJob:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.status_line())
-
-
-def _plain(obj: Any) -> dict[str, Any]:
-    """The SDK's model as a plain dict."""
-    if isinstance(obj, dict):
-        return obj
-    dump = getattr(obj, "model_dump", None)
-    return dict(dump()) if callable(dump) else dict(vars(obj))

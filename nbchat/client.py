@@ -1,4 +1,5 @@
-"""The transport: (messages, parameters) -> text deltas, usage and clear errors.
+"""The transport: (messages, parameters) -> text deltas and usage, through the module of
+each wire API (``nbchat.transports``) and its one error boundary.
 
 ``openai`` is imported on first use only: it costs about half a second, which
 ``%load_ext nbchat`` must not pay.
@@ -6,46 +7,36 @@
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
-import re
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from .compat import adapt
-from .connection import key_help, resolve, shared_client
+from .connection import resolve, shared_client
 from .errors import NbChatError, RequestFailed
-from .learned import PART, Learned, first_part, part_message, recognise
-from .secret import credentials, guard_logs, hide_in_traceback, one_line, public_url, redact, redact_foreign
+from .learned import Learned, recognise
+from .secret import guard_logs, one_line, public_url
 from .settings import Settings
 from .tools import CallParts
+from .transports import chat as chat_wire
+from .transports.errors import SDK_TIMEOUT, boundary
 from .transports.shape import (
-    Events,
-    check_finished,
     choice_index,
-    choices_of,
     clean_usage,
     content_text,
     joined,
     kind,
     malformed,
     model_name,
+    stream_class,
     valid_text,
     words,
 )
 
-SDK_TIMEOUT = 600.0  # the SDK's default; nbchat makes it a wall-clock limit too
+T = TypeVar("T")
 # sent under their own names; model and logprobs get special treatment below
 SIMPLE_PARAMS = tuple(n for n in Settings.class_trait_names(request=True) if n not in ("model", "logprobs"))
-
-
-TOOLS_HELP = (
-    "This server or model does not take tools: run the cell without --tools (and %chatconfig "
-    "tools=unset), or use a server that speaks OpenAI tool calling (vLLM with --enable-auto-tool-choice "
-    "--tool-call-parser, llama.cpp with --jinja, an Ollama model with tool support)"
-)
 
 
 def request_body(
@@ -151,11 +142,13 @@ class Completion:
 
 
 class Transport:
-    """Owns the SDK client (rebuilt when the connection settings change)."""
+    """Owns the SDK clients (rebuilt when the connection settings change) and sends each
+    request through its wire API's module, inside the one error boundary."""
 
     def __init__(self) -> None:
         self._client: Any = None
         self._identity: str | None = None
+        self._async: tuple[Any, Any] | None = None  # (the client it twins, an AsyncOpenAI)
         self.learned = Learned()  # what servers refused this session, by server and model
 
     def client(self, settings: Any) -> Any:
@@ -169,89 +162,59 @@ class Transport:
             self._identity = identity
         return self._client
 
+    def async_client(self, settings: Any) -> Any:
+        """An ``AsyncOpenAI`` twin of :meth:`client` (same key, URL, headers), without the
+        SDK's own retries: a map's limiter decides when to ask again."""
+        with boundary(settings):
+            sync = self.client(settings)
+            if self._async is None or self._async[0] is not sync:
+                twin = resolve(settings).client(settings, asynchronous=True, max_retries=0)
+                self._async = (sync, twin)
+            return self._async[1]
+
+    def call(self, settings: Any, what: Callable[[Any], T]) -> T:
+        """``what(client)`` inside the error boundary: a Files, Batch or other one-shot call."""
+        with boundary(settings):
+            return what(self.client(settings))
+
     def run(self, settings: Any, body: dict[str, Any], completion: Any, api: str = "chat") -> Iterator[Any]:
-        """Send ``body`` to ``api`` (chat, or a module of nbchat.transports); yield
-        ``(choice index, text)`` (or that module's events) as the reply arrives. A failure
+        """Send ``body`` to ``api`` (chat, responses, completions or images); yield
+        ``(choice index, text)`` (or that API's events) as the reply arrives. A failure
         is a ``RequestFailed``; one that refuses something the body sent carries the
         ``Refusal`` (the engine decides whether to ask again)."""
         from . import wallclock
 
         wallclock.limit(settings.timeout or SDK_TIMEOUT)
         try:
-            client = self.client(settings)
-            # the server's time from here: not the SDK's import, not building a client
-            completion.started = time.perf_counter()
-            if api != "chat":
-                wire = importlib.import_module(f"nbchat.transports.{api}")
-                yield from wire.run(client, body, completion, _stream_class())
-            elif body.get("stream"):
-                yield from self._stream(client, body, completion)
-            else:
-                # client.post skips the SDK's per-message transform (~0.15 ms a message)
-                # and its model parsing: the body is already in wire format.
-                data = client.post("/chat/completions", body=body, cast_to=object)
-                completion.take_whole(data)
-                for index, text in zip(sorted(completion.parts), completion.texts, strict=True):
-                    if text:
-                        yield index, text
-        except transport_errors() as exc:  # the SDK's and the network's, made readable
-            status, said = _status(exc), redact(_said(exc), credentials(settings))
-            refusal = recognise(body, said, getattr(exc, "param", None), api) if said else None
-            message = part_message(refusal, status) if refusal and refusal.kind == PART else None
-            message = (
-                redact(message, credentials(settings)) if message else explain(exc, settings, completion)
-            )
-            raise RequestFailed(message, status=status, refusal=refusal) from None
-        except RequestFailed as exc:  # it may quote the server, which may quote a credential
-            words_ = redact(exc.said, credentials(settings)) if exc.said else None
-            refusal = recognise(body, words_, None, api) if words_ else None
-            message = str(exc)
-            if refusal and refusal.kind == PART:
-                message = part_message(refusal, None)
-            elif message.startswith("the stream ended") and completion.first_token is None:
-                unread = first_part(body)
-                message = f"{message.rstrip('.')}. {unread}" if unread else message
-            raise RequestFailed(
-                redact(message, credentials(settings)), status=exc.status, said=words_, refusal=refusal
-            ) from None
-        except BaseException as exc:  # a defect (or an interrupt) keeps its traceback, minus credentials
-            hide_in_traceback(exc, credentials(settings))
-            raise
+            with boundary(settings, completion, body, api=api):
+                client = self.client(settings)
+                # the server's time from here: not the SDK's import, not building a client
+                completion.started = time.perf_counter()
+                if api == "chat":
+                    yield from chat_wire.run(client, body, completion)
+                else:
+                    yield from wire(api).run(client, body, completion, stream_class())
         finally:
             wallclock.clear()
             completion.ended = time.perf_counter()
-
-    def _stream(self, client: Any, body: dict[str, Any], completion: Completion) -> Iterator[tuple[int, str]]:
-        events = Events(client, "/chat/completions", body, _stream_class())
-        for chunk in events:
-            completion.model = model_name(chunk.get("model")) or completion.model
-            if chunk.get("usage") is not None:
-                completion.usage = clean_usage(chunk["usage"])
-            for choice in choices_of(chunk):
-                taken = completion.take_choice(choice, "delta")
-                if taken:
-                    yield taken
-        completion.done = events.done
-        check_finished(completion, int(body.get("n") or 1), events.done)
 
     def models(self, settings: Any) -> list[str]:
         import openai
 
         from . import wallclock
 
-        client = self.client(settings)
         wallclock.limit(settings.timeout or SDK_TIMEOUT)
         try:
-            data = client.get("/models", cast_to=object)
-        except openai.NotFoundError:
-            where = resolve(settings).where
-            raise RequestFailed(
-                f"the server at {where} does not list its models (GET /models: 404 Not Found); "
-                "name the model yourself: %chatconfig model=NAME",
-                status=404,
-            ) from None
-        except transport_errors() as exc:
-            raise RequestFailed(explain(exc, settings, None), status=_status(exc)) from None
+            with boundary(settings):
+                try:
+                    data = chat_wire.model_ids(self.client(settings))
+                except openai.NotFoundError:
+                    where = resolve(settings).where
+                    raise RequestFailed(
+                        f"the server at {where} does not list its models (GET /models: 404 Not Found); "
+                        "name the model yourself: %chatconfig model=NAME",
+                        status=404,
+                    ) from None
         finally:
             wallclock.clear()
         entries = data.get("data", []) if isinstance(data, dict) else []
@@ -285,121 +248,21 @@ def _refusals_not_retried(client: Any) -> None:
     client._should_retry = _should_retry
 
 
-def _said(exc: BaseException) -> str:
-    """The server's own words in an error, if it sent any (a refusal is known by them)."""
-    said = words(getattr(exc, "body", None))
-    return one_line(re.sub(r"<[^>]*>", " ", said)) if said else ""
+def wire(api: str) -> Any:
+    """The module of a wire API other than Chat Completions (imported when first used)."""
+    if api == "responses":
+        from .transports import responses
 
+        return responses
+    if api == "completions":
+        from .transports import completions
 
-def explain(exc: BaseException, settings: Any, completion: Completion | None) -> str:
-    """One short message: what failed, the server's words, and what to do. The server's
-    words are cut to one readable line; every credential is redacted, nbchat's own
-    words never are."""
-    secrets = credentials(settings)
-    return redact(_explain(exc, settings, completion, secrets), secrets)
+        return completions
+    if api == "images":
+        from .transports import images
 
-
-def _explain(exc: BaseException, settings: Any, completion: Completion | None, secrets: list[str]) -> str:
-    import openai
-
-    connection = resolve(settings)
-    where = connection.where
-    midway = completion is not None and completion.first_token is not None
-
-    def foreign(text: Any, limit: int = 300) -> str:
-        return redact_foreign(one_line(str(text), limit), secrets)
-
-    if isinstance(exc, openai.APIStatusError):
-        status, said = exc.status_code, foreign(_server_message(exc)).rstrip(".")
-        retried = f" after {settings.max_retries} retries" if settings.max_retries else ""
-        if status == 401:
-            return f"401 Unauthorized: {said}. The key was refused: {key_help(settings, connection)}."
-        if status == 403:
-            return f"403 Forbidden: {said}. The key's project or organization may not use this model."
-        if status == 404:
-            return f"404 Not Found: {said}. Check the model name (%chat models) and base_url ({where})."
-        if status == 429:
-            wait = _retry_after(exc)
-            if wait is not None and wait > 120:
-                return (
-                    f"429 Too Many Requests: {said}. The server asks to wait {wait:g} s (Retry-After), "
-                    "longer than nbchat waits in a cell; re-run the cell later."
-                )
-            return f"429 Too Many Requests{retried}: {said}. Wait a moment and re-run the cell."
-        if status >= 500:
-            return f"{status} server error{retried}: {said}. The server at {where} failed; try again later."
-        param = getattr(exc, "param", None)
-        hint = ""
-        if isinstance(param, str) and param in Settings.class_trait_names(request=True):
-            hint = f" (parameter {param!r}: unset it with %chatconfig {param}=unset)"
-        elif isinstance(param, str) and param:
-            hint = f" (parameter {foreign(param, 60)!r})"
-        if param in ("tools", "tool_choice") or "tool" in said.lower():
-            hint = f". {TOOLS_HELP}"
-        return f"{status} {foreign(_reason(exc), 60)}: {said}{hint}"
-    if isinstance(exc, openai.APITimeoutError) or _is_timeout(exc):
-        phase = "between tokens" if midway else "before the first token"
-        limit = f"{settings.timeout:g} s" if settings.timeout else f"the default {SDK_TIMEOUT:g} s"
-        return f"timed out {phase} after {limit} (setting: timeout); the server at {where} is slow or stuck"
-    cause: BaseException | None = exc
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-    if isinstance(exc, openai.APIConnectionError) or _is_network(exc):
-        detail = f" ({type(cause).__name__}: {foreign(cause, 200)})" if cause and str(cause) else ""
-        if midway:
-            return f"the connection to {where} dropped in the middle of the reply{detail}"
-        setting = "azure_endpoint" if connection.azure else "base_url"
-        return f"cannot reach {where}{detail}. Is the server running, and is {setting} right?"
-    if isinstance(exc, openai.APIError):
-        # the SDK's message is generic when the error is not in OpenAI's shape
-        return f"the server reported an error during the reply: {foreign(words(exc.body) or exc.message)}"
-    if isinstance(exc, json.JSONDecodeError):
-        return f"the server sent a malformed stream event (invalid JSON: {exc.msg})"
-    if isinstance(exc, UnicodeDecodeError):
-        return "the server sent a reply that is not valid UTF-8 text"
-    return f"the OpenAI client failed: {type(exc).__name__}: {foreign(exc)}"
-
-
-@functools.cache
-def _stream_class() -> Any:
-    """The SDK's stream of plain dicts, noting whether the closing ``[DONE]`` arrived:
-    a connection that just closes mid-reply otherwise looks like a normal end."""
-    from openai import Stream
-
-    from . import wallclock
-
-    class DoneStream(Stream[object]):
-        done = False
-
-        def _iter_events(self) -> Iterator[Any]:
-            for sse in super()._iter_events():
-                wallclock.renew()  # the limit (setting: timeout) is on each gap, not the whole reply
-                if sse.data.startswith("[DONE]"):
-                    self.done = True
-                yield sse
-
-    return DoneStream
-
-
-def _retry_after(exc: Any) -> float | None:
-    try:
-        return float(exc.response.headers.get("retry-after"))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
-def _server_message(exc: Any) -> str:
-    """The server's own words, whatever shape its error body has: OpenAI's
-    ``{"error": {"message": …}}``, ``{"error": "text"}``, FastAPI's ``{"detail": …}``,
-    nested or listed ones, or plain text (an HTML page loses its tags)."""
-    said = words(exc.body)
-    if said and said.lstrip().startswith("<"):
-        said = re.sub(r"<[^>]*>", " ", said)
-    return said if said and said.strip() else _reason(exc)
-
-
-def _reason(exc: Any) -> str:
-    return str(getattr(exc.response, "reason_phrase", "") or type(exc).__name__)
+        return images
+    raise ValueError(f"no wire API {api!r}")
 
 
 def _check_urls(settings: Any) -> None:
@@ -414,40 +277,3 @@ def _check_urls(settings: Any) -> None:
                 f"{name} (from {variable}) must be an http(s) URL, e.g. http://localhost:11434/v1: "
                 f"{problem} in {public_url(str(url))!r}; fix {variable}, or set %chatconfig {name}=URL"
             )
-
-
-def _status(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def transport_errors() -> tuple[type[BaseException], ...]:
-    """What the SDK and the network raise. Anything else is a defect in nbchat and
-    surfaces as one, with its traceback."""
-    import httpx2
-    import openai
-
-    from .wallclock import TimeUp
-
-    return (
-        TimeUp,  # a wall-clock limit (setting: timeout) passed
-        openai.OpenAIError,
-        httpx2.HTTPError,  # a stream that breaks after it started is not wrapped by the SDK
-        httpx2.InvalidURL,
-        json.JSONDecodeError,  # a malformed server-sent event
-        UnicodeDecodeError,  # a server-sent event that is not UTF-8
-    )
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    import httpx2
-
-    from .wallclock import TimeUp
-
-    return isinstance(exc, (httpx2.TimeoutException, TimeoutError, TimeUp))
-
-
-def _is_network(exc: BaseException) -> bool:
-    import httpx2
-
-    return isinstance(exc, (httpx2.TransportError, httpx2.InvalidURL, OSError))

@@ -1,4 +1,5 @@
-"""The Files API on the conversation's client: list, upload, download, delete. No IPython."""
+"""The Files API for a conversation: list, upload, download, delete (the wire in
+``nbchat.transports.files``). No IPython."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import _plain, call
 from .errors import NbChatError
+from .transports import files as wire
 
 if TYPE_CHECKING:
     from .chat import Chat
@@ -17,7 +18,7 @@ PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
 
 def list_files(chat: Chat) -> list[dict[str, Any]]:
-    return [_plain(f) for f in call(chat, lambda c: list(c.files.list()))]
+    return chat.transport.call(chat.settings, wire.list_files)
 
 
 def upload(chat: Chat, path: str, purpose: str = "user_data") -> dict[str, Any]:
@@ -27,7 +28,7 @@ def upload(chat: Chat, path: str, purpose: str = "user_data") -> dict[str, Any]:
     if not source.is_file():
         raise NbChatError(f"no such file: {path!r}")
     data = source.read_bytes()
-    return _plain(call(chat, lambda c: c.files.create(file=(source.name, data), purpose=purpose)))
+    return chat.transport.call(chat.settings, lambda c: wire.upload(c, source.name, data, purpose))
 
 
 def download(chat: Chat, file_id: str, path: str) -> Path:
@@ -37,7 +38,7 @@ def download(chat: Chat, file_id: str, path: str) -> Path:
         raise NbChatError(f"{path!r} is a folder; give a file path")
     if not target.parent.exists():
         raise NbChatError(f"no such folder: {str(target.parent)!r}")
-    content = call(chat, lambda c: c.files.content(file_id)).content
+    content = chat.transport.call(chat.settings, lambda c: wire.content(c, file_id))
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -50,4 +51,4 @@ def download(chat: Chat, file_id: str, path: str) -> Path:
 
 
 def delete(chat: Chat, file_id: str) -> dict[str, Any]:
-    return _plain(call(chat, lambda c: c.files.delete(file_id)))
+    return chat.transport.call(chat.settings, lambda c: wire.delete(c, file_id))

@@ -1,7 +1,8 @@
 """``Chat.map``: one independent request per item, bounded concurrency that backs off on 429,
 retries, progress events, and results in the items' own shape with their errors. No IPython.
 
-Requests run on one long-lived asyncio loop in a background thread (``AsyncOpenAI``), while
+Requests run on one long-lived asyncio loop in a background thread (the transport's
+``AsyncOpenAI`` client, through ``nbchat.transports.chat``), while
 the caller's thread waits in short ticks and paints progress: a kernel interrupt lands in
 the caller's thread, which cancels the loop's tasks — the in-flight requests' connections
 are closed, nothing new starts, and what completed is kept.
@@ -20,7 +21,6 @@ import random
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,20 @@ from .errors import Interrupted, NbChatError
 from .host import HOST
 from .items import MapError, MapResults, Progress, ProgressView, Shape, errors_of
 from .schema import Mismatch, Schema, to_schema
+from .secret import credentials, redact
+from .transports import chat as chat_wire
+from .transports.errors import (
+    code_of,
+    redacted,
+    retry_after,
+    status_of,
+    transport_errors,
+    unreachable,
+    worth_retrying,
+)
+from .transports.errors import (
+    failure as read_failure,
+)
 from .usage import format_cost
 
 if TYPE_CHECKING:  # the Chat hands itself in: the engine's modules import no circle
@@ -338,9 +352,12 @@ def jobs_for(
     The jobs are one early-stop group (a compare makes one per model)."""
     stop = EarlyStop(len(items))
     jobs = []
+    # what the items (and the template's fields) bring from the namespace loses every
+    # credential before it is sent, cached or written to a batch file, as a cell's {var} does
+    secrets = credentials(chat.settings)
     for position, item in enumerate(items):
         request, user = chat.prepare(
-            fill(template, item), history=False, stream=False, schema=spec, **overrides
+            redact(fill(template, item), secrets), history=False, stream=False, schema=spec, **overrides
         )
         # one request, one answer: a map runs no tool-call loop, so it offers no tools
         request.body.pop("tools", None)
@@ -563,36 +580,22 @@ class Runner:
                 await self.cond.wait()
 
     async def attempt(self, job: Job) -> tuple[str, Any]:
-        """One request: ("ok", reply), ("retry", (seconds, Failure)), ("throttled", seconds)
-        or ("failed", Failure)."""
-        import openai
-
+        """One request: ("ok", reply), ("retry", exc), ("throttled", exc) or ("failed", exc or
+        Failure). The SDK's and the network's failures are read when the item settles."""
         completion = Completion()
         try:
-            data = await self.client.post("/chat/completions", body=job.request.body, cast_to=object)
-        except openai.RateLimitError as exc:
-            if _code(exc) == "insufficient_quota":  # no wait helps: every item would get it
-                return "failed", self.failure(exc, _status_text(exc), "quota")
-            return "throttled", _retry_after(exc)
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            if status in (408, 409) or status >= 500:
-                return "retry", (_retry_after(exc), self.failure(exc, _status_text(exc), None))
-            return "failed", self.failure(exc, _status_text(exc), status if status < 500 else None)
-        except openai.APITimeoutError as exc:
-            return "retry", (None, self.failure(exc, "timed out (setting: timeout)", None))
-        except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc.__context__
-            text = f"connection failed ({type(cause).__name__ if cause else exc})"
-            return "retry", (None, self.failure(exc, text, "unreachable"))
-        except openai.OpenAIError as exc:
-            return "failed", Failure(f"{type(exc).__name__}: {exc}")
+            data = await chat_wire.whole(self.client, job.request.body)
+        except transport_errors() as exc:
+            # a spent quota is not a matter of pace: no wait helps, every item would get it
+            if status_of(exc) == 429 and code_of(exc) != "insufficient_quota":
+                return "throttled", exc
+            return ("retry" if worth_retrying(exc) else "failed"), exc
         finally:
             completion.ended = time.perf_counter()
         try:
             return "ok", self.reply(job, data, completion)
         except (Mismatch, NbChatError) as exc:
-            return "failed", Failure(str(exc))
+            return "failed", Failure(redacted(str(exc), self.chat.settings))
 
     def admit(self, job: Job) -> str | None:
         """``None`` if ``job`` fits in what is left of ``budget`` (its estimate is then held
@@ -617,11 +620,19 @@ class Runner:
     def url(self) -> str:
         return resolve(self.chat.settings).url
 
-    def failure(self, exc: BaseException, text: str, kind: int | str | None) -> Failure:
-        """The item's error, and the line a single cell would show for it (credentials removed)."""
-        from .client import explain
-
-        return Failure(text, kind, explain(exc, self.chat.settings, None))
+    def failure(self, job: Job, exc: BaseException, retries: int) -> Failure:
+        """The item's error: the line a single cell shows for the same failure (the one error
+        boundary, credentials removed), and what an early stop compares."""
+        text = str(read_failure(exc, self.chat.settings, body=job.request.body, retries=retries))
+        status = status_of(exc)
+        kind: int | str | None = None
+        if status == 429:
+            kind = "quota" if code_of(exc) == "insufficient_quota" else None
+        elif status is not None:
+            kind = status if status < 500 and status not in (408, 409) else None
+        elif unreachable(exc):
+            kind = "unreachable"
+        return Failure(text, kind, text)
 
     def reply(self, job: Job, data: Any, completion: Completion) -> Reply:
         completion.take_whole(data)
@@ -636,7 +647,7 @@ class Runner:
         retry = kind == "retry" and job.attempts < self.retries
         if retry:
             job.attempts += 1
-            wait, _ = detail
+            wait = retry_after(detail)
             pause = wait if wait is not None else 0.5 * 2 ** (job.attempts - 1) * random.uniform(0.8, 1.2)
             await asyncio.sleep(min(pause, 8.0))  # outside the lock: the others go on
         async with self.cond:
@@ -649,35 +660,37 @@ class Runner:
             elif kind == "throttled":
                 self.throttle(job, detail)
             elif retry and job.stop.stopped:  # stopped while it waited to try again
-                self.fail(job, detail[1])
+                self.fail(job, self.failure(job, detail, job.attempts))
             elif retry:
                 self.queue.append(job)
-            elif kind == "retry":
-                failure = detail[1]
-                self.fail(
-                    job, dataclasses.replace(failure, text=f"{failure.text} (after {job.attempts} retries)")
-                )
-            elif kind == "failed":
-                self.fail(job, detail)
-            else:
+            elif kind == "ok":
                 self.succeed(job, detail)
+            else:
+                self.fail(
+                    job, detail if isinstance(detail, Failure) else self.failure(job, detail, job.attempts)
+                )
             self.cond.notify_all()
 
-    def throttle(self, job: Job, retry_after: float | None) -> None:
+    def throttle(self, job: Job, exc: BaseException) -> None:
         """429: halve the requests at once, everyone waits out Retry-After, the job goes back."""
         job.throttled += 1
         self.limit = max(1, self.limit // 2)
         self.state.limit = self.limit
         self.state.lowest_limit = min(self.state.lowest_limit, self.limit)
         self.streak = 0
-        pause = retry_after if retry_after is not None else min(0.5 * 2**job.throttled, 8.0)
+        wait = retry_after(exc)
+        pause = wait if wait is not None else min(0.5 * 2**job.throttled, 8.0)
         self.resume_at = max(self.resume_at, time.monotonic() + pause)
         if job.stop.stopped:
-            self.fail(job, Failure("429 Too Many Requests; not tried again: the map stopped early"))
+            failure = self.failure(job, exc, job.throttled)
+            self.fail(
+                job,
+                dataclasses.replace(failure, text=f"{failure.text} Not tried again: the map stopped early."),
+            )
         elif job.throttled < MAX_429:
             self.queue.append(job)
         else:
-            self.fail(job, Failure(f"429 Too Many Requests {job.throttled} times; re-run later"))
+            self.fail(job, self.failure(job, exc, job.throttled))
 
     def succeed(self, job: Job, reply: Reply) -> None:
         self.values[job.position] = reply.data if job.request.schema is not None else reply
@@ -711,34 +724,10 @@ class Runner:
         self.state.unsent += len(jobs)
 
 
-def _retry_after(exc: Any) -> float | None:
-    try:
-        value = float(exc.response.headers.get("retry-after"))
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return min(max(value, 0.0), 120.0)
-
-
-def _code(exc: Any) -> str | None:
-    body = exc.body
-    error = body.get("error") if isinstance(body, dict) else None
-    code = (error if isinstance(error, dict) else body if isinstance(body, dict) else {}).get("code")
-    return code if isinstance(code, str) else None
-
-
-def _status_text(exc: Any) -> str:
-    body = exc.body
-    said = ""
-    if isinstance(body, dict):
-        said = str(body.get("message") or (body.get("error") or {}).get("message") or "")
-    return f"{exc.status_code}: {said or type(exc).__name__}"
-
-
 # -- the loop and the async client -------------------------------------------------------
 
 _LOOP: asyncio.AbstractEventLoop | None = None
 _LOOP_LOCK = threading.Lock()
-_CLIENTS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 
 
 def loop() -> asyncio.AbstractEventLoop:
@@ -754,13 +743,5 @@ def loop() -> asyncio.AbstractEventLoop:
 
 
 def async_client(chat: Chat) -> Any:
-    """An ``AsyncOpenAI`` twin of the transport's client (same key, URL, headers), without
-    the SDK's own retries: the map's limiter decides when to try again."""
-    settings = chat.settings
-    sync = chat.transport.client(settings)
-    cached = _CLIENTS.get(chat.transport)
-    if cached is not None and cached[0] is sync:
-        return cached[1]
-    client = resolve(settings).client(settings, asynchronous=True, max_retries=0)
-    _CLIENTS[chat.transport] = (sync, client)
-    return client
+    """The ``AsyncOpenAI`` twin of ``chat``'s client, which its transport keeps."""
+    return chat.transport.async_client(chat.settings)

@@ -80,9 +80,9 @@ def test_failed_items_are_listed_and_the_rest_kept(chat: Chat, server: StandInSe
     server.script(status=500, error="line failed", times=1)
     out = chat.map(["a", "b", "c"], "{item}", batch=True).wait(poll=0.05).results()
     assert str(out[0]) == "Echo: a" and out[1] is None and str(out[2]) == "Echo: c"
-    assert [(e.position, e.item) for e in out.errors] == [(1, "b")] and "500: line failed" in out.errors[
-        0
-    ].error
+    assert [(e.position, e.item) for e in out.errors] == [
+        (1, "b")
+    ] and "500 server error: line failed" in out.errors[0].error
 
 
 def test_an_expired_batch_returns_what_completed_and_explains_the_rest(

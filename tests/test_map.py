@@ -127,7 +127,7 @@ def test_a_failed_item_does_not_stop_the_rest(chat: Chat, server: StandInServer)
     assert results[0] is None and all(r is not None for r in results[1:])
     assert len(results.errors) == 1
     error = results.errors[0]
-    assert (error.position, error.item) == (0, "x0") and "400: bad item" in error.error
+    assert (error.position, error.item) == (0, "x0") and "400 Bad Request: bad item" in error.error
 
 
 def test_a_series_lists_errors_in_attrs(chat: Chat, server: StandInServer) -> None:
@@ -146,7 +146,7 @@ def test_server_errors_are_retried_then_the_item_fails(chat: Chat, server: Stand
     with pytest.raises(MapFailed, match="the one item failed") as caught:
         chat.map(["b"], "{item}", progress=None)
     bad = caught.value.results
-    assert bad == [None] and "503: down" in bad.errors[0].error
+    assert bad == [None] and "503 server error after 1 retries: down" in bad.errors[0].error
 
 
 def test_a_rerun_asks_only_for_failed_and_missing_items(chat: Chat, server: StandInServer) -> None:

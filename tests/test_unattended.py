@@ -118,7 +118,7 @@ def test_different_failures_in_a_row_do_not_stop_but_fail_the_map(chat: Chat, se
     for _ in range(3):
         server.script(status=400, error="bad")
         server.script(status=422, error="unprocessable")
-    with pytest.raises(MapFailed, match=r"all 6 items failed; the first, #0: 400: bad") as caught:
+    with pytest.raises(MapFailed, match=r"all 6 items failed; the first, #0: 400 Bad Request: bad") as caught:
         chat.map(ITEMS[:6], "{item}", concurrency=1, progress=None)
     assert type(caught.value) is MapFailed and len(server.bodies) == 6
 
@@ -176,7 +176,7 @@ def test_every_item_failed_fails_the_cell_and_some_failed_succeeds(cell: Cell, s
     server.script(status=422, error="worse", times=1)
     failed = cell("%%chat --map items --concurrency 1 -o out\n{item}")
     assert not failed.ok and type(failed.error) is MapFailed
-    assert "nbchat: all 2 items failed; the first, #0: 400: bad" in failed.text
+    assert "nbchat: all 2 items failed; the first, #0: 400 Bad Request: bad" in failed.text
     assert cell.shell.user_ns["out"] == [None, None], "-o gets the results before the cell fails"
     server.script(status=400, error="bad", times=1)
     some = cell("%%chat --map items --concurrency 1 -o out\n{item}")

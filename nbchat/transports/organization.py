@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NbChatError, RequestFailed
-from ..secret import credentials, hide_in_traceback, one_line, redact_foreign, scrub
+from ..secret import one_line
+from .errors import boundary
 from .shape import is_count, kind, malformed
 
 ADMIN_ENV = "OPENAI_ADMIN_KEY"
@@ -58,7 +59,6 @@ def fetch(settings: Any, days: int) -> list[Cost]:
     key = admin_key(settings)
     import openai
 
-    from ..client import _server_message, explain, transport_errors
     from ..connection import OPENAI_URL
 
     today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -77,32 +77,20 @@ def fetch(settings: Any, days: int) -> list[Cost]:
         "limit": days,
     }
     costs: list[Cost] = []
+    refused = (
+        f"The admin key in {ADMIN_ENV} was refused: it must be an organization admin key "
+        "(sk-admin-…) of an organization owner."
+    )
     try:
-        for _ in range(20):  # pages; one is the rule with limit = days
-            page = client.get(PATH, cast_to=object, options={"params": query})
-            if not isinstance(page, Mapping) or not isinstance(page.get("data"), list):
-                raise RequestFailed("the server's reply is not a page of organization costs")
-            costs.extend(_rows(page["data"]))
-            if not page.get("has_more") or not page.get("next_page"):
-                break
-            query = {**query, "page": page["next_page"]}
-    except NbChatError as e:
-        raise RequestFailed(scrub(str(e), key)) from None
-    except transport_errors() as exc:  # the SDK's and the network's; a defect surfaces as itself
-        status = getattr(exc, "status_code", None)
-        if status in (401, 403):
-            words = redact_foreign(one_line(_server_message(exc)), [key])
-            said = (
-                f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}: {words}. "
-                f"The admin key in {ADMIN_ENV} was refused: it must be an organization admin key "
-                "(sk-admin-…) of an organization owner."
-            )
-        else:
-            said = explain(exc, settings, None)
-        raise RequestFailed(scrub(said, key), status=status) from None
-    except BaseException as exc:
-        hide_in_traceback(exc, credentials(settings, [key]))
-        raise
+        with boundary(settings, extra=[key], key_refused=refused):
+            for _ in range(20):  # pages; one is the rule with limit = days
+                page = client.get(PATH, cast_to=object, options={"params": query})
+                if not isinstance(page, Mapping) or not isinstance(page.get("data"), list):
+                    raise RequestFailed("the server's reply is not a page of organization costs")
+                costs.extend(_rows(page["data"]))
+                if not page.get("has_more") or not page.get("next_page"):
+                    break
+                query = {**query, "page": page["next_page"]}
     finally:
         client.close()
     return sorted(costs, key=lambda c: (c.day, c.project))

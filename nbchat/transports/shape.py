@@ -5,6 +5,7 @@ text is always valid Unicode."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -191,3 +192,24 @@ def check_finished(completion: Any, asked: int, done: bool, what: str = "the rep
             f"the stream ended before {which} was complete (no finish_reason); "
             "nothing was recorded — re-run the cell"
         )
+
+
+@functools.cache
+def stream_class() -> Any:
+    """The SDK's stream of plain dicts, noting whether the closing ``[DONE]`` arrived:
+    a connection that just closes mid-reply otherwise looks like a normal end."""
+    from openai import Stream
+
+    from .. import wallclock
+
+    class DoneStream(Stream[object]):
+        done = False
+
+        def _iter_events(self) -> Iterator[Any]:
+            for sse in super()._iter_events():
+                wallclock.renew()  # the limit (setting: timeout) is on each gap, not the whole reply
+                if sse.data.startswith("[DONE]"):
+                    self.done = True
+                yield sse
+
+    return DoneStream
