@@ -133,7 +133,7 @@ class Completion:
         if index == 0 and calls:
             if not isinstance(calls, list):
                 raise malformed(f"tool_calls is {kind(calls)}, not a list")
-            self.calls.take(calls)
+            self.calls.take(calls, whole=key == "message")
         content = content_text(part.get("content"), index)
         if content:
             text = self.add(index, content)

@@ -803,20 +803,21 @@ class ToolCall:
 
 
 class CallParts:
-    """Tool calls of one reply, assembled from stream deltas (the id and name arrive
-    first, the arguments in pieces, several calls told apart by ``index``) or taken whole."""
+    """Tool calls of one reply, assembled from stream deltas (the id and name arrive first,
+    the arguments in pieces) or taken whole. Calls are told apart by ``id`` as well as by
+    ``index``: some servers (Ollama) send index 0 for every call, others send no index."""
 
     def __init__(self) -> None:
-        self.parts: dict[int, dict[str, Any]] = {}
+        self.parts: list[dict[str, Any]] = []  # in the order the calls opened
+        self._by_id: dict[str, int] = {}
+        self._by_index: dict[int, int] = {}  # a delta's index -> the call it last opened
 
-    def take(self, entries: Any) -> None:
-        for position, entry in enumerate(entries if isinstance(entries, list) else ()):
+    def take(self, entries: Any, whole: bool = False) -> None:
+        """Add a chunk's ``tool_calls`` deltas (``whole``: a whole message's calls, each its own)."""
+        for entry in entries if isinstance(entries, list) else ():
             if not isinstance(entry, dict):
                 continue
-            index = entry.get("index")
-            slot = self.parts.setdefault(
-                index if isinstance(index, int) else position, {"id": "", "name": "", "arguments": []}
-            )
+            slot = self._new() if whole else self._slot(entry)
             slot["id"] = slot["id"] or str(entry.get("id") or "")
             function = entry.get("function") or {}
             slot["name"] = slot["name"] or str(function.get("name") or "")
@@ -826,10 +827,42 @@ class CallParts:
             if arguments:
                 slot["arguments"].append(str(arguments))
 
+    def _slot(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The call a delta belongs to: the one with its id; else the one its index opened,
+        unless that one has another id (a repeated index); else, with neither index nor id,
+        the latest, unless both are named (a name opens a call); otherwise a new call."""
+        call_id = str(entry.get("id") or "")
+        function = entry.get("function")
+        named = isinstance(function, dict) and bool(function.get("name"))
+        index = entry.get("index")
+        index = index if isinstance(index, int) and not isinstance(index, bool) else None
+        if call_id and call_id in self._by_id:
+            number = self._by_id[call_id]
+        elif (
+            index is not None
+            and index in self._by_index
+            and not (call_id and self.parts[self._by_index[index]]["id"])
+        ):
+            number = self._by_index[index]
+        elif index is None and not call_id and self.parts and not (named and self.parts[-1]["name"]):
+            number = len(self.parts) - 1
+        else:
+            self._new()
+            number = len(self.parts) - 1
+        if index is not None:
+            self._by_index[index] = number
+        if call_id:
+            self._by_id[call_id] = number
+        return self.parts[number]
+
+    def _new(self) -> dict[str, Any]:
+        self.parts.append({"id": "", "name": "", "arguments": []})
+        return self.parts[-1]
+
     def calls(self) -> list[ToolCall]:
         return [
-            ToolCall(part["id"] or f"call_{index}", part["name"], "".join(part["arguments"]) or "{}")
-            for index, part in sorted(self.parts.items())
+            ToolCall(part["id"] or f"call_{number}", part["name"], "".join(part["arguments"]) or "{}")
+            for number, part in enumerate(self.parts)
         ]
 
     def __bool__(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import FAKE_KEY, Cell
-from rawserver import RawServer, json_response
+from rawserver import SSE_HEAD, RawServer, delta, event, json_response
 
 from nbchat import Chat
 from nbchat.errors import NbChatError, RequestFailed
@@ -232,9 +232,9 @@ def test_a_tool_rounds_failure_reads_as_a_cells_and_shows_no_credential(name: st
 
     def answer(conn: socket.socket) -> None:
         if raw.connections == 1:
-            conn.sendall(tool_turn())
             if name == "refused":  # nothing listens any more: the round's request is refused
                 raw.sock.shutdown(socket.SHUT_RDWR)
+            conn.sendall(tool_turn())
             return
         failing(int(name))(conn)
 
@@ -321,3 +321,62 @@ def test_a_key_in_pythons_map_items_is_redacted_too(env: None, server: StandInSe
     out = chat.map([{"text": f"key {FAKE_KEY}"}], "Check {text}", progress=None)
     assert out.errors == [] and not leaks(json.dumps(server.bodies))
     assert server.bodies[0]["messages"][-1]["content"] == "Check key sk-[redacted]"
+
+
+# -- streamed tool calls told apart by id -----------------------------------------------------
+
+
+def call_delta(**entry: Any) -> bytes:
+    return event([{"index": 0, "delta": {"tool_calls": [entry]}, "finish_reason": None}])
+
+
+def opened(call_id: str, term: str | None = None, **index: Any) -> bytes:
+    arguments = json.dumps({"term": term}) if term is not None else ""
+    function = {"name": "lookup", "arguments": arguments}
+    return call_delta(id=call_id, type="function", function=function, **index)
+
+
+def more(text: str, **index: Any) -> bytes:
+    return call_delta(function={"arguments": text}, **index)
+
+
+ENDING = event([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]) + b"data: [DONE]\n\n"
+STREAMS = {
+    # Ollama: each call whole in one delta, every one at index 0
+    "index repeats": [opened("call_a", "x", index=0), opened("call_b", "y", index=0)],
+    # the same, the arguments in pieces after each opening
+    "index repeats, pieces": [
+        opened("call_a", index=0),
+        more('{"term": ', index=0),
+        more('"x"}', index=0),
+        opened("call_b", index=0),
+        more('{"term": "y"}', index=0),
+    ],
+    # no index at all: an id opens a call, pieces without one continue the latest
+    "no index": [opened("call_a"), more('{"term": '), more('"x"}'), opened("call_b"), more('{"term": "y"}')],
+}
+
+
+@pytest.mark.parametrize("shape", list(STREAMS))
+def test_streamed_tool_calls_are_told_apart_by_id(shape: str, env: None) -> None:
+    def answer(conn: socket.socket) -> None:
+        if raw.connections == 1:
+            conn.sendall(SSE_HEAD + b"".join(STREAMS[shape]) + ENDING)
+        else:
+            conn.sendall(SSE_HEAD + event([delta("both looked up", finish="stop")]) + b"data: [DONE]\n\n")
+
+    with RawServer(answer) as raw:
+        chat = python_chat(raw.url, tools=[lookup], tool_approval="auto", namespace={})
+        reply = chat.send("look x and y up", stream=True)
+    assert reply.text == "both looked up"
+    assert [(c.id, c.arguments, c.result) for c in reply.tool_calls] == [
+        ("call_a", '{"term": "x"}', "x is a word"),
+        ("call_b", '{"term": "y"}', "y is a word"),
+    ]
+    second = json.loads(raw.requests[1])
+    asked, *answers = second["messages"][-3:]
+    assert [c["id"] for c in asked["tool_calls"]] == ["call_a", "call_b"]
+    assert [(a["tool_call_id"], a["content"]) for a in answers] == [
+        ("call_a", "x is a word"),
+        ("call_b", "y is a word"),
+    ]
