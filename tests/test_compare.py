@@ -159,7 +159,7 @@ def test_a_model_refused_on_every_request_stops_early_while_the_others_go_on(
 def test_a_failed_request_fails_the_cell_only_with_strict(chat: Chat, server: StandInServer) -> None:
     server.script(model="gpt-4o", contains="y", status=400, error="bad item", times=1)
     out = chat.compare(["x", "y", "z"], "{item}", models=["gpt-4o-mini", "gpt-4o"], progress=None)
-    assert [str(e) for e in out.errors] == ["#1 gpt-4o: 400: bad item"]
+    assert [str(e) for e in out.errors] == ["#1 gpt-4o: 400 Bad Request: bad item"]
     server.script(model="gpt-4o", contains="y", status=400, error="bad item", times=1)
     with pytest.raises(MapFailed, match="1 of 6 requests failed"):
         chat.compare(["x", "y", "z"], "{item}", models=["gpt-4o-mini", "gpt-4o"], strict=True, progress=None)
