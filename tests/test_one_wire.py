@@ -293,7 +293,9 @@ def test_a_key_in_a_map_template_field_or_item_is_sent_redacted_as_a_cells_var(
     mapped = [b["messages"][-1]["content"] for b in server.bodies[1:]]
     assert len(mapped) == 2 and all(marked.split(": ", 1)[1] in m for m in mapped), mapped
     assert not leaks(json.dumps(server.bodies)), "no credential was sent"
-    assert any("key sk-[redacted] inside" in m for m in mapped), "an item's key is marked as a cell's {var} is"
+    assert any("key sk-[redacted] inside" in m for m in mapped), (
+        "an item's key is marked as a cell's {var} is"
+    )
     assert cache.exists() and not leaks(cache.read_bytes().decode("utf-8", "replace"))
     with sqlite3.connect(cache) as db:
         rows = db.execute("select * from sqlite_master").fetchall()
