@@ -438,14 +438,17 @@ class Replayer:
         self.answered: set[str] = set()
         self.reported = False
 
+    @staticmethod
+    def reads(mode: str) -> bool:
+        """Whether a request under cache ``mode`` may be answered from the cache."""
+        return mode in ("replay", "only")
+
     def lookup(self, mode: str, path: str, key: str, cell_id: str | None) -> tuple[Entry | None, str | None]:
         """The stored reply to replay, or ``None`` to ask the model; and a note for the user.
 
         A cell this kernel already answered asks again: re-running still gives a new sample —
         except under ``only``, which replays every time (and never asks)."""
-        if mode not in ("replay", "only") or (
-            mode == "replay" and cell_id is not None and cell_id in self.answered
-        ):
+        if not self.reads(mode) or (mode == "replay" and cell_id is not None and cell_id in self.answered):
             return None, None
         try:
             return open_cache(path).get(key), None

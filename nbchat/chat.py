@@ -696,8 +696,8 @@ class Chat:
         )
         request.context = list(context or [])
         request.overrides = given
-        budget, estimate = self.settings.max_context_tokens, estimate_messages(messages)
-        if budget is not None and estimate > budget:
+        budget = self.settings.max_context_tokens
+        if budget is not None and (estimate := estimate_messages(messages)) > budget:
             request.over_budget = f"still ≈{estimate} tokens, over max_context_tokens={budget}"
         request.learned = learned
         if tools or later:

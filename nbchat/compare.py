@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import agreement
+from .budget import OverBudget, check, cost_of
 from .cache import NotInCache
 from .connection import resolve
 from .errors import NbChatError
@@ -343,6 +344,40 @@ def plan(
 # -- the run ----------------------------------------------------------------------------------
 
 
+class Purse:
+    """The budget across the grid: the calling chat's ``budget`` covers every model, ``Chat``
+    columns included. Spent is what that chat's ledger holds, plus what the other columns'
+    ledgers took since the grid started, plus the estimates of every request in flight."""
+
+    def __init__(self, chat: Chat, shares: list[Share]) -> None:
+        self.settings, self.base = chat.settings, chat.ledger
+        others = {
+            id(s.column.chat.ledger): s.column.chat.ledger
+            for s in shares
+            if s.column.chat.ledger is not chat.ledger
+        }
+        self.started = [(ledger, ledger.spent) for ledger in others.values()]
+        self.runners: list[GridRunner] = []
+
+    def spent(self) -> float:
+        others = sum(ledger.spent - start for ledger, start in self.started)
+        return self.base.spent + others + sum(r.reserved for r in self.runners)
+
+    def admit(self, runner: GridRunner, job: Job) -> str | None:
+        """As :meth:`Runner.admit`, against the grid's budget."""
+        if self.settings.budget is None:
+            return None
+        body = job.request.body
+        estimate = cost_of(body, runner.chat.settings.prices, runner.observed.average)
+        try:
+            check(self.settings, self.spent(), estimate, "the next request", str(body["model"]), runner.url)
+        except OverBudget as e:
+            return str(e)
+        job.estimate = estimate or 0.0
+        runner.reserved += job.estimate
+        return None
+
+
 class GridRunner(Runner):
     """A model's share of the grid: the map's runner (its own adaptive limit, retries, 429
     pauses and early stop) behind a gate shared by every model on the same server, so that
@@ -363,6 +398,11 @@ class GridRunner(Runner):
         self.gated -= 1
         self.gate.release()
         await super().settle(job, outcome)
+
+    purse: Purse
+
+    def admit(self, job: Job) -> str | None:
+        return self.purse.admit(self, job)
 
     def succeed(self, job: Job, reply: Reply) -> None:
         self.latencies.append(reply.latency)
@@ -425,7 +465,7 @@ def run_compare(
     interrupted = False
     try:
         if todo:
-            interrupted = drive(_starter(shares, concurrency), total, _Summing(total, shares, view))
+            interrupted = drive(_starter(chat, shares, concurrency), total, _Summing(total, shares, view))
     finally:
         _add_up(total, shares)
         total.ended = time.perf_counter()
@@ -447,6 +487,8 @@ def _not_run(shares: list[Share], interrupted: bool) -> None:
                 why = (
                     "interrupted before it completed" if interrupted else "not sent: the model stopped early"
                 )
+                if share.state.over_budget and not interrupted:
+                    why = "not sent: the budget would be exceeded"
                 share.errors[job.position] = MapError(job.position, job.item, why)
 
 
@@ -460,6 +502,11 @@ def outcome(results: Any, shares: list[Share], interrupted: bool, strict: bool) 
             f"interrupted: {total - len(errors)} of {total} requests completed and are kept; "
             "re-run to continue with the rest",
             results,
+        )
+    over = next((s.state.over_budget for s in shares if s.state.over_budget), None)
+    if over:
+        raise OverBudget(
+            f"{over} ({total - len(errors)} of {total} requests completed and are kept)", results
         )
     stopped = [s for s in shares if s.todo and s.todo[0].stop.stopped]
     if stopped:
@@ -497,14 +544,16 @@ def _tokens(reply: Reply) -> int:
     return int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
 
 
-def _starter(shares: list[Share], concurrency: int) -> Callable[[threading.Event], Any]:
+def _starter(chat: Chat, shares: list[Share], concurrency: int) -> Callable[[threading.Event], Any]:
     """The coroutine that runs every model's runner at once on the map's loop."""
+    purse = Purse(chat, shares)
     for share in shares:
         client = async_client(share.column.chat)
         share.runner = GridRunner(
             share.column.chat, client, share.values, share.errors, share.state, concurrency
         )
-        share.runner.latencies = []
+        share.runner.latencies, share.runner.purse = [], purse
+        purse.runners.append(share.runner)
 
     async def run_all(finished: threading.Event) -> None:
         gates: dict[str, asyncio.Semaphore] = {}

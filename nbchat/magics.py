@@ -516,6 +516,7 @@ class ChatMagics(Magics, Settings):
 
     def compare_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         """``--map NAME --compare A,B``: each item asked of each model; ``-o`` gets the grid."""
+        from .budget import OverBudget
         from .compare import plan
         from .mapping import MapFailed, MapInterrupted
 
@@ -549,10 +550,11 @@ class ChatMagics(Magics, Settings):
             if args.out:
                 namespace[args.out] = e.results
             raise
-        except MapFailed as e:  # a model stopped early, or (--strict) a request failed: shown, kept, failed
-            if args.out:
-                namespace[args.out] = e.results
-            compareview.show(e.results, items, self.terminal, kept=args.out)
+        except (MapFailed, OverBudget) as e:  # stopped early, over budget or --strict: shown, kept, failed
+            if e.results is not None:
+                if args.out:
+                    namespace[args.out] = e.results
+                compareview.show(e.results, items, self.terminal, kept=args.out)
             raise
         if args.out:
             namespace[args.out] = results

@@ -384,9 +384,11 @@ def replay(chat: Chat, jobs: list[Job], values: list[Any]) -> list[Reply]:
     replies = []
     settings = chat.settings
     for job in jobs:
+        mode = job.request.cache or settings.cache
+        if not chat.replayer.reads(mode):
+            continue  # cache off or refresh: not even a key to compute
         stream = chat.open(job.request, job.user)
         # no cell id: within a map, an identical request always replays
-        mode = job.request.cache or settings.cache
         entry, _ = chat.replayer.lookup(mode, settings.cache_path, stream._key(), None)
         if entry is None:
             continue

@@ -14,6 +14,7 @@ from conftest import Cell
 
 from nbchat import Chat
 from nbchat.agreement import accuracy, cohen_kappa, confusion, label_of, share_equal
+from nbchat.budget import OverBudget, cost_of
 from nbchat.compare import CompareResults, comparison_of
 from nbchat.errors import NbChatError
 from nbchat.mapping import MapFailed, MapInterrupted, MapStopped
@@ -207,6 +208,31 @@ def test_an_interrupt_keeps_what_completed_and_a_rerun_asks_only_the_rest(
     new = server.bodies[before:]
     assert len(new) == 5 and {b["model"] for b in new} == {"slow"}, "only the rest was asked"
     assert again.errors == [] and [row["slow"] for row in again] == [f"Echo: i{i}" for i in range(5)]
+
+
+def test_the_budget_holds_across_the_grid_chat_columns_included(server: StandInServer) -> None:
+    dear = {"gpt-4o-mini": [1000.0, 1000.0], "gpt-4o": [1000.0, 1000.0]}  # $0.001 a token
+    chat = Chat(base_url=server.url, api_key="sk-test", model="gpt-4o-mini", prices=dear, cache="off")
+    other = Chat(base_url=server.url, api_key="sk-test", model="gpt-4o", prices=dear, system="Be terse.")
+    items = [f"item number {i}" for i in range(8)]
+    one = cost_of(chat.prepare(f"Label: {items[0]}", history=False, stream=False)[0].body, dear)
+    assert one is not None
+    chat.settings.budget = one * 5.5
+    with pytest.raises(OverBudget) as caught:
+        chat.compare(
+            items,
+            "Label: {item}",
+            models={"mini": "gpt-4o-mini", "other": other},
+            concurrency=2,
+            progress=None,
+        )
+    out = caught.value.results
+    answered = [v for row in out for v in row.values() if v is not None]
+    assert 1 <= len(answered) == len(server.bodies) < 16, "stopped, nothing more was sent"
+    assert {b["model"] for b in server.bodies} == {"gpt-4o-mini", "gpt-4o"}
+    assert chat.ledger.spent + other.ledger.spent <= one * 5.5, "never over, the Chat column's cost included"
+    assert {e.error for e in out.errors} == {"not sent: the budget would be exceeded"}
+    assert f"({len(answered)} of 16 requests completed and are kept)" in str(caught.value)
 
 
 def test_compare_refuses_what_it_cannot_do_before_sending(chat: Chat, server: StandInServer) -> None:
