@@ -11,6 +11,7 @@ from typing import Any
 from IPython.display import display
 
 from . import render
+from .markdown import escape_dollars
 from .schema import as_record
 
 
@@ -101,7 +102,8 @@ class ProgressView:
             sys.stdout.flush()
         elif self.bar is not None:
             self.box.close()
-            self.handle.update({"text/plain": summary, "text/markdown": summary}, raw=True)
+            # "$0.01 (estimated ≈$0.02)" is money, not math
+            self.handle.update({"text/plain": summary, "text/markdown": escape_dollars(summary)}, raw=True)
         else:
             self.handle.update({"text/plain": summary}, raw=True)
 

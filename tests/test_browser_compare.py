@@ -36,11 +36,13 @@ def test_the_compare_notebook_in_jupyterlab_renders_the_summary_and_rows_side_by
         summary.wait_for(timeout=60_000)
         assert "accuracy (sentiment vs gold)" in summary.inner_text()
         assert "reviews × 3 models: 240/240 done" in output.inner_text()
+        assert "(estimated ≈$" in output.inner_text(), "the summary's dollars are money, not math"
         kappa = output.locator(".jp-RenderedMarkdown table", has_text="Cohen's κ").inner_text()
         assert "gpt-4o-mini · cautious" in kappa
         rows = output.locator(".jp-RenderedMarkdown table", has_text="cautious.sentiment").inner_text()
         assert "R000" in rows and "≠" in rows and "✗" in rows
         assert output.locator(".jp-RenderedMarkdown table").count() == 6  # summary, κ, 3 confusions, rows
+        page.set_viewport_size({"width": 1400, "height": 2200})  # the whole cell in one picture
         output.scroll_into_view_if_needed()
         output.screenshot(path=str(artifacts / "compare-cell.png"))
     asked = [b for b in server.bodies if b.get("response_format")]

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Cell
@@ -354,3 +355,18 @@ def test_compare_cell_mistakes_are_one_line_and_send_nothing(
     run = cell(f"%%chat {line}\n{{item}}")
     assert not run.ok and words in str(run.error)
     assert server.bodies == []
+
+
+def test_the_widget_bar_closes_with_a_summary_whose_dollars_are_money(shell: Any) -> None:
+    from IPython.utils.capture import capture_output
+
+    from nbchat.mapview import ProgressView
+
+    with capture_output() as io:
+        view = ProgressView(4, "rows × 2 models", terminal=False, widget=True)
+        view.close("rows × 2 models: 4/4 done · $0.00012 (estimated ≈$0.00030)")
+    shown = io.outputs[-1].data
+    assert shown["text/plain"] == "rows × 2 models: 4/4 done · $0.00012 (estimated ≈$0.00030)"
+    assert (
+        "$0.00012 (" not in shown["text/markdown"] and shown["text/markdown"].count("<span>\\$</span>") == 2
+    )
