@@ -18,7 +18,7 @@ from .events import Event, ReasoningDelta, Replayed, TextDelta
 from .learned import JSON_SCHEMA, MAX_TOKENS, PART, TOOLS, Refusal, without
 from .rebuild import exchange_of
 from .schema import Schema, request_with, to_schema
-from .secret import credentials
+from .secret import credentials, redact_foreign
 from .settings import Settings, ask_again, unknown_setting
 from .tokens import estimate_messages, estimate_text
 from .tools import Approval, Deferred, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
@@ -204,7 +204,7 @@ class ReplyStream:
             yield from self._replay(entry)
             return
         if mode == "only":
-            raise NotInCache(not_cached(self.user, problem))
+            raise NotInCache(not_cached(self.user, problem, credentials(settings)))
         self.request.describe_later()
         self.within_budget(body, "this request")
         try:
@@ -481,14 +481,14 @@ def not_replayable(calls: list[ToolCall], reply: Reply) -> bool:
     return True
 
 
-def not_cached(user: Message, problem: str | None) -> str:
+def not_cached(user: Message, problem: str | None, secrets: list[str]) -> str:
     """``cache=only``'s error for a request the cache does not hold, naming the cell by the
     start of its message (a notebook run by papermill or nbclient has no cell numbers)."""
     text = user.get("content")
     if isinstance(text, list):
         text = " ".join(str(p.get("text", "")) for p in text if isinstance(p, dict))
     start = " ".join(str(text or "").split())
-    start = start if len(start) <= 60 else start[:59] + "…"
+    start = redact_foreign(start if len(start) <= 60 else start[:59] + "…", secrets)
     if problem:
         return f"not in the reply cache: {problem}; cache=only sends nothing ({start!r})"
     return (

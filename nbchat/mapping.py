@@ -21,7 +21,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .budget import Observed, OverBudget, check, cost_of
@@ -32,7 +32,7 @@ from .errors import Interrupted, NbChatError
 from .host import HOST
 from .items import MapError, MapResults, Progress, ProgressView, Shape, errors_of
 from .schema import Mismatch, Schema, to_schema
-from .secret import credentials, redact
+from .secret import credentials, redact, redact_foreign
 from .transports import chat as chat_wire
 from .transports.errors import (
     code_of,
@@ -258,7 +258,7 @@ def run_map(
     replayed = replay(chat, [j for j in jobs if values[j.position] is None], values)
     todo = [j for j in jobs if values[j.position] is None]
     if only and todo:
-        raise NotInCache(not_cached(todo, len(jobs)))
+        raise NotInCache(not_cached(todo, len(jobs), credentials(chat.settings)))
     estimate = check_cost(chat, todo, confirm)
     state = Progress(total=len(jobs), label=label, limit=concurrency, lowest_limit=concurrency)
     state.estimate = estimate
@@ -402,10 +402,10 @@ def replay(chat: Chat, jobs: list[Job], values: list[Any]) -> list[Reply]:
     return replies
 
 
-def not_cached(missing: list[Job], total: int) -> str:
+def not_cached(missing: list[Job], total: int, secrets: Iterable[str] = ()) -> str:
     """``cache=only``'s error for a map some of whose requests the cache does not hold."""
     first = " ".join(str(missing[0].user.get("content") or "").split())
-    first = first if len(first) <= 50 else first[:49] + "…"
+    first = redact_foreign(first if len(first) <= 50 else first[:49] + "…", secrets)
     return (
         f"not in the reply cache: this cell changed since it was made ({len(missing)} of {total} "
         f"items, first #{missing[0].position}: {first!r}); cache=only sends nothing"

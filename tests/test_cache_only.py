@@ -255,3 +255,24 @@ def test_chat_cache_clear_on_a_locked_file_renames_nothing(
         holder.close()
     cache._OPEN.pop(str(cache_file), None)
     assert [p.name for p in cache_file.parent.iterdir() if "unreadable" in p.name] == []
+
+
+def test_the_miss_names_the_cell_without_any_credential_in_it(
+    cache_file: Path, server: StandInServer
+) -> None:
+    from conftest import FAKE_KEY
+
+    with pytest.raises(NotInCache) as caught:
+        Chat(cache="only").send(f"use {FAKE_KEY} and sk-proj-Qw3rTy8uIoP1aSdF6gHjK2lZ please")
+    said = str(caught.value)
+    assert (
+        said.startswith(f"{MISS} ('use [redacted key] and [redacted key]…')")
+        and "cache=only sends nothing" in said
+    )
+    assert FAKE_KEY[3:11] not in said and "Qw3rTy8u" not in said
+    with pytest.raises(NotInCache) as mapped:
+        Chat(cache="only").map([FAKE_KEY], "Label: {item}", progress=None)
+    assert FAKE_KEY[3:11] not in str(mapped.value) and "first #0: 'Label: [redacted key]'" in str(
+        mapped.value
+    )
+    assert server.bodies == []
