@@ -20,7 +20,7 @@ from typing import Any
 
 from traitlets import TraitType
 
-from .secret import public_url, source
+from .secret import is_credential_header, public_url, source, url_password
 from .values import SettingError
 
 HIDDEN = "<secret: set>"
@@ -70,7 +70,31 @@ class ServerConfig:
         return {"name": self.name, "command": self.command, "args": list(self.args), "cwd": self.cwd}
 
     def secrets(self) -> list[str]:
-        return [*self.env.values(), *self.headers.values()]
+        """The values removed from any text nbchat shows or sends (a result, an error, a
+        server's last lines). Every ``env`` value and header is hidden where nbchat shows the
+        setting; removing ``debug`` or ``application/json`` from every result would garble
+        them, so text loses the values that can be secrets: those of credential-like names
+        (``*_TOKEN``, ``*_KEY``, ``Authorization``…), a URL's password, and any long opaque
+        value."""
+        found = []
+        for name, value in [*self.env.items(), *self.headers.items()]:
+            password = url_password(value) if "://" in value else None
+            if is_credential_header(name) or _opaque(value):
+                found.append(value)
+            if password:
+                found.append(password)
+        return found
+
+
+def _opaque(value: str) -> bool:
+    """A long run of letters mixed with digits, not a path: a token by its look."""
+    return (
+        len(value) >= 16
+        and not any(c.isspace() for c in value)
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and not value.startswith(("/", "~", "."))
+    )
 
 
 class ServerTable(dict[str, Any]):

@@ -427,3 +427,54 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# -- Python, dry runs, names --------------------------------------------------------------------
+
+
+def test_chat_offers_a_servers_tools_by_name_in_python(env, server) -> None:
+    from nbchat import Chat
+
+    chat = Chat(mcp_servers={"mcpServers": {"demo": stdio_entry()}}, tools=["demo.word_count"], namespace={})
+    server.script(tool_calls=calls(("demo__word_count", {"text": "a b"})))
+    reply = chat.send("count")
+    assert [t["function"]["name"] for t in server.bodies[0]["tools"]] == ["demo__word_count"]
+    assert json.loads(reply.tool_calls[0].result) == {"words": 2, "characters": 3}
+
+
+def test_a_dry_run_shows_the_servers_tools_as_they_would_be_sent(cell, server) -> None:
+    run = cell("%%chat --tools demo.add --dry-run\nhi")
+    assert run.ok, run.error
+    body = json.loads(run.markdown.split("```json\n", 1)[1].split("\n```", 1)[0])
+    assert body["tools"][0]["function"]["parameters"] == ADD_SCHEMA
+    assert server.bodies == []
+
+
+def test_a_tool_the_server_does_not_have_is_named_and_nothing_is_sent(cell, server) -> None:
+    run = cell("%%chat --tools demo.nope\nhi")
+    assert not run.ok
+    assert str(run.error).startswith("MCP server 'demo' has no tool 'nope' (its tools: add, word_count, ")
+    assert server.bodies == []
+
+
+def test_model_names_follow_openais_rules() -> None:
+    assert mcp.model_name("my.server", "read/file") == "my_server__read_file"
+    long = [mcp.model_name("s" * 40, "t" * 40 + suffix) for suffix in ("a", "b")]
+    assert all(len(n) == 64 and n.replace("_", "").isalnum() for n in long) and long[0] != long[1]
+
+
+def test_every_env_value_and_header_is_hidden_but_only_secret_looking_ones_are_redacted(shell) -> None:
+    from nbchat.magics import INSTANCES
+    from nbchat.secret import credentials
+
+    table = {
+        "a": {"command": "x", "env": {"LOG_LEVEL": "debug", "GITHUB_TOKEN": "ghp_Qx7Lm2Vr9Kp4Wz8N"}},
+        "b": {"url": "http://h/mcp", "headers": {"Accept": "application/json", "X-Api-Key": "Ab12Cd34"}},
+    }
+    run = Cell(shell)(f"%chatconfig mcp_servers={json.dumps({'mcpServers': table})}")
+    assert run.ok, run.error
+    shown = Cell(shell)("%chatconfig").markdown
+    assert "debug" not in shown and "application/json" not in shown and shown.count("<secret: set>") == 4
+    held = credentials(INSTANCES[shell])
+    assert "ghp_Qx7Lm2Vr9Kp4Wz8N" in held and "Ab12Cd34" in held
+    assert "debug" not in held and "application/json" not in held
