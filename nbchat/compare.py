@@ -347,7 +347,8 @@ def plan(
 class Purse:
     """The budget across the grid: the calling chat's ``budget`` covers every model, ``Chat``
     columns included. Spent is what that chat's ledger holds, plus what the other columns'
-    ledgers took since the grid started, plus the estimates of every request in flight."""
+    ledgers took since the grid started, plus the estimates each ledger holds for the
+    requests in flight."""
 
     def __init__(self, chat: Chat, shares: list[Share]) -> None:
         self.settings, self.base = chat.settings, chat.ledger
@@ -357,11 +358,10 @@ class Purse:
             if s.column.chat.ledger is not chat.ledger
         }
         self.started = [(ledger, ledger.spent) for ledger in others.values()]
-        self.runners: list[GridRunner] = []
 
     def spent(self) -> float:
-        others = sum(ledger.spent - start for ledger, start in self.started)
-        return self.base.spent + others + sum(r.reserved for r in self.runners)
+        others = sum(ledger.spent - start + ledger.held for ledger, start in self.started)
+        return float(self.base.spent + self.base.held + others)
 
     def admit(self, runner: GridRunner, job: Job) -> str | None:
         """As :meth:`Runner.admit`, against the grid's budget."""
@@ -374,7 +374,7 @@ class Purse:
         except OverBudget as e:
             return str(e)
         job.estimate = estimate or 0.0
-        runner.reserved += job.estimate
+        runner.chat.ledger.held += job.estimate  # released by the runner when the job settles
         return None
 
 
@@ -553,7 +553,6 @@ def _starter(chat: Chat, shares: list[Share], concurrency: int) -> Callable[[thr
             share.column.chat, client, share.values, share.errors, share.state, concurrency
         )
         share.runner.latencies, share.runner.purse = [], purse
-        purse.runners.append(share.runner)
 
     async def run_all(finished: threading.Event) -> None:
         gates: dict[str, asyncio.Semaphore] = {}
