@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from IPython.display import display
 
@@ -35,19 +36,90 @@ def bar_text(done: int, total: int, width: int = 24) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+ERASE = "\x1b[K"  # erase to the end of the line: a shorter line leaves nothing of the longer one
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+
+
+def progress_line(state: Any) -> str:
+    """The facts every view of a running map shows: done/total, failed, rate, time left,
+    tokens, cost (against the estimate) and requests in flight."""
+    ran = state.done - state.reused
+    rate = ran / max(state.elapsed, 1e-9)
+    parts = [f"{state.label} {bar_text(state.done, state.total)} {state.done}/{state.total}"]
+    if state.failed:
+        parts.append(f"{state.failed} failed")
+    parts.append(f"{rate:.1f}/s")
+    left = state.total - state.done - getattr(state, "unsent", 0)
+    if left > 0 and ran > 0:
+        parts.append(f"≈{duration(left / rate)} left")
+    parts.append(f"{state.tokens} tokens")
+    if state.cost_text:
+        parts.append(state.cost_text)
+    if state.inflight:
+        parts.append(f"{state.inflight} in flight")
+    return " · ".join(parts)
+
+
+def markdown_line(text: str) -> str:
+    """A progress or summary line as Markdown: its ``$`` shown as dollars, not math, and a
+    label's ``_`` or ``*`` as written."""
+    return escape_dollars(re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text))
+
+
+class TextProgress:
+    """A map's progress as text on a stream (stderr): on a terminal, one line rewritten in
+    place and erased to its end, then the summary; elsewhere (a pipe, a file, a CI log) the
+    summary alone, so a log holds one line per map and no control characters."""
+
+    def __init__(self, stream: TextIO, live: bool) -> None:
+        self.stream, self.live = stream, live
+        self.shown = ""
+
+    @classmethod
+    def on(cls, stream: TextIO) -> TextProgress:
+        isatty = getattr(stream, "isatty", None)
+        try:
+            live = bool(isatty()) if isatty is not None else False
+        except (ValueError, OSError):  # a closed or odd stream: no live line
+            live = False
+        return cls(stream, live)
+
+    def update(self, state: Any) -> None:
+        if not self.live:
+            return
+        text = progress_line(state)
+        if text != self.shown:
+            self.shown = text
+            self.stream.write(f"\r{text}{ERASE}")
+            self.stream.flush()
+
+    def close(self, summary: str) -> None:
+        self.stream.write(f"\r{summary}{ERASE}\n" if self.live else f"{summary}\n")
+        self.stream.flush()
+
+
 class ProgressView:
-    """done/total, rate, tokens and cost of a running map, refreshed in place.
+    """done/total, failed, rate, time left, tokens and cost of a running map, in place.
 
     An ipywidgets bar where a person is watching a notebook (the frontend allows stdin:
-    JupyterLab, Notebook, VS Code); a text line under nbclient (its saved output stays
-    readable) and in a terminal (rewritten with a carriage return).
+    JupyterLab, Notebook, VS Code); a text and Markdown line under nbclient and papermill
+    (the saved output stays readable); on stderr in terminal IPython (``TextProgress``).
     """
 
     def __init__(self, total: int, label: str, terminal: bool, widget: bool) -> None:
         self.total, self.label, self.terminal = total, label, terminal
         self.handle: Any = None
         self.bar: Any = None
+        self.text: TextProgress | None = None
         if terminal:
+            self.text = TextProgress.on(sys.stderr)
             return
         if widget:
             import ipywidgets as w
@@ -58,7 +130,7 @@ class ProgressView:
             self.handle = display(self.box, display_id=True)
         else:
             first = f"{label} {bar_text(0, total)} 0/{total}"
-            self.handle = display({"text/plain": first}, raw=True, display_id=True)
+            self.handle = display(self.bundle(first), raw=True, display_id=True)
 
     @classmethod
     def for_shell(cls, shell: Any, total: int, label: str) -> ProgressView:
@@ -69,43 +141,31 @@ class ProgressView:
 
     @staticmethod
     def line(state: Any) -> str:
-        elapsed = max(state.elapsed, 1e-9)
-        rate = (state.done - state.reused) / elapsed
-        parts = [
-            f"{state.label} {bar_text(state.done, state.total)} {state.done}/{state.total}",
-            f"{rate:.1f}/s",
-        ]
-        if state.failed:
-            parts.append(f"{state.failed} failed")
-        parts.append(f"{state.tokens} tokens")
-        if state.cost_text:
-            parts.append(state.cost_text)
-        if state.inflight:
-            parts.append(f"{state.inflight} in flight")
-        return " · ".join(parts)
+        return progress_line(state)
+
+    @staticmethod
+    def bundle(text: str) -> dict[str, str]:
+        return {"text/plain": text, "text/markdown": markdown_line(text)}
 
     def update(self, state: Any) -> None:
-        text = self.line(state)
-        if self.terminal:
-            sys.stdout.write("\r" + text)
-            sys.stdout.flush()
-        elif self.bar is not None:
+        if self.text is not None:
+            return self.text.update(state)
+        text = progress_line(state)
+        if self.bar is not None:
             self.bar.value = state.done
-            self.info.value = html.escape(text.split(" · ", 1)[1])
+            # the HTML widget typesets $…$ as math too
+            self.info.value = escape_dollars(html.escape(text.split(" · ", 1)[1]))
         else:
-            self.handle.update({"text/plain": text}, raw=True)
+            self.handle.update(self.bundle(text), raw=True)
 
     def close(self, summary: str) -> None:
         """Replace the bar with the summary line."""
-        if self.terminal:
-            sys.stdout.write("\r" + summary + "\n")
-            sys.stdout.flush()
-        elif self.bar is not None:
+        if self.text is not None:
+            return self.text.close(summary)
+        if self.bar is not None:
             self.box.close()
-            # "$0.01 (estimated ≈$0.02)" is money, not math
-            self.handle.update({"text/plain": summary, "text/markdown": escape_dollars(summary)}, raw=True)
-        else:
-            self.handle.update({"text/plain": summary}, raw=True)
+        # "$0.01 (estimated ≈$0.02)" is money, not math
+        self.handle.update(self.bundle(summary), raw=True)
 
 
 class StatusLine:
@@ -175,6 +235,7 @@ def show_job(job: Any, terminal: bool) -> None:
 __all__ = [
     "ProgressView",
     "StatusLine",
+    "TextProgress",
     "bar_text",
     "note",
     "show_data",

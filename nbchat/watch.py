@@ -1,6 +1,6 @@
 """Where someone is watching: the views the package hands the engine for the Python API —
 a map's progress and a waiting batch's status in IPython (a notebook or the terminal), and
-none in a plain script. Cheap to import: IPython and the views load only when shown."""
+a map's progress line on stderr in a plain script. Cheap to import: IPython and the views load only when shown."""
 
 from __future__ import annotations
 
@@ -19,10 +19,13 @@ def _shell() -> Any:
 
 
 def progress(state: Progress) -> ProgressView | None:
-    """A progress view where IPython is running (the Python API in a notebook), else none."""
+    """A progress view where IPython is running (the Python API in a notebook or terminal),
+    else a plain script's line on stderr (live on a terminal; through a pipe, the summary)."""
     shell = _shell()
     if shell is None:
-        return None
+        from .mapview import TextProgress
+
+        return TextProgress.on(sys.stderr)
     from .mapview import ProgressView
 
     return ProgressView.for_shell(shell, state.total, state.label)

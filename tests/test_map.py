@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from conftest import Cell
 from IPython.core.interactiveshell import InteractiveShell
-from terminal import IPython
 
 from nbchat import Chat
 from nbchat.errors import NbChatError
@@ -265,16 +264,6 @@ def test_map_cell_names_a_missing_variable(cell: Cell, server: StandInServer) ->
     run = cell("%%chat --map nothing_here\n{item}")
     assert type(run.error) is UsageError and "nothing_here" in str(run.error)
     assert server.bodies == []
-
-
-def test_the_terminal_shows_a_text_bar_then_the_summary(ipython: IPython, server: StandInServer) -> None:
-    ipython.profile.mkdir()
-    (ipython.profile / "ipython_config.py").write_text(
-        'c.InteractiveShellApp.extensions = ["nbchat"]\nc.InteractiveShellApp.exec_lines = ["items = list(range(5))"]\n'
-    )
-    out = ipython.run("%%chat --map items -o out\nn={item}", ext=False)
-    assert "\ritems: 5/5 done" in out and "tokens" in out
-    assert "text/plain" not in out and len(server.bodies) == 5
 
 
 def test_a_watched_notebook_gets_a_widget_bar_replaced_by_the_summary(shell: InteractiveShell) -> None:
