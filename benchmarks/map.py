@@ -18,8 +18,8 @@ import tracemalloc
 import openai
 
 from nbchat import Chat
-from nbchat.mapview import TextProgress
 from nbchat.testing.server import StandInServer
+from nbchat.textview import TextProgress
 
 MODEL = "gpt-4o-mini"
 

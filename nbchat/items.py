@@ -49,6 +49,19 @@ class MapResults(list[Any]):
         return f"<MapResults of {len(self)}{failed}: [{shown}]>"
 
 
+def bar_text(done: int, total: int, width: int = 24) -> str:
+    filled = int(width * done / total) if total else width
+    return "█" * filled + "░" * (width - filled)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+
+
 @dataclasses.dataclass
 class Progress:
     """What a progress view paints; updated by the runner, read by the caller's thread."""
@@ -81,6 +94,25 @@ class Progress:
         if self.estimate is None:
             return format_cost(self.cost) if self.cost is not None else None
         return f"{format_cost(self.cost or 0.0)} of ≈{format_cost(self.estimate)}"
+
+    def line(self) -> str:
+        """The facts every view of a running map shows: done/total, failed, rate, time left,
+        tokens, cost (against the estimate) and requests in flight."""
+        ran = self.done - self.reused
+        rate = ran / max(self.elapsed, 1e-9)
+        parts = [f"{self.label} {bar_text(self.done, self.total)} {self.done}/{self.total}"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        parts.append(f"{rate:.1f}/s")
+        left = self.total - self.done - self.unsent
+        if left > 0 and ran > 0:
+            parts.append(f"≈{duration(left / rate)} left")
+        parts.append(f"{self.tokens} tokens")
+        if self.cost_text:
+            parts.append(self.cost_text)
+        if self.inflight:
+            parts.append(f"{self.inflight} in flight")
+        return " · ".join(parts)
 
     def summary(self) -> str:
         ran = self.done - self.reused

@@ -7,13 +7,15 @@ import html
 import json
 import re
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 from IPython.display import display
 
 from . import render
+from .items import bar_text
 from .markdown import escape_dollars
 from .schema import as_record
+from .textview import TextProgress
 
 
 def cell_text(value: Any) -> str:
@@ -31,78 +33,10 @@ def show_data(data: Any, terminal: bool) -> None:
     render.table(["field", "value"], [[k, cell_text(v)] for k, v in record.items()], terminal)
 
 
-def bar_text(done: int, total: int, width: int = 24) -> str:
-    filled = int(width * done / total) if total else width
-    return "█" * filled + "░" * (width - filled)
-
-
-ERASE = "\x1b[K"  # erase to the end of the line: a shorter line leaves nothing of the longer one
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
-
-
-def progress_line(state: Any) -> str:
-    """The facts every view of a running map shows: done/total, failed, rate, time left,
-    tokens, cost (against the estimate) and requests in flight."""
-    ran = state.done - state.reused
-    rate = ran / max(state.elapsed, 1e-9)
-    parts = [f"{state.label} {bar_text(state.done, state.total)} {state.done}/{state.total}"]
-    if state.failed:
-        parts.append(f"{state.failed} failed")
-    parts.append(f"{rate:.1f}/s")
-    left = state.total - state.done - getattr(state, "unsent", 0)
-    if left > 0 and ran > 0:
-        parts.append(f"≈{duration(left / rate)} left")
-    parts.append(f"{state.tokens} tokens")
-    if state.cost_text:
-        parts.append(state.cost_text)
-    if state.inflight:
-        parts.append(f"{state.inflight} in flight")
-    return " · ".join(parts)
-
-
 def markdown_line(text: str) -> str:
     """A progress or summary line as Markdown: its ``$`` shown as dollars, not math, and a
     label's ``_`` or ``*`` as written."""
     return escape_dollars(re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text))
-
-
-class TextProgress:
-    """A map's progress as text on a stream (stderr): on a terminal, one line rewritten in
-    place and erased to its end, then the summary; elsewhere (a pipe, a file, a CI log) the
-    summary alone, so a log holds one line per map and no control characters."""
-
-    def __init__(self, stream: TextIO, live: bool) -> None:
-        self.stream, self.live = stream, live
-        self.shown = ""
-
-    @classmethod
-    def on(cls, stream: TextIO) -> TextProgress:
-        isatty = getattr(stream, "isatty", None)
-        try:
-            live = bool(isatty()) if isatty is not None else False
-        except (ValueError, OSError):  # a closed or odd stream: no live line
-            live = False
-        return cls(stream, live)
-
-    def update(self, state: Any) -> None:
-        if not self.live:
-            return
-        text = progress_line(state)
-        if text != self.shown:
-            self.shown = text
-            self.stream.write(f"\r{text}{ERASE}")
-            self.stream.flush()
-
-    def close(self, summary: str) -> None:
-        self.stream.write(f"\r{summary}{ERASE}\n" if self.live else f"{summary}\n")
-        self.stream.flush()
 
 
 class ProgressView:
@@ -140,17 +74,13 @@ class ProgressView:
         return cls(total, label, terminal, widget=bool(getattr(kernel, "_allow_stdin", False)))
 
     @staticmethod
-    def line(state: Any) -> str:
-        return progress_line(state)
-
-    @staticmethod
     def bundle(text: str) -> dict[str, str]:
         return {"text/plain": text, "text/markdown": markdown_line(text)}
 
     def update(self, state: Any) -> None:
         if self.text is not None:
             return self.text.update(state)
-        text = progress_line(state)
+        text = state.line()
         if self.bar is not None:
             self.bar.value = state.done
             # the HTML widget typesets $…$ as math too
@@ -235,7 +165,6 @@ def show_job(job: Any, terminal: bool) -> None:
 __all__ = [
     "ProgressView",
     "StatusLine",
-    "TextProgress",
     "bar_text",
     "note",
     "show_data",

@@ -1,12 +1,15 @@
 """Where someone is watching: the views the package hands the engine for the Python API —
 a map's progress and a waiting batch's status in IPython (a notebook or the terminal), and
-a map's progress line on stderr in a plain script. Cheap to import: IPython and the views load only when shown."""
+a map's progress line on stderr in a plain script. Cheap to import: IPython and the views
+load only when shown."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from .textview import TextProgress
 
 if TYPE_CHECKING:
     from .items import Progress, ProgressView
@@ -23,8 +26,6 @@ def progress(state: Progress) -> ProgressView | None:
     else a plain script's line on stderr (live on a terminal; through a pipe, the summary)."""
     shell = _shell()
     if shell is None:
-        from .mapview import TextProgress
-
         return TextProgress.on(sys.stderr)
     from .mapview import ProgressView
 

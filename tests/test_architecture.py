@@ -34,7 +34,7 @@ LAYERS = {
     ],
     TRANSPORTS: ["client", "connection", "transports"],  # and every nbchat.transports.* module
     ENGINE: ["batch", "chat", "compare", "files", "images", "mapping"],
-    VIEWS: ["compareview", "mapview", "render", "watch", "widgets"],
+    VIEWS: ["compareview", "mapview", "render", "textview", "watch", "widgets"],
     MAGICS: ["", "hidden", "magics"],  # "": the package's front door, nbchat/__init__.py
 }  # fmt: skip
 # A module missing from LAYERS sits just above the highest layer it imports (a new module

@@ -18,9 +18,10 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from terminal import IPython
 
-from nbchat.mapping import Progress
-from nbchat.mapview import ERASE, ProgressView, TextProgress, progress_line
+from nbchat.items import Progress
+from nbchat.mapview import ProgressView
 from nbchat.testing.server import StandInServer
+from nbchat.textview import ERASE, TextProgress
 
 SCRIPT = """\
 from nbchat import Chat
@@ -140,7 +141,7 @@ def test_every_view_shows_the_same_facts() -> None:
         0.01,
         2,
     )
-    line = progress_line(state)
+    line = state.line()
     assert line.startswith("rows █████████░░░░░░░░░░░░░░░ 4/10 · 1 failed · 1.0/s · ≈6 s left · 320 tokens")
     assert "$0.00200 of ≈$0.0100" in line and line.endswith("2 in flight")
 
