@@ -323,23 +323,41 @@ def well_formed(record: Mapping[str, Any]) -> bool:
         return False
     if not all(isinstance(t, str) for t in record.get("reasoning", [])):
         return False
-    usage = record.get("usage") or {}
-    if not all(isinstance(v, (int, float, dict)) and not isinstance(v, bool) for v in usage.values()):
+    if not _usage_well_formed(record.get("usage")):
         return False
     return _tool_turn_well_formed(record.get("tool_turn"))
 
 
+def _usage_well_formed(usage: Any) -> bool:
+    """Counts, and tables of counts under ``*_details``."""
+    if usage is None:
+        return True
+    if not isinstance(usage, dict):
+        return False
+    for key, value in usage.items():
+        counts = value.values() if key.endswith("_details") and isinstance(value, dict) else [value]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in counts):
+            return False
+    return True
+
+
 def _tool_turn_well_formed(turn: Any) -> bool:
+    """A tool turn's messages join the history as they are: each must be a message a
+    conversation may hold, every call answered (else every later request would fail)."""
+    from .conversation import tool_problem, valid_message
+
     if turn is None:
         return True
     messages, calls = turn.get("messages", []), turn.get("calls", [])
-    if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+    if not isinstance(messages, list) or not all(valid_message(m) for m in messages):
+        return False
+    if tool_problem(messages) is not None:
         return False
     if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
         return False
     texts = ("id", "name", "arguments")
-    return all(isinstance(c.get(k), str) for c in calls for k in texts) and isinstance(
-        turn.get("usage") or {}, dict
+    return all(isinstance(c.get(k), str) for c in calls for k in texts) and _usage_well_formed(
+        turn.get("usage")
     )
 
 

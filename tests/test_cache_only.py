@@ -163,6 +163,10 @@ DAMAGED = [
     json.dumps({"parts": {"0": ["x"]}, "tool_turn": {"calls": [{"bogus": 1}]}}),
     json.dumps({"parts": {"0": ["x"]}, "tool_turn": {"messages": "none"}}),
     json.dumps({"parts": {"0": ["x"]}, "calls": "not the call parts"}),
+    json.dumps({"parts": {"0": ["x"]}, "usage": {"prompt_tokens": {"nested": 1}}}),
+    json.dumps({"parts": {"0": ["x"]}, "usage": {"prompt_tokens_details": {"cached_tokens": "x"}}}),
+    json.dumps({"parts": {"0": ["x"]}, "tool_turn": {"messages": [{"role": "tool", "content": "r"}]}}),
+    json.dumps({"parts": {"0": ["x"]}, "tool_turn": {"messages": [{"role": "wizard", "content": "r"}]}}),
 ]
 
 
