@@ -67,6 +67,15 @@ def failure(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
         yield request.param, raw.url
 
 
+@pytest.fixture
+def cache_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The reply cache on, in a file of this test's own (set before the shell is made)."""
+    path = tmp_path / "replies.sqlite3"
+    monkeypatch.setenv("NBCHAT_CACHE", "replay")
+    monkeypatch.setenv("NBCHAT_CACHE_PATH", str(path))
+    return path
+
+
 def python_chat(url: str, **settings: Any) -> Chat:
     return Chat(base_url=url, api_key=FAKE_KEY, max_retries=0, timeout=10, **settings)
 
@@ -181,7 +190,7 @@ PATHS = {
 
 @pytest.mark.parametrize("path", list(PATHS))
 def test_a_failure_reads_the_same_on_every_path_and_shows_no_credential(
-    path: str, failure: tuple[str, str], cell: Cell, magics: Any, tmp_path: Path
+    path: str, cache_file: Path, failure: tuple[str, str], cell: Cell, magics: Any, tmp_path: Path
 ) -> None:
     name, url = failure
     messages = {"python": reference(url), "notebook": cell_reference(url, cell, magics)}
@@ -191,6 +200,47 @@ def test_a_failure_reads_the_same_on_every_path_and_shows_no_credential(
     for world, shown in PATHS[path](url, cell, magics, tmp_path):
         assert not leaks(shown), shown
         assert messages[world] in shown, f"{path} says it differently:\n{shown}\nnot\n{messages[world]}"
+    if cache_file.exists():  # a failure is not cached; whatever the file holds, no credential
+        assert not leaks(cache_file.read_bytes().decode("utf-8", "replace"))
+
+
+# -- any server's shape of error: one line, its words, no credential, the same on every path ------
+
+TRACEBACK = (
+    'Traceback (most recent call last):\n  File "server.py", line 12, in handle\n    check(key)\n'
+    f"ValueError: {MESSAGE}\n"
+)
+SHAPES = {
+    "error text": (400, "application/json", json.dumps({"error": MESSAGE})),
+    "detail": (422, "application/json", json.dumps({"detail": [{"loc": ["body", "x"], "msg": MESSAGE}]})),
+    "1 MB": (
+        400,
+        "application/json",
+        json.dumps({"error": {"message": MESSAGE + f"\nand {FAKE_KEY}" * 25000}}),
+    ),
+    "traceback": (500, "text/plain", TRACEBACK),
+}
+
+
+@pytest.mark.parametrize("path", ["send", "stream", "cell", "map", "image", "files"])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_any_servers_error_shape_is_one_line_with_its_words_on_every_path(
+    shape: str, path: str, cell: Cell, magics: Any, tmp_path: Path
+) -> None:
+    status, kind, text = SHAPES[shape]
+    payload = text.encode()
+    head = f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\nContent-Type: {kind}\r\n"
+    response = (
+        head.encode() + f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload
+    )
+    with RawServer(lambda conn: conn.sendall(response)) as raw:
+        messages = {"python": reference(raw.url), "notebook": cell_reference(raw.url, cell, magics)}
+        for message in messages.values():
+            assert message.startswith(f"{status} ") and WORDS in message, message
+            assert "\n" not in message and len(message) < 1000 and not leaks(message), message
+        for world, shown in PATHS[path](raw.url, cell, magics, tmp_path):
+            assert not leaks(shown), shown
+            assert messages[world] in shown, f"{path} says it differently:\n{shown}\nnot\n{messages[world]}"
 
 
 def cell_reference(url: str, cell: Cell, magics: Any) -> str:
