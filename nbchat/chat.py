@@ -893,6 +893,24 @@ class Chat:
             **options,
         )
 
+    def as_learned(self, request: Request) -> None:
+        """Make a request prepared earlier (a map's item) as this server now takes it: what
+        it refused since (of an earlier item, or a cell) is left out or asked otherwise."""
+        before = self.transport.learned.of(server_of(self.settings), str(request.body.get("model")))
+        without(request.body, before, request.api)
+        fallback = request.schema is not None and any(r.kind == JSON_SCHEMA for r in before)
+        if fallback and (request.body.get("response_format") or {}).get("type") == "json_schema":
+            assert request.schema is not None
+            request_with(request.body, request.schema, fallback=True)
+
+    def learn(self, request: Request, refusal: Refusal) -> bool:
+        """Remember ``refusal`` for this server and model; ``True`` when the request can be
+        asked once more without what was refused (never without an image or file)."""
+        if refusal.kind in (PART, TOOLS):
+            return False
+        self.transport.learned.add(server_of(self.settings), str(request.body.get("model")), refusal)
+        return True
+
     def open(self, request: Request, user: Message) -> ReplyStream:
         """The stream of a request prepared earlier (``prepare``): a map's item, read whole
         or replayed from the cache."""

@@ -26,13 +26,18 @@ def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING.match(model))
 
 
+def does_not_reason(model: str) -> bool:
+    """One of OpenAI's chat models known not to reason (it refuses reasoning_effort)."""
+    return bool(_PLAIN.match(model)) and not is_reasoning_model(model)
+
+
 def adapt(body: dict[str, Any], reasons: bool | None = None) -> list[str]:
     """Rewrite ``body`` in place for its model; return the parameters left out (the footer
     names them). ``reasons``: the server said the model reasons (it asked for
     ``max_completion_tokens``); otherwise the model's name says."""
     model = str(body.get("model", ""))
     if not (reasons or is_reasoning_model(model)):
-        if _PLAIN.match(model) and body.pop("reasoning_effort", None) is not None:
+        if does_not_reason(model) and body.pop("reasoning_effort", None) is not None:
             return ["reasoning_effort"]
         return []
     if "max_tokens" in body:

@@ -213,6 +213,7 @@ class Job:
     throttled: int = 0
     sent: bool = False
     estimate: float = 0.0  # what its request in flight is expected to cost (held from the budget)
+    asked_again: bool = False  # the server refused something it sent: asked once more without it
 
 
 def plan(
@@ -585,9 +586,12 @@ class Runner:
         """One request: ("ok", reply), ("retry", exc), ("throttled", exc) or ("failed", exc or
         Failure). The SDK's and the network's failures are read when the item settles."""
         completion = Completion()
+        self.chat.as_learned(job.request)  # what the server refused since it was prepared
         try:
             data = await chat_wire.whole(self.client, job.request.body)
         except transport_errors() as exc:
+            if (again := self.refused(job, exc)) is not None:
+                return again
             # a spent quota is not a matter of pace: no wait helps, every item would get it
             if status_of(exc) == 429 and code_of(exc) != "insufficient_quota":
                 return "throttled", exc
@@ -598,6 +602,15 @@ class Runner:
             return "ok", self.reply(job, data, completion)
         except (Mismatch, NbChatError) as exc:
             return "failed", Failure(redacted(str(exc), self.chat.settings))
+
+    def refused(self, job: Job, exc: BaseException) -> tuple[str, Any] | None:
+        """A refusal of something the item sent (a parameter, json_schema): learned for every
+        item after it, and this item asked once more without it; ``None`` for other failures."""
+        refusal = read_failure(exc, self.chat.settings, body=job.request.body).refusal
+        if refusal is None or job.asked_again or not self.chat.learn(job.request, refusal):
+            return None
+        job.asked_again = True
+        return "again", None
 
     def admit(self, job: Job) -> str | None:
         """``None`` if ``job`` fits in what is left of ``budget`` (its estimate is then held
@@ -659,6 +672,8 @@ class Runner:
                 self.queue = []
             elif kind == "unsent":
                 self.unsent([job])
+            elif kind == "again":  # asked once more at once, as every later item now is
+                self.queue.append(job)
             elif kind == "throttled":
                 self.throttle(job, detail)
             elif retry and job.stop.stopped:  # stopped while it waited to try again

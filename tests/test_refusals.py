@@ -204,13 +204,17 @@ def test_the_dry_run_maps_and_the_responses_api_use_what_was_learned(cell, serve
     assert "temperature not sent" in run.markdown
 
 
-def test_a_setting_not_sent_to_a_model_is_named_in_the_footer(cell, server) -> None:
+def test_a_setting_not_sent_to_a_model_is_named_in_the_footer(cell, server, magics) -> None:
     run = cell("%%chat -m gpt-4o-mini --reasoning-effort none\nhi")
     assert run.ok and "reasoning_effort" not in server.bodies[-1]
     assert "not sent to gpt-4o-mini: reasoning_effort" in run.markdown
     run = cell("%%chat -m gpt-5-mini --reasoning-effort none -t 0.3\nhi")
     assert run.ok and server.bodies[-1]["reasoning_effort"] == "none", "none is a value, not unset"
     assert "temperature" not in server.bodies[-1] and "not sent to gpt-5-mini: temperature" in run.markdown
+    magics.api = "responses"
+    run = cell("%%chat -m gpt-4o-mini --reasoning-effort low\nhi")
+    assert run.ok and "reasoning" not in sent(server)[-1], "the Responses API too"
+    assert "not sent to gpt-4o-mini: reasoning_effort" in run.markdown
 
 
 def test_a_refusal_500_is_not_retried_by_the_client(cell, server, magics) -> None:
@@ -218,3 +222,20 @@ def test_a_refusal_500_is_not_retried_by_the_client(cell, server, magics) -> Non
     server.quirks.refuse = [Refuse("json_schema", 500)]
     assert cell("%%chat --schema 'label'\nhi").ok
     assert len(server.requests) == 2 and server.requests[0].status == 500
+
+
+@pytest.mark.parametrize("how", [400, 500])
+def test_a_map_learns_from_its_first_refused_item_and_asks_that_item_once_more(cell, server, how) -> None:
+    server.quirks.refuse = [Refuse("json_schema", how)]
+    assert cell("items = ['a', 'b', 'c']").ok
+    run = cell("%%chat --map items --concurrency 1 --schema 'label' -o out\nLabel {item}")
+    assert run.ok, run.error
+    kinds = [b["response_format"]["type"] for b in sent(server)]
+    assert kinds == ["json_schema", "json_object", "json_object", "json_object"], "one more request, once"
+    assert [row["label"] for row in cell.shell.user_ns["out"]] == [
+        "label: Label a",
+        "label: Label b",
+        "label: Label c",
+    ]
+    run = cell("%%chat --schema 'label'\nhi")
+    assert run.ok and sent(server)[-1]["response_format"]["type"] == "json_object", "a cell uses it too"

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..compat import is_reasoning_model
+from ..compat import does_not_reason, is_reasoning_model
 from ..errors import NbChatError, RequestFailed
 from ..events import ReasoningDelta
 from .shape import (
@@ -73,7 +73,8 @@ def request_body(
         body["top_logprobs"] = values["logprobs"]
         body["include"] = ["message.output_text.logprobs"]
     reasoning: dict[str, Any] = {}
-    if values.get("reasoning_effort") is not None:
+    plain = does_not_reason(model)
+    if values.get("reasoning_effort") is not None and not plain:
         reasoning["effort"] = values["reasoning_effort"]
     reasons = is_reasoning_model(model) or bool(reasoning)
     body["input"] = input_items(messages, outputs if reasons else None)
@@ -95,7 +96,8 @@ def request_body(
         body["include"] = [*body.get("include", []), "reasoning.encrypted_content"]
     if stream:
         body["stream"] = True
-    return body, [n if n != "top_logprobs" else "logprobs" for n in dropped]
+    unsent = ["reasoning_effort"] if plain and values.get("reasoning_effort") is not None else []
+    return body, [*(n if n != "top_logprobs" else "logprobs" for n in dropped), *unsent]
 
 
 def function_tools(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
