@@ -239,3 +239,16 @@ def test_a_map_learns_from_its_first_refused_item_and_asks_that_item_once_more(c
     ]
     run = cell("%%chat --schema 'label'\nhi")
     assert run.ok and sent(server)[-1]["response_format"]["type"] == "json_object", "a cell uses it too"
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_the_responses_api_learns_a_refusal_too(cell, server, magics, how) -> None:
+    magics.api = "responses"
+    server.quirks.refuse = [Refuse("temperature", how, models=(MODEL,))]
+    run = cell(f"%%chat -m {MODEL} -t 0.2\nfirst")
+    assert run.ok, run.error
+    assert ["temperature" in b for b in sent(server)] == [True, False]
+    assert f"{MODEL} refused temperature: asked once more without temperature" in run.markdown
+    assert cell(f"%%chat -m {MODEL} -t 0.2\nsecond").ok and "temperature" not in sent(server)[-1]
+    magics.api = "chat"
+    assert cell(f"%%chat -m {MODEL} -t 0.2\nthird").ok and "temperature" not in sent(server)[-1]

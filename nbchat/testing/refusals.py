@@ -75,23 +75,26 @@ class Refuse:
         return self.what in body
 
 
-def refused(handler: _Handler, body: dict[str, Any]) -> bool:
-    """Answer with the refusal of the first of the server's ``refuse`` the request carries."""
+def refused(handler: _Handler, body: dict[str, Any], api: str = "chat") -> bool:
+    """Answer with the refusal of the first of the server's ``refuse`` the request carries
+    (``api``: the error event in the shape of chat completions or of the Responses API)."""
     for refuse in handler.stand_in.quirks.refuse:
+        if refuse.what == "tools" and api == "responses":
+            continue  # what the refusal itself asks for
         if refuse.carried(body):
             message, param = WORDS[refuse.what]
             status = 500 if refuse.status == "event" else int(refuse.status)
             kind = "invalid_request_error" if status < 500 else "internal_server_error"
             error = {"message": message, "type": kind, "param": param, "code": None}
             if refuse.status == "event" and body.get("stream"):
-                _error_event(handler, error)
+                _error_event(handler, error | {"type": "error"} if api == "responses" else {"error": error})
             else:
                 handler._json(status, {"error": error})
             return True
     return False
 
 
-def _error_event(handler: _Handler, error: dict[str, Any]) -> None:
+def _error_event(handler: _Handler, event: dict[str, Any]) -> None:
     received = getattr(handler, "_received", None)
     if received is not None:
         received.status = 200
@@ -99,5 +102,5 @@ def _error_event(handler: _Handler, error: dict[str, Any]) -> None:
     handler.send_header("Content-Type", "text/event-stream")
     handler.send_header("Transfer-Encoding", "chunked")
     handler.end_headers()
-    handler._chunk(wire.sse({"error": error}))
+    handler._chunk(wire.sse(event, event=event.get("type")))
     handler._chunk(b"")

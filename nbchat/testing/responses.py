@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from .. import content
-from . import wire
+from . import refusals, wire
 from .server import _TOKENS, REASONING_TOKENS, STAND_IN, _Handler, completion_parts, count_tokens, route
 from .tool_calls import scripted_calls, written_calls
 
@@ -69,6 +69,8 @@ def responses(handler: _Handler, raw: bytes) -> None:
     for name in ("n", "stop", "seed", "frequency_penalty", "presence_penalty", "messages", "max_tokens"):
         if name in body:
             return wire.bad_request(handler, f"Unsupported parameter: '{name}'.", name)
+    if refusals.refused(handler, body, "responses"):
+        return None
     lost = unkept_reasoning(body, items)
     if lost is not None:
         return handler._json(
