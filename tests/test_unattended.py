@@ -76,6 +76,15 @@ def test_a_404_for_an_unknown_model_stops_at_once(chat: Chat, server: StandInSer
     assert "1 of 200 items were sent, the other 199 were not" in str(error)
 
 
+def test_a_403_stops_at_once_even_after_items_succeeded(chat: Chat, server: StandInServer) -> None:
+    server.script(times=3)
+    server.script(status=403, error="Project does not have access to model gpt-4o", times=10**6)
+    error = stopped(chat, ITEMS, concurrency=1)
+    assert len(server.bodies) == 4 and str(error).startswith("403 Forbidden: Project does not have access")
+    assert "4 of 200 items were sent, the other 196 were not" in str(error)
+    assert [str(r) for r in error.results[:3]] == [f"Echo: Label: review {i}" for i in range(3)]
+
+
 def test_the_same_400_for_the_first_items_stops_the_map(chat: Chat, server: StandInServer) -> None:
     server.script(status=400, error="Unsupported parameter: 'max_tokens'", param="max_tokens", times=10**6)
     error = stopped(chat, ITEMS, concurrency=4)
@@ -229,6 +238,9 @@ def test_a_misspelt_column_is_named_with_the_columns_and_nothing_is_sent(
         "{prodct} in the template is not a column of the items (columns: product, price) nor {item}; "
         "nothing was sent"
     )
+    wide = [{f"c{i}": i for i in range(30)}]
+    with pytest.raises(NbChatError, match=r"\(columns: c0, c1, .*, c19, … \(30 in all\)\) nor \{item\}"):
+        chat.map(wide, "{c30}", progress=None)
     records = [{"a": 1}, {"a": 2}, {"b": 3}]
     with pytest.raises(NbChatError, match=r"\{a\} in the template is not a key of item #2 \(columns: b\)"):
         chat.map(records, "{a}", progress=None)
