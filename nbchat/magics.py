@@ -298,7 +298,9 @@ class ChatMagics(Magics, Settings):
         run before; ``--image plot.png`` and ``--file report.pdf`` attach files.
         ``--schema "label, score float"`` asks for a structured reply (shown as a table; ``-o``'s
         ``.data``); ``--map df -o out`` sends the cell once per item or row (``{item}``,
-        ``{column}``) and ``--batch`` sends those requests through the Batch API.
+        ``{column}``) and ``--batch`` sends those requests through the Batch API;
+        ``--map df --compare gpt-4o-mini,gpt-4o,mychat --truth label -o grid`` asks each row of
+        each model (or ``Chat`` variable) and compares their answers side by side.
         """
         args, overrides = self.parse_cell_line(line)
         self.check_kind(args, overrides)

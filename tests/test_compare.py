@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import Cell
+from terminal import IPython
 
 from nbchat import Chat
 from nbchat.agreement import accuracy, cohen_kappa, confusion, label_of, share_equal
@@ -334,6 +335,20 @@ def test_a_cell_whose_model_stopped_early_shows_and_keeps_the_rest_then_fails_in
         "Echo: d",
     ]
     assert "median latency" in run.text and len(asked(server, "typo")) == 1
+
+
+def test_the_terminal_shows_a_text_bar_then_the_summary_and_plain_tables(
+    ipython: IPython, server: StandInServer
+) -> None:
+    ipython.profile.mkdir()
+    (ipython.profile / "ipython_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["nbchat"]\n'
+        "c.InteractiveShellApp.exec_lines = [\"items = ['a', 'b', 'c']\"]\n"
+    )
+    out = ipython.run("%%chat --map items --compare gpt-4o-mini,gpt-4o -o out\nn={item}", ext=False)
+    assert "\ritems × 2 models: 6/6 done" in out
+    assert "median latency" in out and "gpt-4o-mini  gpt-4o" in out.replace("\r", "")
+    assert "text/plain" not in out and "| --- |" not in out and len(server.bodies) == 6
 
 
 @pytest.mark.parametrize(
