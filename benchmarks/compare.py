@@ -68,10 +68,14 @@ def main() -> None:
         server.script(delay=args.latency, times=10**9)
         run_nbchat(server, 50, models, c)  # warm both paths: imports, connections, the loop thread
         run_gather(server, 50, models, c)
-        ours, gather = [], []
+        ours, gather, cpu = [], [], {"nbchat": 0.0, "gather": 0.0}
         for _ in range(args.rounds):  # alternated, so a busy moment of the machine hits both
+            started = time.process_time()
             ours.append(run_nbchat(server, n, models, c))
+            middle = time.process_time()
             gather.append(run_gather(server, n, models, c))
+            cpu["nbchat"] += middle - started
+            cpu["gather"] += time.process_time() - middle
     requests = n * len(models)
     ideal = requests * args.latency / c
     print(
@@ -85,6 +89,10 @@ def main() -> None:
     print(
         f"nbchat / raw gather (best of {args.rounds} each): {min(ours) / min(gather):.3f}×  (target ≤ 1.10×)"
     )
+    # this process's CPU (the stand-in server runs in it too): on a loaded machine wall times move
+    # by tens of percent from run to run, the work done much less
+    each = {k: v / args.rounds for k, v in cpu.items()}
+    print(f"CPU seconds per run: nbchat {each['nbchat']:.2f}, raw gather {each['gather']:.2f}")
 
 
 if __name__ == "__main__":
