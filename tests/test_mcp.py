@@ -478,3 +478,18 @@ def test_every_env_value_and_header_is_hidden_but_only_secret_looking_ones_are_r
     held = credentials(INSTANCES[shell])
     assert "ghp_Qx7Lm2Vr9Kp4Wz8N" in held and "Ab12Cd34" in held
     assert "debug" not in held and "application/json" not in held
+
+
+def test_load_ext_and_declaring_servers_import_neither_the_sdk_nor_the_mcp_engine(tmp_path) -> None:
+    servers = tmp_path / "s.json"
+    servers.write_text(json.dumps({"mcpServers": {"demo": stdio_entry()}}))
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\n"
+        "sh.run_line_magic('load_ext', 'nbchat')\n"
+        f"sh.run_line_magic('chatconfig', 'mcp_servers={servers}')\n"
+        "print(sorted(m for m in ('mcp', 'nbchat.mcp') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"
