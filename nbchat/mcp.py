@@ -14,6 +14,7 @@ import base64
 import concurrent.futures
 import importlib.util
 import json
+import logging
 import re
 import struct
 import tempfile
@@ -31,6 +32,10 @@ from .tools import Deferred, Tool, ToolError, ToolFailed, ToolResult
 EXTRA = "pip install 'nbchat[mcp]'"
 TICK = 0.1  # seconds between checks for a kernel interrupt while a server works
 _OPENAI_NAME = re.compile(r"[^A-Za-z0-9_-]")
+_GONE = {"ConnectError", "RemoteProtocolError", "ReadError", "BrokenResourceError", "ClosedResourceError"}
+
+
+_QUIET = logging.NullHandler()
 
 
 class ServerFailed(NbChatError):
@@ -154,6 +159,10 @@ class Server:
     async def _connect(self, stack: AsyncExitStack) -> Any:
         from mcp import ClientSession
 
+        # the SDK logs a server gone at shutdown as a warning: without a handler of the
+        # user's, Python would print it into whatever cell runs then
+        logging.getLogger("mcp").addHandler(_QUIET)
+
         config = self.config
         if config.kind == "stdio":
             from mcp import StdioServerParameters, stdio_client
@@ -207,7 +216,10 @@ class Server:
         return result_of(result, self.config)
 
     def _closed(self, error: BaseException) -> bool:
-        return "connection closed" in str(error).lower()
+        """The server is gone: its pipe closed, or its HTTP stream or connection broke."""
+        leaf = next(_leaves(error), error)
+        words = str(leaf).lower()
+        return "connection closed" in words or "stream ended" in words or type(leaf).__name__ in _GONE
 
     def _halt(self, problem: str) -> None:
         """Stop the session and remember why: the state becomes ``failed``."""
@@ -244,10 +256,10 @@ class Server:
             return f"command {config.command!r} was not found"
         if isinstance(leaf, PermissionError) and config.kind == "stdio":
             return f"command {config.command!r} cannot be run (permission denied)"
-        if self._closed(leaf):
-            return "it exited before it was ready" if self.state != "running" else "the connection closed"
         if type(leaf).__name__ in ("ConnectError", "ConnectTimeout"):
             return f"cannot connect to {public(config)} ({leaf})"
+        if self._closed(leaf):
+            return "it exited before it was ready" if self.state != "running" else "the connection closed"
         return f"{type(leaf).__name__}: {leaf}" if str(leaf) else type(leaf).__name__
 
     def _failure(self) -> str:

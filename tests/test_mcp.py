@@ -493,3 +493,30 @@ def test_load_ext_and_declaring_servers_import_neither_the_sdk_nor_the_mcp_engin
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_remote_server_that_goes_away_mid_call_gives_an_error_result(shell, server, tmp_path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, EXAMPLE, "--http", "--faults"], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    try:
+        (tmp_path / "s.json").write_text(json.dumps({"mcpServers": {"gone": {"url": url}}}))
+        cell = Cell(shell)
+        assert cell(f"%chatconfig mcp_servers={tmp_path / 's.json'} tool_approval=auto").ok
+        assert cell("%chat mcp gone").ok  # started
+        server.script(tool_calls=calls(("gone__sleep", {"seconds": 30})))
+        timer = threading.Timer(1.5, process.kill)
+        timer.start()
+        run = cell("%%chat --tools gone.sleep\nwait")
+        timer.join()
+        assert run.ok, run.error
+        assert tool_messages(server.bodies[-1]) == [
+            f"Error: MCP server 'gone' ({url}) failed: it stopped during a call to sleep; "
+            "it is started again when next used"
+        ]
+        assert "| failed: it stopped during a call to sleep |" in cell("%chat mcp").markdown
+    finally:
+        process.kill()
+        process.wait(10)
