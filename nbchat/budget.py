@@ -67,10 +67,15 @@ def reply_tokens(body: Mapping[str, Any]) -> int:
 def prompt_tokens(body: Mapping[str, Any]) -> int:
     """The prompt tokens of ``body``: its messages (or prompt) and any tools it offers."""
     messages = body.get("messages")
+    items = body.get("input")
     if isinstance(messages, list):
         tokens = estimate_messages(messages)
+    elif isinstance(items, list):  # the Responses API: input items, and instructions apart
+        texts = [_text_of(i.get("content")) if isinstance(i, dict) else "" for i in items]
+        tokens = estimate_messages([{"role": "user", "content": t} for t in texts])
+        tokens += estimate_text(str(body.get("instructions") or ""))
     else:
-        tokens = estimate_text(str(body.get("prompt") or body.get("input") or ""))
+        tokens = estimate_text(str(body.get("prompt") or items or ""))
     if body.get("tools"):
         tokens += estimate_text(json.dumps(body["tools"]))
     return tokens
@@ -161,6 +166,13 @@ def check(settings: Any, spent: float, estimate: float | None, what: str, model:
         )
 
 
+def _text_of(content: Any) -> str:
+    """The text of a message's content: a string, or its parts' text (images not counted)."""
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
 def _asked(body: Mapping[str, Any]) -> str:
     """The words that say what kind of reply is wanted: the system prompt and the last message."""
     messages = body.get("messages")
@@ -168,10 +180,7 @@ def _asked(body: Mapping[str, Any]) -> str:
         return str(body.get("prompt") or body.get("input") or "")
     texts = []
     for message in [m for m in messages if isinstance(m, dict) and m.get("role") == "system"] + messages[-1:]:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):
-            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        texts.append(str(content or ""))
+        texts.append(_text_of(message.get("content") if isinstance(message, dict) else None))
     return "\n".join(texts)
 
 

@@ -206,3 +206,19 @@ def test_the_reply_guess_follows_what_is_asked_and_max_tokens_bounds_it(
         body["response_format"] = {"type": "json_schema", "json_schema": {"name": "r", "schema": schema}}
     assert low <= reply_tokens(body) <= high
     assert reply_tokens(body | {"max_tokens": 2}) == 2
+
+
+def test_a_responses_api_request_is_estimated_like_the_same_chat_request(
+    env: None, server: StandInServer
+) -> None:
+    text = "Explain in a paragraph why the sky is blue, for a curious ten-year-old. " * 5
+    chat_body = dear_chat().prepare(text)[0].body
+    responses_body = dear_chat(api="responses", system="Be brief.").prepare(text)[0].body
+    assert "input" in responses_body and "messages" not in responses_body
+    chat_cost, responses_cost = cost_of(chat_body, DEAR), cost_of(responses_body, DEAR)
+    assert chat_cost and responses_cost
+    assert 0.9 < responses_cost / chat_cost < 1.2
+    broke = dear_chat(api="responses", budget=chat_cost / 2)
+    with pytest.raises(OverBudget):
+        broke.send(text)
+    assert server.requests == []
