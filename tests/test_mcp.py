@@ -520,3 +520,15 @@ def test_a_remote_server_that_goes_away_mid_call_gives_an_error_result(shell, se
     finally:
         process.kill()
         process.wait(10)
+
+
+def test_a_local_server_runs_in_its_cwd_relative_to_the_file_that_declares_it(
+    shell, server, tmp_path
+) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "s.json").write_text(json.dumps({"mcpServers": {"here": stdio_entry(cwd="work")}}))
+    cell = Cell(shell)
+    assert cell(f"%chatconfig mcp_servers={tmp_path / 's.json'}").ok
+    server.script(tool_calls=calls(("here__where", {})))
+    assert cell("%%chat --tools here.where\nwhere are you?").ok
+    assert tool_messages(server.bodies[-1]) == [str(tmp_path / "work")]

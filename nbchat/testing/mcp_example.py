@@ -11,8 +11,8 @@ Over streamable HTTP on 127.0.0.1 (prints its URL on the first line of stdout); 
 
     python -m nbchat.testing.mcp_example --http [--port N]
 
-``--faults`` adds tools that misbehave on purpose (fail, sleep, crash, show_env), for tests
-of what a client does when a server errs, hangs or dies.
+``--faults`` adds tools that misbehave on purpose (fail, sleep, crash, show_env) and tell
+where they run (where, pid), for tests of what a client does when a server errs, hangs or dies.
 """
 
 import argparse
@@ -96,6 +96,11 @@ def add_faults(server: "MCPServer", reads: Any) -> None:
         """Exit the server process in the middle of the call."""
         print("example server: crashing on purpose", file=sys.stderr, flush=True)
         os._exit(3)
+
+    @server.tool(annotations=reads)
+    def where() -> str:
+        """The server's working folder."""
+        return os.getcwd()
 
     @server.tool(annotations=reads)
     def pid() -> int:
