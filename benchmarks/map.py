@@ -18,6 +18,8 @@ import tracemalloc
 import openai
 
 from nbchat import Chat
+from nbchat.items import Progress
+from nbchat.mapping import TICK
 from nbchat.testing.server import StandInServer
 from nbchat.textview import TextProgress
 
@@ -70,6 +72,18 @@ def run_sequential(server: StandInServer, n: int) -> float:
     return time.perf_counter() - started
 
 
+def paint_cost(n: int = 20000) -> float:
+    """Seconds one repaint of the live progress line takes (the caller's thread paints every tick)."""
+    state = Progress(total=1000, label="reviews", estimate=0.01, cost=0.001)
+    with open(os.devnull, "w") as sink:
+        view = TextProgress(sink, live=True)
+        started = time.perf_counter()
+        for i in range(n):
+            state.done, state.tokens = i % 1000, i * 11  # a new line each time: every call paints
+            view.update(state)
+        return (time.perf_counter() - started) / n
+
+
 def peak_memory(server: StandInServer, n: int, concurrency: int) -> int:
     chat = Chat(base_url=server.url, api_key="sk-bench", cache="off", model=MODEL)
     gc.collect()
@@ -110,6 +124,10 @@ def main() -> None:
         print(f"{'sequential loop (sync SDK)':<34} {sequential:8.2f} s")
         print(f"nbchat / raw gather: {ours / gather:.3f}×  (target ≤ 1.10×)")
         print(f"nbchat with progress / raw gather: {painted / gather:.3f}×  (target ≤ 1.10×)")
+        paint = paint_cost()
+        print(
+            f"one repaint of the progress line: {paint * 1e6:.0f} µs, every {TICK} s: {paint / TICK:.3%} of a core"
+        )
         print(f"sequential / nbchat: {sequential / ours:.1f}×  (target ≥ 12×)")
         server.scripts.clear()
         server.script(delay=0.0, times=10**9)
