@@ -312,8 +312,10 @@ class ReplyStream:
             calls[0].said = self.completion.texts[0]
             self.calling = True
         for call in calls:
+            call.asking = self.approval.asks(self.request.tools.get(call.name))  # shown as waiting
             yield ToolEvent(call, done=False)
             run_call(call, self.request.tools, self.approval, self.chat.workspace.limits)
+            call.asking = False
             self.calls.append(call)
             answers.append(call.answer)
             yield ToolEvent(call, done=True)

@@ -83,8 +83,10 @@ class ProgressView:
         text = state.line()
         if self.bar is not None:
             self.bar.value = state.done
-            # the HTML widget typesets $…$ as math too
-            self.info.value = escape_dollars(html.escape(text.split(" · ", 1)[1]))
+            # the widget draws the bar itself: beside it every fact of the line, done/total first
+            # (and the HTML widget typesets $…$ as math too)
+            facts = text.split(" · ", 1)[1]
+            self.info.value = escape_dollars(html.escape(f"{state.done}/{state.total} · {facts}"))
         else:
             self.handle.update(self.bundle(text), raw=True)
 

@@ -22,7 +22,12 @@ from .transports.images import sniff
 from .usage import GENAI_PRICES, Ledger, cost, format_cost, reasoning_tokens
 
 TICK = 0.25  # seconds between waiting-indicator refreshes
-TOKEN_EDGE = "box-shadow: inset -1px 0 0 rgba(0, 0, 0, 0.3)"
+# a grey hairline: seen on a light and on a dark background (Markdown keeps no CSS variables)
+TOKEN_EDGE = "box-shadow: inset -1px 0 0 rgba(128, 128, 128, 0.6)"
+# a tool call's block: framed, and apart from the reply below it
+TOOL_FRAME = (
+    "border: 1px solid rgba(128, 128, 128, 0.5); border-radius: 4px; padding: 2px 8px; margin: 0 0 10px 0"
+)
 
 
 class Throttle:
@@ -156,8 +161,9 @@ def tool_block(call: ToolCall, markdown: bool) -> str:
         for i in call.images
         if i.get("mime", "").startswith("image/")
     )
+    # "tool" in words: the 🔧 alone vanishes where no emoji font is installed
     return (
-        f'<details class="nbchat-tool"><summary>🔧 <code>{name}</code> · '
+        f'<details class="nbchat-tool" style="{TOOL_FRAME}"><summary>🔧 tool <code>{name}</code> · '
         f"{call.status}</summary><pre>{result}</pre>{images}</details>"
     )
 
@@ -388,20 +394,46 @@ def consume(stream: ReplyStream, view: View) -> Reply:
 
 
 class MarkdownView(View):
-    """``-f markdown`` / ``-f text``: one display handle, updated in place."""
+    """``-f markdown`` / ``-f text``: one display handle, updated in place.
+
+    A tool call that runs may ask its question and print below the handle: what follows it
+    (the next call, the reply) goes into a new handle below that, so the question and the
+    tool's output stay with its block, above the reply. A replay runs nothing: one handle.
+    """
 
     def __init__(self, fmt: str, conversation: str, model: str) -> None:
-        self.fmt, self.conversation = fmt, conversation
-        self.calls: list[ToolCall] = []  # tool calls shown above the reply, finished or running
+        self.fmt, self.conversation, self.model = fmt, conversation, model
+        self.calls: list[ToolCall] = []  # the tool calls this handle shows, finished or running
+        self.live = True  # tools run (a replay's calls are only shown)
+        self.watch = Printed()  # what the running call prints goes below this handle
+        self.ran = False  # a call asked or printed below this handle: what follows goes below that
         self.handle = display({"text/plain": f"⏳ {model} · waiting"}, raw=True, display_id=True)
 
     def waiting(self, text: str) -> None:
         self.handle.update({"text/plain": text}, raw=True)
 
+    def on_replayed(self, event: Any) -> None:
+        self.live = False
+
     def on_tool_call(self, event: ToolEvent) -> bool:
+        if not event.done:
+            self._below_what_ran()
+            if self.live:
+                self.watch.start()
+        else:
+            printed = self.watch.stop()
+            self.ran = self.ran or (self.live and (event.call.asked or printed))
         if event.call not in self.calls:
             self.calls.append(event.call)
         return True  # shown before it runs (it may ask for approval)
+
+    def on_text(self, event: TextDelta) -> None:
+        self._below_what_ran()
+
+    def _below_what_ran(self) -> None:
+        if self.ran:
+            self.ran, self.calls = False, []
+            self.handle = display({"text/plain": f"⏳ {self.model} · waiting"}, raw=True, display_id=True)
 
     def on_reasoning(self, event: Any) -> None:
         pass  # painted from the stream's summary so far, with the rest
@@ -411,27 +443,69 @@ class MarkdownView(View):
         self.handle.update(bundle(texts, self.fmt, calls=self.calls, thinking=thinking), raw=True)
 
     def finish(self, reply: Reply, foot: str | None, interrupted: bool) -> None:
+        self.watch.stop()  # an interrupt may end a call before its "done"
         texts = reply_texts(reply)
         if interrupted:
             texts[0] += "\n\n(interrupted)" if self.fmt == "text" else "\n\n*(interrupted)*"
-        calls = self.calls if interrupted else reply.tool_calls
-        meta = metadata(reply, self.conversation)
+        calls, meta = self.calls, metadata(reply, self.conversation)
         if reply.logprobs and not interrupted:
-            # reply, then its shading, then the footer, which carries the metadata as it
-            # does when it closes the reply's own output
-            self.handle.update(
-                bundle(texts, self.fmt, calls=calls, thinking=reply.reasoning),
-                raw=True,
-                metadata=None if foot else meta,
-            )
-            show_logprobs(reply)
-            if foot:
-                display(bundle([], self.fmt, foot), raw=True, metadata=meta)
+            if self.fmt == "text" and not calls and len(texts) == 1:
+                # verbatim text and its shading are the same text: shown once, shaded
+                shaded = {
+                    "text/html": logprob_html(reply.logprobs),
+                    "text/plain": logprob_text(reply.logprobs),
+                }
+                self.handle.update(shaded, raw=True, metadata=None if foot else meta)
+            else:
+                # reply, then its shading, then the footer, which carries the metadata as it
+                # does when it closes the reply's own output
+                self.handle.update(
+                    bundle(texts, self.fmt, calls=calls, thinking=reply.reasoning),
+                    raw=True,
+                    metadata=None if foot else meta,
+                )
+                show_logprobs(reply)
+            if foot:  # small and muted, as under every reply
+                display(bundle([], "markdown", foot), raw=True, metadata=meta)
             return
         self.handle.update(bundle(texts, self.fmt, foot, calls, reply.reasoning), raw=True, metadata=meta)
 
     def fail(self, error: BaseException) -> None:
+        self.watch.stop()
         self.handle.update({"text/plain": ""}, raw=True)
+
+
+class Printed:
+    """Whether anything was printed (stdout or stderr) between ``start`` and ``stop``."""
+
+    def __init__(self) -> None:
+        self.saved: tuple[Any, Any] | None = None
+        self.wrote = False
+
+    def start(self) -> None:
+        if self.saved is None:
+            self.saved, self.wrote = (sys.stdout, sys.stderr), False
+            sys.stdout, sys.stderr = _Noting(sys.stdout, self), _Noting(sys.stderr, self)
+
+    def stop(self) -> bool:
+        if self.saved is not None:
+            sys.stdout, sys.stderr = self.saved
+            self.saved = None
+        return self.wrote
+
+
+class _Noting:
+    """A stream that notes (on ``printed``) that something was written through it."""
+
+    def __init__(self, inner: Any, printed: Printed) -> None:
+        self.inner, self.printed = inner, printed
+
+    def write(self, text: str) -> Any:
+        self.printed.wrote = self.printed.wrote or bool(text)
+        return self.inner.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 class TerminalView(View):

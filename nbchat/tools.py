@@ -12,6 +12,7 @@ import io
 import json
 import math
 import re
+import sys
 import time
 import traceback
 import types
@@ -717,12 +718,18 @@ class Approval:
         # looked up at each call: ipykernel swaps ``input`` in while a cell runs
         self.ask = ask if ask is not None else lambda prompt: input(prompt)
         self.everything = False
+        self.asked = False  # the last check put its question to a person
+
+    def asks(self, tool: Tool | None) -> bool:
+        """Whether :meth:`check` will ask a person about a call of ``tool``."""
+        if tool is None or self.mode == "auto" or not (tool.ask or tool.always_ask):
+            return False
+        return tool.always_ask or not self.everything
 
     def check(self, tool: Tool, arguments: str) -> str | None:
         """``None`` if the call may run, else why not (the model is told)."""
-        if self.mode == "auto" or not (tool.ask or tool.always_ask):
-            return None
-        if self.everything and not tool.always_ask:
+        self.asked = False
+        if not self.asks(tool):
             return None
         choices = "[y/N]" if tool.always_ask else "[y/N/a(ll)]"
         prompt = f"Run {tool.display(arguments)}? {choices} "
@@ -731,6 +738,7 @@ class Approval:
             prompt = f"Run this code with python?\n{code}\n{choices} "
         try:
             answer = self.ask(prompt).strip().lower()
+            self.asked = True  # a person saw the question (it stays on screen)
         except (NotImplementedError, EOFError):
             # IPython's StdinNotImplementedError is a NotImplementedError: nbclient, voilà
             return "the user could not be asked to approve this call (no input available), so it did not run"
@@ -770,6 +778,8 @@ class ToolCall:
     interrupted: bool = False
     said: str = ""  # the text the model wrote with this round's calls (on its first call only)
     images: list[dict[str, str]] = field(default_factory=list)  # shown in the call's block, not sent
+    asking: bool = False  # a person is being asked to approve it: nothing runs yet
+    asked: bool = False  # a person was asked (the question stays on screen where it was asked)
 
     @property
     def shown(self) -> str:
@@ -780,9 +790,9 @@ class ToolCall:
 
     @property
     def status(self) -> str:
-        """``running…``, ``0.02 s``, ``error · 0.02 s`` or ``not run``."""
+        """``waiting for approval``, ``running…``, ``0.02 s``, ``error · 0.02 s`` or ``not run``."""
         if self.result is None:
-            return "running…"
+            return "waiting for approval" if self.asking else "running…"
         if self.refused:
             return "not run"
         return ("error · " if self.error else "") + f"{self.seconds:.2f} s"
@@ -944,6 +954,7 @@ def run_call(
         call.result, call.refused = f"Error: there is no tool {call.name!r} (tools: {offered})", True
         return call
     refusal = approval.check(tool, call.arguments)
+    call.asked = approval.asked
     if refusal is not None:
         call.result, call.refused, call.declined = f"Not run: {refusal}.", True, True
         return call
@@ -966,9 +977,18 @@ def run_call(
 
 
 def _exception_text(e: BaseException) -> str:
-    """The exception and where in the user's code it was raised (the innermost frame)."""
-    frames = traceback.extract_tb(e.__traceback__)
-    where = f" (at {frames[-1].name}, line {frames[-1].lineno})" if len(frames) > 1 else ""
+    """The exception and where in the user's function it was raised: the innermost frame
+    outside nbchat (a library's own line, deep inside pandas, says less than the call in the
+    user's function that led there; nbchat's own lines say nothing to the user)."""
+    import os
+
+    ours = os.path.dirname(os.path.abspath(__file__))
+    frames = [
+        f for f in traceback.extract_tb(e.__traceback__) if not os.path.abspath(f.filename).startswith(ours)
+    ]
+    mine = [f for f in frames if "site-packages" not in f.filename and not f.filename.startswith(sys.prefix)]
+    chosen = mine or frames
+    where = f" (at {chosen[-1].name}, line {chosen[-1].lineno})" if chosen else ""
     return "".join(traceback.format_exception_only(type(e), e)).strip() + where
 
 

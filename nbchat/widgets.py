@@ -153,7 +153,9 @@ class Control:
             with self.settings.setting_from("sliders"):
                 setattr(self.settings, self.name, value)
         except (ValueError, TypeError) as e:  # shown beside the control; the setting is unchanged
-            self.status.value = f"<span style='color: #c62828'>{html.escape(str(e))}</span>"
+            self.status.value = (
+                f"<span style='color: var(--jp-error-color1, #c62828)'>{html.escape(str(e))}</span>"
+            )
 
     def unlink(self) -> None:
         self.settings.unobserve(self._from_trait, self.name)
@@ -260,11 +262,18 @@ class Panel:
         show_with_copy(self.box, f"*{plain}*", plain)
 
 
+# A tint of each role's colour over whatever the theme's background is, and the theme's own
+# text colour: legible in JupyterLab's light and dark themes alike (an opaque light blue
+# under the dark theme's white text was not)
+TEXT = "color: var(--jp-content-font-color1, inherit)"
 ROLE_STYLE = {
-    "user": "background: #e3f2fd; border-left: 3px solid #1e88e5",
-    "assistant": "background: #f5f5f5; border-left: 3px solid #9e9e9e",
-    "system": "background: #fff8e1; border-left: 3px solid #f9a825; font-style: italic",
-    "tool": "background: #f3e5f5; border-left: 3px solid #8e24aa; font-family: monospace",
+    role: f"background: rgba({tint}); border-left: 3px solid {edge}; {TEXT}{extra}"
+    for role, tint, edge, extra in [
+        ("user", "30, 136, 229, 0.14", "#1e88e5", ""),
+        ("assistant", "128, 128, 128, 0.12", "#9e9e9e", ""),
+        ("system", "249, 168, 37, 0.16", "#f9a825", "; font-style: italic"),
+        ("tool", "142, 36, 170, 0.14", "#8e24aa", "; font-family: monospace"),
+    ]
 }
 
 

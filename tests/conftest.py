@@ -102,6 +102,16 @@ class Run:
                 return str(data["text/markdown"])
         return ""
 
+    def final(self, mime: str = "text/markdown") -> str:
+        """What the cell shows at the end, in ``mime`` (else plain text): each display's
+        last update, in the order the displays appeared (a tool turn shows its calls and
+        the reply in displays of their own, with what the tools printed between them)."""
+        last: dict[Any, dict[str, Any]] = {}
+        for k, output in enumerate(self.io.outputs):
+            key = (output.transient or {}).get("display_id") or k
+            last[key] = output.data
+        return "\n\n".join(str(d.get(mime, d.get("text/plain", ""))) for d in last.values())
+
     @property
     def text(self) -> str:
         return "\n".join(str(d.get("text/plain", "")) for d in self.outputs) + self.io.stdout + self.io.stderr

@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from nbchat.magics import INSTANCES
+from nbchat.render import TOOL_FRAME
 
 DEFINE = '''
 def lookup(key: str) -> str:
@@ -78,11 +79,11 @@ def test_each_call_shows_as_a_collapsible_block_above_the_reply(defined, server)
     server.script(tool_calls=calls(("lookup", {"key": "a"}), ("lookup", {"key": "<b>"})))
     run = defined("%%chat --tools lookup\ngo")
     assert run.ok, run.error
-    markdown = run.markdown
+    markdown = run.final()
     blocks = markdown.split("</details>")
     assert len(blocks) == 3
     assert blocks[0].startswith(
-        '<details class="nbchat-tool"><summary>🔧 <code>lookup(key=&#x27;a&#x27;)</code> · '
+        f'<details class="nbchat-tool" style="{TOOL_FRAME}"><summary>🔧 tool <code>lookup(key=&#x27;a&#x27;)</code> · '
     )
     assert "<pre>a means A</pre>" in blocks[0]
     assert "<pre>&lt;b&gt; means &lt;B&gt;</pre>" in blocks[1]  # results are escaped
@@ -95,9 +96,7 @@ def test_a_tool_error_is_shown_in_its_block(defined, server) -> None:
     server.script(tool_calls=calls(("fail", {"n": 3})))
     run = defined("%%chat --tools fail\ngo")
     assert run.ok
-    assert (
-        "error · " in run.markdown and "<pre>Error: ValueError: no 3 (at fail, line 2)</pre>" in run.markdown
-    )
+    assert "error · " in run.final() and "<pre>Error: ValueError: no 3 (at fail, line 2)</pre>" in run.final()
 
 
 def test_ask_prompts_before_each_call_and_a_no_tells_the_model(cell, server, monkeypatch) -> None:
@@ -194,7 +193,7 @@ def test_a_fresh_kernel_replays_a_tool_turn_from_the_cache_without_running_the_t
         run = cell(question, cell_id="q")
         assert run.ok, run.error
         assert cell.shell.user_ns["ran"] == ([4] if kernel == 0 else [])
-        assert "<pre>40</pre>" in run.markdown and "Echo: 40" in run.markdown
+        assert "<pre>40</pre>" in run.final() and "Echo: 40" in run.final()
         assert len(server.bodies) == 2  # the second kernel sent nothing
     assert "1 tool call replayed from the cache, not run again" in run.markdown
     assert run.metadata["replayed"] is True
@@ -241,7 +240,7 @@ def test_the_widget_view_shows_each_call_above_the_reply_and_in_the_transcript(d
 
     calls_shown, reply = view.reply.children  # the calls above the reply, rendered as Markdown
     assert calls_shown.value.startswith(
-        '<details class="nbchat-tool"><summary>🔧 <code>lookup(key=&#x27;a&#x27;)</code>'
+        f'<details class="nbchat-tool" style="{TOOL_FRAME}"><summary>🔧 tool <code>lookup(key=&#x27;a&#x27;)</code>'
     )
     assert "<pre>a means A</pre>" in calls_shown.value and "Echo: a means A" in output_text(reply)
     assert defined("%%chat -f widget\nnext").ok

@@ -11,6 +11,8 @@ import pytest
 from kernels import NOTEBOOKS, against, execute, text_of
 from terminal import IPython
 
+from nbchat.render import TOOL_FRAME
+
 pytestmark = pytest.mark.kernel
 
 DEFINE = """
@@ -95,7 +97,7 @@ def test_the_tools_notebook_answers_about_a_dataframe_with_describe_and_a_user_f
         blocks = markdown.split("</details>")
         assert len(blocks) == 3, markdown
         assert blocks[0].startswith(
-            '<details class="nbchat-tool"><summary>🔧 <code>describe(name=&#x27;sales&#x27;)</code>'
+            f'<details class="nbchat-tool" style="{TOOL_FRAME}"><summary>🔧 tool <code>describe(name=&#x27;sales&#x27;)</code>'
         )
         assert (
             "DataFrame sales: 200 rows × 2 columns&#10;columns: region (str), amount (float64)" in blocks[0]

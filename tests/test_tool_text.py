@@ -32,9 +32,9 @@ def test_text_with_tool_calls_stays_above_the_blocks_in_the_final_view(defined, 
     flag = "" if stream else " --no-stream"
     run = defined(f"%%chat --tools lookup{flag}\nWhat is an API?")
     assert run.ok, run.error
-    markdown = run.markdown
+    markdown = run.final()
     assert markdown.index(SAID) < markdown.index("<details") < markdown.index("Echo: api means API")
-    plain = [o["text/plain"] for o in run.outputs if "text/markdown" in o][-1]
+    plain = run.final("text/plain")
     assert plain.index(SAID) < plain.index("→ lookup(key='api')") < plain.index("Echo: api means API")
 
 
@@ -58,7 +58,7 @@ def test_text_with_tool_calls_in_text_format_and_in_a_replay(defined, server, ma
     again = defined("%%chat --tools lookup -f text -c two\nWhat is an API?")
     assert again.ok and again.metadata["replayed"] is True
     for run in (first, again):
-        shown = run.outputs[-1]["text/plain"]
+        shown = run.final("text/plain")
         assert shown.index(SAID) < shown.index("→ lookup(key='api')") < shown.index("Echo: api means API")
 
 
