@@ -15,6 +15,8 @@ Label = str | None
 def label_of(value: Any) -> Label:
     """A value as a label to count and compare: ``"Positive."`` and ``"positive"`` are the
     same label, ``4`` and ``4.0`` too; ``None`` and NaN are no answer."""
+    if callable(getattr(value, "item", None)) and getattr(value, "shape", None) == ():
+        value = value.item()  # a NumPy scalar (a Series' value) as the Python value it holds
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, bool):

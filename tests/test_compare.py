@@ -68,6 +68,13 @@ def test_kappa_share_equal_accuracy_and_confusion_match_a_hand_computation() -> 
     assert cohen_kappa(["a", "b", "a", "b"], ["b", "a", "b", "a"]) == pytest.approx(-1.0)
     assert label_of(" Positive. ") == label_of("positive") and label_of(4.0) == label_of(4) == "4"
     assert label_of(True) == "true" and label_of(float("nan")) is None
+    # a Series' values are NumPy scalars: the same labels as the Python values
+    values = (
+        list(pd.Series([True, 4, 2.5], dtype=object).astype(object))
+        + list(pd.Series([True]))
+        + list(pd.Series([4]))
+    )
+    assert [label_of(v) for v in values] == ["true", "4", "2.5", "true", "4"]
 
 
 def test_each_model_is_asked_each_item_once_and_the_rows_keep_the_items_order(
@@ -272,6 +279,9 @@ def test_a_chat_variable_brings_its_server_model_and_system_prompt(cell: Cell, s
     assert systems == {"gpt-4o-mini": {"You label reviews."}, "gpt-4o": {"Be terse."}}
     out = cell.shell.user_ns["out"]
     assert list(out[0]) == ["gpt-4o-mini", "terse"] and out[1]["terse"] == "Echo: Label: bad"
+    assert cell.shell.user_ns["terse"].conversation.turns == [], (
+        "nothing joins the Chat's conversation either"
+    )
     assert "items × 2 models: 4/4 done" in run.text
     assert "median latency" in run.text and "terse" in run.text
 
