@@ -190,33 +190,47 @@ def test_a_second_run_replays_every_cell_from_the_reply_cache(chat: Chat, server
     assert [m.replayed for m in comparison_of(second).models] == [3, 3]
 
 
+def interrupt_once_slow_waits(server: StandInServer, items: int) -> None:
+    """Ctrl-C (in this thread) once every ``fast`` request is answered and every ``slow`` one
+    waits in the stand-in (for 30 s)."""
+
+    def answered(model: str) -> int:
+        return sum(1 for r in server.requests if r.status == 200 and (r.body or {}).get("model") == model)
+
+    def interrupt() -> None:
+        while answered("fast") < items or len(asked(server, "slow")) < items:
+            time.sleep(0.01)
+        time.sleep(0.5)  # the answers reach the grid
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+
+
+def empty_cells(grid: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(model, f"i{i}") for i, row in enumerate(grid) for model, value in row.items() if value is None}
+
+
 def test_an_interrupt_keeps_what_completed_and_a_rerun_asks_only_the_rest(
     chat: Chat, server: StandInServer
 ) -> None:
     server.script(model="slow", delay=30.0, times=5)
-
-    def interrupt_when_slow_is_waiting() -> None:
-        while len(asked(server, "fast")) < 5 or len(asked(server, "slow")) < 5:
-            time.sleep(0.01)
-        time.sleep(0.2)
-        _thread.interrupt_main()
-
-    threading.Thread(target=interrupt_when_slow_is_waiting, daemon=True).start()
+    interrupt_once_slow_waits(server, 5)
     items = [f"i{i}" for i in range(5)]
     started = time.perf_counter()
     with pytest.raises(MapInterrupted) as caught:
         chat.compare(items, "{item}", models=["fast", "slow"], concurrency=10, progress=None)
     assert time.perf_counter() - started < 10.0, "in-flight requests were cancelled, not awaited"
     kept = caught.value.results
-    assert [row["fast"] for row in kept] == [f"Echo: i{i}" for i in range(5)]
-    assert [row["slow"] for row in kept] == [None] * 5
-    assert len(kept.errors) == 5 and all(e.model == "slow" and "interrupted" in e.error for e in kept.errors)
+    empty = empty_cells(kept)
+    assert {("slow", i) for i in items} <= empty and len(empty) < 10, "the slow ones were cut, the rest kept"
+    assert all(row["fast"] in (None, f"Echo: {i}") for row, i in zip(kept, items, strict=True))
+    assert len(kept.errors) == len(empty) and all("interrupted" in e.error for e in kept.errors)
     server.scripts.clear()
     before = len(server.bodies)
     again = chat.compare(items, "{item}", models=["fast", "slow"], previous=kept, progress=None)
     new = server.bodies[before:]
-    assert len(new) == 5 and {b["model"] for b in new} == {"slow"}, "only the rest was asked"
-    assert again.errors == [] and [row["slow"] for row in again] == [f"Echo: i{i}" for i in range(5)]
+    assert sorted((b["model"], b["messages"][-1]["content"]) for b in new) == sorted(empty), "only the rest"
+    assert again.errors == [] and [row["slow"] for row in again] == [f"Echo: {i}" for i in items]
 
 
 def test_the_budget_holds_across_the_grid_chat_columns_included(server: StandInServer) -> None:
@@ -320,6 +334,26 @@ def test_a_second_run_of_the_cell_asks_nothing(cell: Cell, server: StandInServer
     assert "3/3 (3 replayed)" in again.text
     assert cell("%%chat --map items --compare gpt-4o-mini,gpt-4o -o out --no-cache\n{item}").ok
     assert len(server.bodies) == 12
+
+
+def test_an_interrupted_cell_keeps_the_grid_in_o_and_its_rerun_asks_only_the_rest(
+    cell: Cell, server: StandInServer
+) -> None:
+    cell.shell.user_ns["items"] = [f"i{i}" for i in range(4)]
+    server.script(model="slow", delay=30.0, times=4)
+    interrupt_once_slow_waits(server, 4)
+    line = "%%chat --map items --compare fast,slow --concurrency 8 -o out\n{item}"
+    run = cell(line)
+    assert isinstance(run.error, KeyboardInterrupt) and "requests completed and are kept" in str(run.error)
+    empty = empty_cells(cell.shell.user_ns["out"])
+    assert {("slow", f"i{i}") for i in range(4)} <= empty and len(empty) < 8
+    server.scripts.clear()
+    before = len(server.bodies)
+    again = cell(line)
+    assert again.ok, again.error
+    asked_again = sorted((b["model"], b["messages"][-1]["content"]) for b in server.bodies[before:])
+    assert asked_again == sorted(empty), "only the empty cells were asked"
+    assert [row["slow"] for row in cell.shell.user_ns["out"]] == [f"Echo: i{i}" for i in range(4)]
 
 
 def test_a_dry_run_shows_the_grid_and_its_cost_and_sends_nothing(cell: Cell, server: StandInServer) -> None:
