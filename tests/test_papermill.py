@@ -91,3 +91,28 @@ def test_papermill_replays_a_chat_notebook_from_the_cache_without_key_or_server(
         error: Any = caught.value
         assert error.cell_index == at and "not in the reply cache" in error.evalue
         assert "this cell changed since it was made" in error.evalue
+
+
+def test_papermill_stops_at_a_map_whose_every_item_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cells = [
+        "%load_ext nbchat",
+        "items = ['a', 'b']",
+        "%%chat --map items --concurrency 1 -o out\n{item}",
+        "after = 1",
+    ]
+    source = notebook(tmp_path / "failing.ipynb", cells)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-papermill")
+    with StandInServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+        server.script(status=400, error="bad item")
+        server.script(status=422, error="worse item")
+        with pytest.raises(papermill.PapermillExecutionError) as caught:
+            run(source, tmp_path / "failed.ipynb")
+    error: Any = caught.value
+    assert error.cell_index == 2 and error.ename == "MapFailed"
+    assert error.evalue.startswith("all 2 items failed; the first, #0: 400 Bad Request: bad item")
+    executed = nbformat.read(tmp_path / "failed.ipynb", as_version=4)
+    last = next(c for c in executed.cells if c.source == "after = 1")
+    assert last.outputs == [] and last.execution_count is None, "the run stopped at the map"
