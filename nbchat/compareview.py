@@ -104,7 +104,8 @@ def side_by_side(results: Any, items: list[Any], found: Comparison, terminal: bo
         item = items[position]
         if isinstance(item, dict) and found.truth in item:
             item = {k: v for k, v in item.items() if k != found.truth}
-        row = [name, _clip(fields_of(item)["item"])]
+        shown_item = next(iter(item.values())) if isinstance(item, dict) and len(item) == 1 else item
+        row = [name, _clip(str(fields_of(shown_item)["item"]))]
         if truths:
             row.append(_clip(cell_text(truths[position])))
         for column in shown:

@@ -142,6 +142,25 @@ def test_at_most_concurrency_requests_reach_one_server_across_all_models(
     assert server.max_inflight == 4, "three models share the server's bound"
 
 
+def test_the_bound_is_per_server_a_chat_on_another_server_has_its_own(
+    chat: Chat, server: StandInServer
+) -> None:
+    with StandInServer() as elsewhere:
+        there = Chat(base_url=elsewhere.url, api_key="sk-other", model="gpt-4o", cache="off")
+        server.script(delay=0.1, times=80)
+        elsewhere.script(delay=0.1, times=40)
+        out = chat.compare(
+            list(range(20)),
+            "n={item}",
+            models={"a": "gpt-4o-mini", "b": "gpt-4o", "there": there},
+            concurrency=3,
+            progress=None,
+        )
+        assert out.errors == [] and len(server.bodies) == 40 and len(elsewhere.bodies) == 20
+        assert server.max_inflight == 3 and elsewhere.max_inflight == 3, "each server its own bound"
+        assert all(b["messages"][-1]["content"].startswith("n=") for b in elsewhere.bodies)
+
+
 def test_a_model_refused_on_every_request_stops_early_while_the_others_go_on(
     chat: Chat, server: StandInServer
 ) -> None:
