@@ -83,10 +83,11 @@ class ProgressView:
         text = state.line()
         if self.bar is not None:
             self.bar.value = state.done
-            # the widget draws the bar itself: beside it every fact of the line, done/total first
-            # (and the HTML widget typesets $…$ as math too)
-            facts = text.split(" · ", 1)[1]
-            self.info.value = escape_dollars(html.escape(f"{state.done}/{state.total} · {facts}"))
+            # the widget draws the bar itself: beside it every fact of the line, done/total first.
+            # The HTML widget typesets $…$ as math: tex2jax_ignore, not Markdown's escape (whose
+            # backslash HTML would show)
+            facts = html.escape(f"{state.done}/{state.total} · {text.split(' · ', 1)[1]}")
+            self.info.value = f'<span class="tex2jax_ignore">{facts}</span>'
         else:
             self.handle.update(self.bundle(text), raw=True)
 

@@ -88,7 +88,7 @@ def lab(server, tmp_path, lab_notebook) -> Iterator[str]:
     }
     # no "get notified about Jupyter news?" toast over the screenshots
     news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    news.parent.mkdir(parents=True)
+    news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text('{"fetchNews": "false"}')
     log = open(tmp_path / "lab.log", "w")
     process = subprocess.Popen(
