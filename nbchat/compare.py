@@ -277,8 +277,9 @@ def truth_field(spec: Schema | None, name: str | None) -> str:
     if len(labels) == 1 or len(spec.fields) == 1:
         return (labels or spec.fields)[0]
     raise NbChatError(
-        f"which schema field does the truth {name!r} label? name the truth column like that "
-        f"field (fields: {', '.join(spec.fields)})"
+        f"which schema field does the truth label? the schema has {len(labels) or 'no'} label fields "
+        f"({', '.join(labels or spec.fields)}): name the truth column like one of them, or give the "
+        "schema one enum, bool or number field"
     )
 
 
