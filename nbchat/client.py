@@ -199,22 +199,17 @@ class Transport:
             completion.ended = time.perf_counter()
 
     def models(self, settings: Any) -> list[str]:
-        import openai
-
         from . import wallclock
 
+        where = resolve(settings).where
+        unlisted = (
+            f"The server at {where} does not list its models (GET /models); "
+            "name the model yourself: %chatconfig model=NAME"
+        )
         wallclock.limit(settings.timeout or SDK_TIMEOUT)
         try:
-            with boundary(settings):
-                try:
-                    data = chat_wire.model_ids(self.client(settings))
-                except openai.NotFoundError:
-                    where = resolve(settings).where
-                    raise RequestFailed(
-                        f"the server at {where} does not list its models (GET /models: 404 Not Found); "
-                        "name the model yourself: %chatconfig model=NAME",
-                        status=404,
-                    ) from None
+            with boundary(settings, advice={404: unlisted}):
+                data = chat_wire.model_ids(self.client(settings))
         finally:
             wallclock.clear()
         entries = data.get("data", []) if isinstance(data, dict) else []

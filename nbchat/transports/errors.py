@@ -70,7 +70,7 @@ def boundary(
     *,
     api: str = "chat",
     extra: Iterable[str] = (),
-    key_refused: str | None = None,
+    advice: Mapping[int, str] | None = None,
 ) -> Iterator[None]:
     """Around a call to the SDK: its failures and the network's become one ``RequestFailed``
     (carrying what the server refused of ``body``, if it refused something); nbchat's own
@@ -80,9 +80,7 @@ def boundary(
     try:
         yield
     except transport_errors() as exc:
-        raise failure(
-            exc, settings, completion, body=body, api=api, extra=secrets, key_refused=key_refused
-        ) from None
+        raise failure(exc, settings, completion, body=body, api=api, extra=secrets, advice=advice) from None
     except RequestFailed as exc:  # read in a reply: it may quote the server, which may quote a credential
         raise _reread(exc, completion, body, api, secrets) from None
     except BaseException as exc:
@@ -99,7 +97,7 @@ def failure(
     api: str = "chat",
     retries: int | None = None,
     extra: Iterable[str] = (),
-    key_refused: str | None = None,
+    advice: Mapping[int, str] | None = None,
 ) -> RequestFailed:
     """The SDK's or the network's ``exc`` as nbchat's error (see :func:`explain`); a refusal
     of something ``body`` sent is recognised by the server's words (an image or file
@@ -111,7 +109,7 @@ def failure(
     if refusal is not None and refusal.kind == PART:
         message = redact_foreign(part_message(refusal, status), secrets)
     else:
-        message = explain(exc, settings, completion, retries=retries, extra=secrets, key_refused=key_refused)
+        message = explain(exc, settings, completion, retries=retries, extra=secrets, advice=advice)
     return RequestFailed(message, status=status, refusal=refusal)
 
 
@@ -158,7 +156,7 @@ def explain(
     *,
     retries: int | None = None,
     extra: Iterable[str] = (),
-    key_refused: str | None = None,
+    advice: Mapping[int, str] | None = None,
 ) -> str:
     """One short message: what failed, the server's words, and what to do. The server's
     words are cut to one readable line; every credential is redacted, nbchat's own
@@ -168,7 +166,7 @@ def explain(
     import openai
 
     if isinstance(exc, openai.APIStatusError):
-        text = _status_text(ServerError.of(exc), settings, secrets, retries, key_refused)
+        text = _status_text(ServerError.of(exc), settings, secrets, retries, advice)
     else:
         text = _other_text(exc, settings, completion, secrets)
     return redact(text, secrets)
@@ -179,14 +177,14 @@ def _status_text(
     settings: Any,
     secrets: list[str],
     retries: int | None = None,
-    key_refused: str | None = None,
+    advice: Mapping[int, str] | None = None,
 ) -> str:
     status, said = refusal.status, _foreign(refusal.said, secrets).rstrip(".")
     count = settings.max_retries if retries is None else retries
     retried = f" after {count} retries" if count else ""
     where = resolve(settings).where
-    if status in (401, 403) and key_refused:
-        return f"{status} {refusal.reason}: {said}. {key_refused}"
+    if advice and status in advice:  # what to do, in the caller's words (an admin key, GET /models)
+        return f"{status} {refusal.reason}: {said}. {advice[status]}"
     if status == 401:
         return f"401 Unauthorized: {said}. The key was refused: {key_help(settings, resolve(settings))}."
     if status == 403:

@@ -82,7 +82,7 @@ def fetch(settings: Any, days: int) -> list[Cost]:
         "(sk-admin-…) of an organization owner."
     )
     try:
-        with boundary(settings, extra=[key], key_refused=refused):
+        with boundary(settings, extra=[key], advice={401: refused, 403: refused}):
             for _ in range(20):  # pages; one is the rule with limit = days
                 page = client.get(PATH, cast_to=object, options={"params": query})
                 if not isinstance(page, Mapping) or not isinstance(page.get("data"), list):
