@@ -241,7 +241,9 @@ def test_footer_shows_model_tokens_cost_and_latency(cell) -> None:
     assert "<sub>" in run.markdown  # small, under the reply
     footer = run.io.outputs[-1].data["text/plain"].split("\n\n— ")[1]
     assert re.fullmatch(
-        r"gpt-4o-mini · \d+ prompt \+ \d+ completion tokens · (<)?\$\d\.\d{5} · \d+\.\d\d s", footer
+        # the price table is named when it is genai-prices' (installed with nbchat[prices])
+        r"gpt-4o-mini · \d+ prompt \+ \d+ completion tokens · (<)?\$\d\.\d{5}( \(genai-prices\))? · \d+\.\d\d s",
+        footer,
     ), footer
 
 
