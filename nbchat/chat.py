@@ -110,6 +110,17 @@ class Request:
         return {"overrides": dict(self.overrides), "context": list(self.context)}
 
     @property
+    def asked_otherwise(self) -> list[str]:
+        """What this request leaves out or asks otherwise than set, for its model: the
+        footer says it, and so does the dry run."""
+        model, out = self.body.get("model"), []
+        if self.learned:
+            out.append(f"as {model} refused before: {', '.join(note for _, note in self.learned)}")
+        if self.dropped:
+            out.append(f"not sent to {model}: {', '.join(self.dropped)}")
+        return out
+
+    @property
     def keyed(self) -> dict[str, Any]:
         """The body as the reply cache knows it: tools not yet described (an MCP server's)
         stand there by name, so looking a reply up starts no server."""
@@ -551,10 +562,7 @@ def notes(request: Request, done: Completion, refused: Refusal | None = None) ->
         out.append(
             f"{model} refused {refused.what}: asked once more {refused.instead} (remembered for this session)"
         )
-    if request.learned:
-        out.append(f"as {model} refused before: {', '.join(note for _, note in request.learned)}")
-    if request.dropped:
-        out.append(f"not sent to {request.body['model']}: {', '.join(request.dropped)}")
+    out += request.asked_otherwise
     if request.over_budget:
         out.append(request.over_budget)
     asked = int(request.body.get("n") or 1)

@@ -863,6 +863,7 @@ def dry_run(request: Request, terminal: bool = False, attached: str = "") -> Non
     left = f" · {request.left_out} earlier messages left out (max_context_tokens)" if request.left_out else ""
     left += f" · {request.over_budget}" if request.over_budget else ""
     left += f" · {attached}" if attached else ""
+    left += "".join(f" · {said}" for said in request.asked_otherwise)
     tokens = request.estimated_tokens
     if request.api in ("images", "completions"):  # one prompt, no messages
         summary = f"{request.api} request · a prompt of ≈{tokens} tokens{left} · nothing sent"

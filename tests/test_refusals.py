@@ -193,6 +193,7 @@ def test_the_dry_run_maps_and_the_responses_api_use_what_was_learned(cell, serve
     shown = next(o["text/plain"] for o in dry.outputs if o["text/plain"].startswith("{"))
     body, _ = json.JSONDecoder().raw_decode(shown)
     assert "temperature" not in body and body["model"] == MODEL and len(sent(server)) == count
+    assert f"as {MODEL} refused before: temperature not sent" in dry.text, "the dry run says so too"
     assert cell("items = ['a', 'b']").ok
     assert cell(f"%%chat --map items -m {MODEL} -t 0.2 -o out\nSay {{item}}").ok
     mapped = requests_of(server, count)
