@@ -27,6 +27,8 @@ _REFUSING = re.compile(
     r"|is not valid for|should be|not a valid",
     re.I,
 )
+# words of a value out of range: the parameter is taken, the value is wrong (the user fixes it)
+_RANGE = re.compile(r"too (?:large|small|long|high|low)|at (?:most|least)|must be|exceeds|out of range", re.I)
 _RESPONSES = re.compile(r"/v1/responses|responses api|responses endpoint", re.I)
 _PART_WORDS = re.compile(
     r"image|\bfiles?\b|vision|multi-?modal|content type|mmproj|input_file|pdf|audio", re.I
@@ -100,7 +102,7 @@ def recognise(body: Mapping[str, Any], said: str, param: Any = None, api: str = 
             return Refusal(JSON_SCHEMA, said=said)
     if "stream_options" in body and re.search(r"stream_options|include_usage", words):
         return Refusal(STREAM_OPTIONS, said=said)
-    if not _REFUSING.search(said) and not param:
+    if not _REFUSING.search(said) and (not param or _RANGE.search(said)):
         return None
     for key in _sent(body):
         if key == param or _names(said, key):

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from conftest import sent
 
-from nbchat.testing.refusals import Refuse
+from nbchat.testing.refusals import WORDS, Refuse
 from nbchat.testing.server import StandInServer
 
+SAID_BY = {what: words for what, (words, _) in WORDS.items()}
 MODEL = "local-model"  # no name rule knows it: only its server's refusals teach nbchat
 HOW = [400, 500, "event"]  # a status, or an error event that opens the stream
 
@@ -253,3 +254,42 @@ def test_the_responses_api_learns_a_refusal_too(cell, server, magics, how) -> No
     assert cell(f"%%chat -m {MODEL} -t 0.2\nsecond").ok and "temperature" not in sent(server)[-1]
     magics.api = "chat"
     assert cell(f"%%chat -m {MODEL} -t 0.2\nthird").ok and "temperature" not in sent(server)[-1]
+
+
+@pytest.mark.parametrize(
+    ("body", "said", "param", "expected"),
+    [
+        ({"temperature": 0.2}, SAID_BY["temperature"], "temperature", ("param", "temperature")),
+        ({"seed": 1}, "Unrecognized request argument supplied: seed", None, ("param", "seed")),
+        ({"max_tokens": 9}, SAID_BY["max_tokens"], "max_tokens", ("max_tokens", "max_tokens")),
+        (
+            {"top_logprobs": 2, "logprobs": True},
+            "Unknown parameter: 'top_logprobs'.",
+            None,
+            ("param", "logprobs"),
+        ),
+        ({"response_format": {"type": "json_schema"}}, SAID_BY["json_schema"], None, ("json_schema", "")),
+        (
+            {"stream_options": {}},
+            "Extra inputs are not permitted: stream_options",
+            None,
+            ("stream_options", ""),
+        ),
+        ({"tools": [{}]}, SAID_BY["tools"], "tools", ("tools", "")),
+        # not refusals: a value out of range, tools without the Responses API, another failure
+        (
+            {"max_tokens": 9000},
+            "max_tokens is too large: 9000. This model supports at most 4096",
+            "max_tokens",
+            None,
+        ),
+        ({"tools": [{}]}, "gemma:2b does not support tools", None, None),
+        ({"seed": 1, "n": 2}, "The server had an error while processing your request", None, None),
+        ({"stop": ["x"]}, "Please stop sending so many requests", None, None),
+    ],
+)
+def test_a_refusal_is_known_by_its_words(body, said, param, expected) -> None:
+    from nbchat.learned import recognise
+
+    found = recognise({"model": "m", "messages": [], **body}, said, param)
+    assert (None if found is None else (found.kind, found.name)) == expected
