@@ -432,3 +432,13 @@ def test_streamed_tool_calls_are_told_apart_by_id(shape: str, env: None) -> None
         ("call_a", "x is a word"),
         ("call_b", "y is a word"),
     ]
+
+
+def test_a_whole_reply_that_is_not_json_reads_the_same_from_send_and_a_map_item(env: None) -> None:
+    with RawServer(lambda conn: conn.sendall(json_response(200, b"{not json", "OK"))) as raw:
+        chat = python_chat(raw.url, cache="off")
+        said = raised(lambda: chat.send("hi", stream=False))
+        with pytest.raises(NbChatError) as caught:
+            chat.map(["a"], "{item}", progress=None)
+    assert "the server sent a reply that is not valid JSON (Expecting property name" in said
+    assert str(caught.value.results.errors[0].error) in said  # type: ignore[attr-defined]

@@ -109,7 +109,10 @@ def failure(
     if refusal is not None and refusal.kind == PART:
         message = redact_foreign(part_message(refusal, status), secrets)
     else:
-        message = explain(exc, settings, completion, retries=retries, extra=secrets, advice=advice)
+        streamed = bool(body is not None and body.get("stream"))
+        message = explain(
+            exc, settings, completion, retries=retries, extra=secrets, advice=advice, streamed=streamed
+        )
     return RequestFailed(message, status=status, refusal=refusal)
 
 
@@ -157,6 +160,7 @@ def explain(
     retries: int | None = None,
     extra: Iterable[str] = (),
     advice: Mapping[int, str] | None = None,
+    streamed: bool = False,
 ) -> str:
     """One short message: what failed, the server's words, and what to do. The server's
     words are cut to one readable line; every credential is redacted, nbchat's own
@@ -168,7 +172,7 @@ def explain(
     if isinstance(exc, openai.APIStatusError):
         text = _status_text(ServerError.of(exc), settings, secrets, retries, advice)
     else:
-        text = _other_text(exc, settings, completion, secrets)
+        text = _other_text(exc, settings, completion, secrets, streamed)
     return redact(text, secrets)
 
 
@@ -211,7 +215,9 @@ def _status_text(
     return f"{status} {_foreign(refusal.reason, secrets, 60)}: {said}{hint}"
 
 
-def _other_text(exc: BaseException, settings: Any, completion: Any, secrets: list[str]) -> str:
+def _other_text(
+    exc: BaseException, settings: Any, completion: Any, secrets: list[str], streamed: bool
+) -> str:
     """A failure without a status: a timeout, the network, a broken stream."""
     import openai
 
@@ -237,7 +243,9 @@ def _other_text(exc: BaseException, settings: Any, completion: Any, secrets: lis
         found = words(exc.body) or exc.message
         return f"the server reported an error during the reply: {_foreign(found, secrets)}"
     if isinstance(exc, json.JSONDecodeError):
-        return f"the server sent a malformed stream event (invalid JSON: {exc.msg})"
+        if streamed:
+            return f"the server sent a malformed stream event (invalid JSON: {exc.msg})"
+        return f"the server sent a reply that is not valid JSON ({exc.msg})"
     if isinstance(exc, UnicodeDecodeError):
         return "the server sent a reply that is not valid UTF-8 text"
     return f"the OpenAI client failed: {type(exc).__name__}: {_foreign(exc, secrets)}"
