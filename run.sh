@@ -35,8 +35,8 @@ export PATH="$PWD/$venv/bin:$PATH"
 case "$command" in
   quickstart) exec python scripts/run_notebook.py notebooks/quickstart.ipynb "$@" ;;
   test)
-    ruff check nbchat tests scripts benchmarks
-    ruff format --check --quiet nbchat tests scripts benchmarks
+    ruff check nbchat tests scripts benchmarks docs
+    ruff format --check --quiet nbchat tests scripts benchmarks docs/conf.py docs/_ext
     mypy --strict nbchat
     exec python -m pytest "$@" ;;
   docs)

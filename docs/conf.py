@@ -33,8 +33,6 @@ html_static_path: list[str] = []
 smartquotes = False
 # nbchat's Markdown outputs have tables: render them as Jupyter does (GitHub-flavoured).
 nb_render_markdown_format = "gfm"
-# Pages written while their capability is built are linked into a toctree when it lands.
-suppress_warnings = ["toc.not_included"]
 # Only internal references are checked (the build is offline); -W turns any broken one into an error.
 nitpicky = False
 
