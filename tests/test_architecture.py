@@ -211,6 +211,38 @@ def test_the_engine_and_transports_import_no_ipython_no_view_and_never_read_sys_
     assert not problems, "\n".join(problems)
 
 
+def test_the_stand_in_imports_nothing_of_nbchats_runtime(package: dict[str, Module]) -> None:
+    # its token counts and its reading of messages are its own: a test that compares nbchat's
+    # estimate or request with what the stand-in saw compares two implementations, not one
+    leaks = [
+        f"{module.path.name}:{line}: {module.name} imports {target}"
+        for module in package.values()
+        if not runtime(module.name)
+        for target, line in {**module.imports, **module.typing_only}.items()
+        if runtime(target) and target != "nbchat"
+    ]
+    assert not leaks, "\n".join(leaks)
+
+
+def test_the_stand_in_has_one_route_table(package: dict[str, Module]) -> None:
+    from nbchat.testing import server
+
+    tables = [
+        f"{module.name}.{target.id}"
+        for module in package.values()
+        if not runtime(module.name)
+        for node in ast.walk(ast.parse(module.path.read_text()))
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, (ast.Dict, ast.DictComp))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name) and "ROUTE" in target.id.upper()
+    ]  # a table of routes is a dict named for them
+    assert tables == ["nbchat.testing.server.ROUTES"]
+    assert server.find_route("GET", "/v1/files/file-1/content") is server.ROUTES[("GET", "/files/*/content")]
+    azure = server.find_route("POST", "/openai/deployments/d/chat/completions?api-version=1")
+    assert azure is server.ROUTES[("POST", "/chat/completions")]
+    assert server.find_route("POST", "/v1/nowhere") is None
+
+
 def test_typing_only_imports_are_never_run(package: dict[str, Module]) -> None:
     # with postponed annotations the names are strings; without, a TYPE_CHECKING name would fail at import
     missing = sorted(m.name for m in package.values() if m.typing_only and not m.future_annotations)

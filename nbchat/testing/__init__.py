@@ -1,21 +1,15 @@
-"""Test and demo helpers that ship with nbchat: the offline stand-in server."""
+"""Test and demo helpers that ship with nbchat: the offline stand-in server (standard
+library only; it imports nothing of nbchat's runtime, so no test checks nbchat against itself)."""
 
 import warnings
 
-from nbchat.testing import batches as _batches  # noqa: F401  (registers /files and /batches)
-from nbchat.testing import completions as _completions  # noqa: F401  (registers its endpoint)
-from nbchat.testing import images as _images  # noqa: F401
-from nbchat.testing import organization as _organization  # noqa: F401
-from nbchat.testing import responses as _responses  # noqa: F401
 from nbchat.testing.server import STAND_IN, StandInServer
 
-# `python -m nbchat.testing.server` imports this package, which imports the server module
-# to register every endpoint's route, before running server.py as __main__; runpy warns of
-# the second copy. That __main__ only calls the package copy's main(), so the copies never
-# diverge: the warning would only alarm the person starting the server.
+# `python -m nbchat.testing.server` imports this package, and so the server module, before
+# running server.py as __main__; runpy warns of the second copy. Each copy has the whole
+# route table, so they cannot diverge: the warning would only alarm the person starting it.
 warnings.filterwarnings(
     "ignore", message="'nbchat.testing.server' found in sys.modules", category=RuntimeWarning
 )
-
 
 __all__ = ["STAND_IN", "StandInServer"]

@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .server import StandInServer, _Handler, completion_parts, route
+from .chat import completion_parts, usage
+from .wire import Handler, StandIn
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 _IDS = itertools.count(1)
@@ -40,7 +41,7 @@ class Store:
     script: BatchScript = field(default_factory=BatchScript)
 
 
-def store_of(server: StandInServer) -> Store:
+def store_of(server: StandIn) -> Store:
     """The files and batches of one stand-in server (tests script ``store_of(s).script``)."""
     store = vars(server).get("_files_and_batches")
     if store is None:
@@ -48,12 +49,12 @@ def store_of(server: StandInServer) -> Store:
     return store
 
 
-def _error(handler: _Handler, status: int, message: str, param: str | None = None) -> None:
+def _error(handler: Handler, status: int, message: str, param: str | None = None) -> None:
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
     handler._json(status, {"error": error})
 
 
-def _last(handler: _Handler, skip: int = 0) -> str:
+def _last(handler: Handler, skip: int = 0) -> str:
     parts = handler.path.split("?")[0].rstrip("/").split("/")
     return parts[-1 - skip]
 
@@ -79,8 +80,7 @@ def add_file(store: Store, name: str, data: bytes, purpose: str) -> dict[str, An
 # -- /v1/files -------------------------------------------------------------------------
 
 
-@route("POST", "/files")
-def upload(handler: _Handler, raw: bytes) -> None:
+def upload(handler: Handler, raw: bytes) -> None:
     head = f"Content-Type: {handler.headers.get('Content-Type', '')}\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
     fields: dict[str, Any] = {}
@@ -98,15 +98,13 @@ def upload(handler: _Handler, raw: bytes) -> None:
     handler._json(200, add_file(store_of(handler.stand_in), name, data, fields["purpose"]))
 
 
-@route("GET", "/files")
-def list_files(handler: _Handler, raw: bytes) -> None:
+def list_files(handler: Handler, raw: bytes) -> None:
     handler._record(None)
     data = list(store_of(handler.stand_in).files.values())
     handler._json(200, {"object": "list", "data": data, "has_more": False})
 
 
-@route("GET", "/files/*")
-def retrieve_file(handler: _Handler, raw: bytes) -> None:
+def retrieve_file(handler: Handler, raw: bytes) -> None:
     handler._record(None)
     meta = store_of(handler.stand_in).files.get(_last(handler))
     if meta is None:
@@ -114,8 +112,7 @@ def retrieve_file(handler: _Handler, raw: bytes) -> None:
     handler._json(200, meta)
 
 
-@route("GET", "/files/*/content")
-def file_content(handler: _Handler, raw: bytes) -> None:
+def file_content(handler: Handler, raw: bytes) -> None:
     handler._record(None)
     data = store_of(handler.stand_in).contents.get(_last(handler, 1))
     if data is None:
@@ -127,8 +124,7 @@ def file_content(handler: _Handler, raw: bytes) -> None:
     handler.wfile.write(data)
 
 
-@route("DELETE", "/files/*")
-def delete_file(handler: _Handler, raw: bytes) -> None:
+def delete_file(handler: Handler, raw: bytes) -> None:
     handler._record(None)
     store = store_of(handler.stand_in)
     file_id = _last(handler)
@@ -141,8 +137,7 @@ def delete_file(handler: _Handler, raw: bytes) -> None:
 # -- /v1/batches -----------------------------------------------------------------------
 
 
-@route("POST", "/batches")
-def create_batch(handler: _Handler, raw: bytes) -> None:
+def create_batch(handler: Handler, raw: bytes) -> None:
     try:
         body = json.loads(raw or b"null")
     except json.JSONDecodeError:
@@ -202,8 +197,7 @@ def create_batch(handler: _Handler, raw: bytes) -> None:
     handler._json(200, _public(_advance(store, batch)))
 
 
-@route("GET", "/batches/*")
-def retrieve_batch(handler: _Handler, raw: bytes) -> None:
+def retrieve_batch(handler: Handler, raw: bytes) -> None:
     handler._record(None)
     store = store_of(handler.stand_in)
     batch = store.batches.get(_last(handler))
@@ -212,8 +206,7 @@ def retrieve_batch(handler: _Handler, raw: bytes) -> None:
     handler._json(200, _public(_advance(store, batch)))
 
 
-@route("POST", "/batches/*/cancel")
-def cancel_batch(handler: _Handler, raw: bytes) -> None:
+def cancel_batch(handler: Handler, raw: bytes) -> None:
     handler._record(None)
     store = store_of(handler.stand_in)
     batch = store.batches.get(_last(handler, 1))
@@ -254,7 +247,7 @@ def _read_lines(data: bytes, endpoint: str) -> tuple[list[dict[str, Any]], list[
     return lines, problems
 
 
-def _run(handler: _Handler, lines: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+def _run(handler: Handler, lines: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """Answer every line as /v1/chat/completions would (scripted faults become error lines)."""
     output, errors = [], []
     for n, line in enumerate(lines):
@@ -289,7 +282,7 @@ def _run(handler: _Handler, lines: list[dict[str, Any]]) -> tuple[list[str], lis
                 }
                 for i, p in enumerate(choices)
             ],
-            "usage": handler._usage(body, choices),
+            "usage": usage(body, choices),
         }
         response = {"status_code": 200, "request_id": request_id, "body": completion}
         output.append(

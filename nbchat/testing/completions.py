@@ -9,7 +9,9 @@ import time
 from typing import Any
 
 from . import wire
-from .server import _TOKENS, _Handler, completion_parts, count_tokens, logprob_entry, route
+from .chat import completion_parts, logprob_entry
+from .text import TOKENS, count_tokens
+from .wire import Handler
 
 
 def legacy_logprobs(tokens: list[str], start: int, offset: int, top: int, prompt: bool) -> dict[str, Any]:
@@ -29,8 +31,7 @@ def legacy_logprobs(tokens: list[str], start: int, offset: int, top: int, prompt
     return out
 
 
-@route("POST", "/v1/completions")
-def completions(handler: _Handler, raw: bytes) -> None:
+def completions(handler: Handler, raw: bytes) -> None:
     body = wire.body_of(handler, raw)
     if body is None:
         return
@@ -47,7 +48,7 @@ def completions(handler: _Handler, raw: bytes) -> None:
     choices, reasons = completion_parts(body, dataclasses.replace(script, text=text), handler.stand_in.quirks)
     top = body.get("logprobs")
     echo = bool(body.get("echo"))
-    prompt_tokens = _TOKENS.findall(prompt)
+    prompt_tokens = TOKENS.findall(prompt)
     usage = {
         "prompt_tokens": count_tokens(prompt),
         "completion_tokens": sum(len(c) for c in choices),

@@ -14,7 +14,8 @@ from email.policy import default as email_policy
 from typing import Any
 
 from . import wire
-from .server import _Handler, count_tokens, route
+from .text import count_tokens
+from .wire import Handler
 
 SCALE = 16  # the stand-in draws 1024×1024 as 64×64: tests and demos stay fast
 # output tokens of a GPT image model per image: quality -> (square, portrait or landscape)
@@ -76,7 +77,7 @@ def dimensions(size: Any) -> tuple[int, int]:
     return max(1, width // SCALE), max(1, height // SCALE)
 
 
-def form_fields(handler: _Handler, raw: bytes) -> dict[str, Any] | None:
+def form_fields(handler: Handler, raw: bytes) -> dict[str, Any] | None:
     """A multipart form's fields; a file becomes {"filename", "type", "bytes", "sha256"}."""
     kind = handler.headers.get("Content-Type") or ""
     if not kind.startswith("multipart/form-data"):
@@ -104,15 +105,13 @@ def form_fields(handler: _Handler, raw: bytes) -> dict[str, Any] | None:
     return fields
 
 
-@route("POST", "/v1/images/generations")
-def generations(handler: _Handler, raw: bytes) -> None:
+def generations(handler: Handler, raw: bytes) -> None:
     body = wire.body_of(handler, raw)
     if body is not None:
         answer(handler, body, "image_generation", b"")
 
 
-@route("POST", "/v1/images/edits")
-def edits(handler: _Handler, raw: bytes) -> None:
+def edits(handler: Handler, raw: bytes) -> None:
     fields = form_fields(handler, raw)
     if fields is None:
         return
@@ -126,7 +125,7 @@ def edits(handler: _Handler, raw: bytes) -> None:
     answer(handler, fields, "image_edit", picture["sha256"].encode())
 
 
-def answer(handler: _Handler, body: dict[str, Any], events: str, picture: bytes) -> None:
+def answer(handler: Handler, body: dict[str, Any], events: str, picture: bytes) -> None:
     prompt, model = body.get("prompt"), str(body.get("model") or "dall-e-2")
     if not isinstance(prompt, str) or not prompt:
         return wire.bad_request(handler, "'prompt' is required", "prompt")

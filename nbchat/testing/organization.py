@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .server import _Handler, route
+from .wire import Handler
 
 DAY = 86400
 PROJECTS = ("proj_standin_alpha", "proj_standin_beta")
@@ -20,8 +20,7 @@ def amounts(day: int) -> dict[str, float]:
 NO_KEY = "nbchat-no-key"  # what nbchat sends a local server when no key is set
 
 
-@route("GET", "/v1/organization/costs")
-def costs(handler: _Handler, raw: bytes) -> None:
+def costs(handler: Handler, raw: bytes) -> None:
     query = parse_qs(urlsplit(handler.path).query)
     handler._record(query)
     auth = handler.headers.get("Authorization") or ""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from . import wire
 
 if TYPE_CHECKING:
-    from .server import _Handler
+    from .wire import Handler
 
 # what each server says, and the parameter its error names (None: it names none)
 WORDS: dict[str, tuple[str, str | None]] = {
@@ -75,7 +75,7 @@ class Refuse:
         return self.what in body
 
 
-def refused(handler: _Handler, body: dict[str, Any], api: str = "chat") -> bool:
+def refused(handler: Handler, body: dict[str, Any], api: str = "chat") -> bool:
     """Answer with the refusal of the first of the server's ``refuse`` the request carries
     (``api``: the error event in the shape of chat completions or of the Responses API)."""
     for refuse in handler.stand_in.quirks.refuse:
@@ -94,7 +94,7 @@ def refused(handler: _Handler, body: dict[str, Any], api: str = "chat") -> bool:
     return False
 
 
-def _error_event(handler: _Handler, event: dict[str, Any]) -> None:
+def _error_event(handler: Handler, event: dict[str, Any]) -> None:
     received = getattr(handler, "_received", None)
     if received is not None:
         received.status = 200

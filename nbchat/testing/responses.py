@@ -8,10 +8,11 @@ import dataclasses
 import time
 from typing import Any
 
-from .. import content
 from . import refusals, wire
-from .server import _TOKENS, REASONING_TOKENS, STAND_IN, _Handler, completion_parts, count_tokens, route
+from .chat import REASONING_TOKENS, completion_parts
+from .text import TOKENS, count_tokens, text_of
 from .tool_calls import scripted_calls, written_calls
+from .wire import STAND_IN, Handler
 
 _PARTS = {"input_text": "text", "output_text": "text", "input_image": "image_url", "input_file": "file"}
 
@@ -50,14 +51,13 @@ def as_messages(items: list[Any]) -> list[dict[str, Any]]:
 
 def summary_of(messages: list[dict[str, Any]]) -> str:
     last = messages[-1]["content"] if messages else ""
-    text = last if isinstance(last, str) else content.text_of(last)
+    text = last if isinstance(last, str) else text_of(last)
     return (
         f"**Reading the message**\n\nThe stand-in was asked about {len(text)} characters; it will echo them."
     )
 
 
-@route("POST", "/v1/responses")
-def responses(handler: _Handler, raw: bytes) -> None:
+def responses(handler: Handler, raw: bytes) -> None:
     body = wire.body_of(handler, raw)
     if body is None:
         return
@@ -91,12 +91,9 @@ def responses(handler: _Handler, raw: bytes) -> None:
     calls = [_call_item(c) for c in scripted_calls(script.tool_calls)]
     (pieces,), (reason,) = completion_parts(chat_body, script, handler.stand_in.quirks)
     reasoning = body.get("reasoning") or {}
-    summary = _TOKENS.findall(summary_of(messages)) if reasoning.get("summary") else []
+    summary = TOKENS.findall(summary_of(messages)) if reasoning.get("summary") else []
     thought = REASONING_TOKENS.get(str(reasoning.get("effort") or "medium"), 0) if reasoning else 0
-    prompt = 3 + sum(
-        3 + count_tokens(content.text_of(m["content"]) if content.is_valid(m["content"]) else "")
-        for m in messages
-    )
+    prompt = 3 + sum(3 + count_tokens(text_of(m["content"])) for m in messages)
     usage = {
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": 0},
