@@ -22,7 +22,7 @@ from .conversation import Conversation
 from .errors import Interrupted, NbChatError, RequestFailed
 from .hidden import guarded, hide_in_config
 from .notebook import Notebook
-from .options import CELL_OPTIONS, KINDS, Option, cell_kind, out_of_place, setting_options
+from .options import CELL_OPTIONS, CELL_OPTIONS_BY_DEST, Option, default_of, setting_options
 from .secret import Secret, credentials, one_line, public_url, redact, redact_foreign
 from .settings import Settings, ask_again, ini_credentials, parse_assignments, read_ini, split_config_line
 from .tokens import estimate, estimate_text
@@ -303,39 +303,18 @@ class ChatMagics(Magics, Settings):
         each model (or ``Chat`` variable) and compares their answers side by side.
         """
         args, overrides = self.parse_cell_line(line)
-        self.check_kind(args, overrides)
-        if args.compare:
-            return self.compare_cell(args, overrides, cell)
-        if args.dry_run:
-            return self.dry_run(args, cell, overrides)
-        if args.map or args.batch:
-            return self.map_cell(args, overrides, cell)
-        # a chat message is filled in by self.message (with images); the others take text
-        as_text = args.system or args.completion or args.role in ("system", "assistant")
-        text = self.cell_text(cell, args.raw or not as_text)
+        kind = kind_of(args)
+        self.check_kind(kind, args, overrides)
+        (kind.dry_run if args.dry_run else kind.run)(self, args, overrides, cell)
+
+    def send_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """A chat cell: the message, with the conversation so far; the reply is shown."""
+        self.cell_text(cell, raw=True)  # an empty cell is refused before anything else
         chat = self.chat_for(args.conversation)
-        if args.completion:
-            return self.complete_cell(chat, text, args, overrides)
-        if args.format == "image":
-            return self.image_cell(chat, text, args, overrides)
         if args.size or args.quality or args.output_format:
             raise UsageError("--size, --quality and --output-format are for images: add -f image")
         if args.echo:
             raise UsageError("--echo needs --completion (the chat APIs do not echo the prompt)")
-        if args.system or args.role == "system":
-            chat.conversation.system = text
-            return render.note(
-                f"System prompt of *{args.conversation}* set ({len(text)} characters).",
-                self.terminal,
-                rebuild.metadata(chat.conversation),
-            )
-        if args.role == "assistant":
-            turn = chat.prime(text, cell_id=self.cell_id)
-            return render.note(
-                f"Example reply added to *{args.conversation}*.",
-                self.terminal,
-                rebuild.metadata(chat.conversation, turn),
-            )
         self.hint_rebuild()
         if self.api == "responses":
             self.check_responses(overrides, args)
@@ -348,21 +327,42 @@ class ChatMagics(Magics, Settings):
             mapview.show_data(reply.data, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
 
-    def check_kind(self, args: Any, overrides: dict[str, Any]) -> None:
+    def system_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """``-s``: the cell becomes the conversation's system prompt; nothing is sent."""
+        text = self.cell_text(cell, args.raw)
+        chat = self.chat_for(args.conversation)
+        chat.conversation.system = text
+        render.note(
+            f"System prompt of *{args.conversation}* set ({len(text)} characters).",
+            self.terminal,
+            rebuild.metadata(chat.conversation),
+        )
+
+    def example_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """``--role assistant``: the cell is an example reply (few-shot); nothing is sent."""
+        text = self.cell_text(cell, args.raw)
+        chat = self.chat_for(args.conversation)
+        turn = chat.prime(text, cell_id=self.cell_id)
+        render.note(
+            f"Example reply added to *{args.conversation}*.",
+            self.terminal,
+            rebuild.metadata(chat.conversation, turn),
+        )
+
+    def check_kind(self, kind: CellKind, args: Any, overrides: dict[str, Any]) -> None:
         """An option this kind of cell would ignore is a usage error, not silently dropped."""
-        kind = cell_kind(args)
-        wrong = out_of_place(args)
-        if kind in ("system", "example"):
+        wrong = kind.out_of_place(args)
+        if not kind.sends:
             by_setting = {o.setting: o.names[0] for o in SETTING_OPTIONS}
             wrong += [by_setting[name] for name in overrides if name in by_setting]
-        if wrong and kind == "chat":
+        if wrong and kind.takes is None:
             raise UsageError(f"{', '.join(wrong)} goes with --map NAME")
         if wrong:
-            nothing_sent = " (nothing is sent)" if kind in ("system", "example") else ""
-            raise UsageError(f"{KINDS[kind][0]} does not take {', '.join(wrong)}{nothing_sent}")
-        if kind == "map" and overrides.get("tools"):
+            nothing_sent = "" if kind.sends else " (nothing is sent)"
+            raise UsageError(f"{kind.asked} does not take {', '.join(wrong)}{nothing_sent}")
+        if kind is CELL_KINDS["map"] and overrides.get("tools"):
             raise UsageError("--map does not take --tools: each item is one request, with no tool calls")
-        if kind == "map" and (overrides.get("n") or 1) > 1:
+        if kind is CELL_KINDS["map"] and (overrides.get("n") or 1) > 1:
             raise UsageError("--map takes one reply per item: leave out -n")
 
     def check_responses(self, overrides: dict[str, Any], args: Any = None) -> None:
@@ -377,8 +377,10 @@ class ChatMagics(Magics, Settings):
         if args is not None and args.schema:
             raise UsageError("--schema needs api=chat (Chat Completions); %chatconfig api=chat")
 
-    def image_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
+    def image_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         """``-f image``: the cell is the prompt; with ``--image PATH``, an edit of that picture."""
+        text = self.cell_text(cell, raw=True)
+        chat = self.chat_for(args.conversation)
         reply = render.show_images(self.image_stream(chat, text, args, overrides), self.terminal)
         if args.out:
             self.user_shell.user_ns[args.out] = reply
@@ -408,8 +410,10 @@ class ChatMagics(Magics, Settings):
         except ImageOptionError as e:
             raise UsageError(str(e)) from None
 
-    def complete_cell(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> None:
+    def complete_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         """``--completion``: the cell as a raw prompt; the view is verbatim text by default."""
+        text = self.cell_text(cell, args.raw)
+        chat = self.chat_for(args.conversation)
         stream = self.completion_stream(chat, text, args, overrides)
         reply = self.show_reply(stream, args.format or "text", args.conversation)
         self.deliver(reply, args.out, args.format == "code")
@@ -624,23 +628,34 @@ class ChatMagics(Magics, Settings):
     def dry_run(self, args: Any, cell: str, overrides: dict[str, Any]) -> None:
         """``%%chat --dry-run`` and ``%chat request``: the request the same cell would send;
         nothing is sent, recorded or created."""
-        if args.system or args.role in ("system", "assistant"):
-            what = "sets the system prompt" if args.role != "assistant" else "adds an example reply"
-            return render.note(f"Dry run: this cell sends nothing; it {what}.", self.terminal)
+        kind_of(args).dry_run(self, args, overrides, cell)
+
+    def sends_nothing(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """The dry run of a cell that sends nothing (a system prompt, an example reply)."""
+        what = "sets the system prompt" if args.role != "assistant" else "adds an example reply"
+        render.note(f"Dry run: this cell sends nothing; it {what}.", self.terminal)
+
+    def map_dry_run(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
         self.cell_text(cell, raw=True)  # an empty cell is refused as in a real send
-        if args.map or args.batch:
-            raise UsageError(
-                "--dry-run shows one request; --map sends one per item (try the template on one)"
-            )
+        raise UsageError("--dry-run shows one request; --map sends one per item (try the template on one)")
+
+    def built_dry_run(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """A completion's or an image's request, through the builders the cell uses; the
+        prompt as the cell would send it, and nothing is created."""
         from .chat import Chat
 
-        if args.completion or args.format == "image":
-            # the prompt as the cell would send it, through the same builders; nothing is created
-            text = self.cell_text(cell, args.raw or not args.completion)
-            chat = Chat(settings=self, conversation=Conversation(args.conversation), transport=self.transport)
-            build = self.completion_stream if args.completion else self.image_stream
-            stream = build(chat, text, args, overrides)
-            return render.dry_run(stream.request, self.terminal, getattr(stream, "attached", ""))
+        self.cell_text(cell, raw=True)  # an empty cell is refused as in a real send
+        text = self.cell_text(cell, args.raw or not args.completion)
+        chat = Chat(settings=self, conversation=Conversation(args.conversation), transport=self.transport)
+        build = self.completion_stream if args.completion else self.image_stream
+        stream = build(chat, text, args, overrides)
+        render.dry_run(stream.request, self.terminal, getattr(stream, "attached", ""))
+
+    def chat_dry_run(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+        """A chat cell's request, through the path a real send takes."""
+        from .chat import Chat
+
+        self.cell_text(cell, raw=True)  # an empty cell is refused as in a real send
         if self.api == "responses":
             self.check_responses(overrides, args)
         conversation = self.conversations.get(args.conversation) or Conversation(args.conversation)
@@ -1181,6 +1196,102 @@ class ChatMagics(Magics, Settings):
             for server, model, r in learned
         ]
         render.table(["server", "model", "refused", "asked now", "the server said"], rows, self.terminal)
+
+
+# -- the kinds of %%chat cell --------------------------------------------------------------
+
+_Handler = Callable[[ChatMagics, Any, dict[str, Any], str], None]  # (magics, args, overrides, cell)
+_MAP_OPTIONS = frozenset(
+    {"map", "batch", "concurrency", "strict", "schema", "conversation", "out", "raw", "no_cache"}
+)
+
+
+class CellKind:
+    """One kind of ``%%chat`` cell: how the user asks for it, the cell options it takes (any
+    other it would silently ignore, so it is refused by name), how it runs and how it
+    dry-runs. ``takes=None``: every option but those that belong to another kind."""
+
+    def __init__(
+        self,
+        asked: str,
+        takes: frozenset[str] | None,
+        run: _Handler,
+        dry_run: _Handler,
+        sends: bool = True,
+    ) -> None:
+        self.asked, self.takes, self.run, self.dry_run, self.sends = asked, takes, run, dry_run, sends
+
+    def out_of_place(self, args: argparse.Namespace) -> list[str]:
+        """The cell options given that this kind of cell would ignore, as the user wrote them."""
+        takes = self.takes if self.takes is not None else frozenset(CELL_OPTIONS_BY_DEST) - set(ONLY_FOR)
+        return [
+            opt.names[0]
+            for dest, opt in CELL_OPTIONS_BY_DEST.items()
+            if dest not in takes and dest != "dry_run" and getattr(args, dest) != default_of(opt)
+        ]
+
+
+# Every kind, in the order %%chat recognises them (the first whose test holds is the cell's
+# kind). A new kind is a row here and its two methods.
+CELL_KINDS: dict[str, CellKind] = {
+    "compare": CellKind(
+        "--compare",
+        _MAP_OPTIONS - {"batch"} | {"compare", "truth"},
+        ChatMagics.compare_cell,
+        ChatMagics.compare_cell,
+    ),
+    "map": CellKind("--map", _MAP_OPTIONS, ChatMagics.map_cell, ChatMagics.map_dry_run),
+    "completion": CellKind(
+        "--completion",
+        frozenset({"completion", "echo", "format", "out", "raw", "no_cache"}),
+        ChatMagics.complete_cell,
+        ChatMagics.built_dry_run,
+    ),
+    "image": CellKind(
+        "-f image",
+        frozenset({"format", "image", "size", "quality", "output_format", "out", "raw", "no_cache"}),
+        ChatMagics.image_cell,
+        ChatMagics.built_dry_run,
+    ),
+    "system": CellKind(
+        "-s",
+        frozenset({"system", "role", "conversation", "raw"}),
+        ChatMagics.system_cell,
+        ChatMagics.sends_nothing,
+        sends=False,
+    ),
+    "example": CellKind(
+        "--role assistant",
+        frozenset({"role", "conversation", "raw"}),
+        ChatMagics.example_cell,
+        ChatMagics.sends_nothing,
+        sends=False,
+    ),
+    "chat": CellKind("%%chat", None, ChatMagics.send_cell, ChatMagics.chat_dry_run),
+}
+# options that only some kinds take (a chat cell refuses them, naming the kind they go with)
+ONLY_FOR: dict[str, str] = {
+    "concurrency": "--map",
+    "batch": "--map",
+    "strict": "--map",
+    "compare": "--map",
+    "truth": "--compare",
+}
+
+
+def kind_of(args: argparse.Namespace) -> CellKind:
+    """The kind of cell the options ask for."""
+    if args.compare:
+        return CELL_KINDS["compare"]
+    if args.map or args.batch:
+        return CELL_KINDS["map"]
+    if args.completion:
+        return CELL_KINDS["completion"]
+    if args.format == "image":
+        return CELL_KINDS["image"]
+    if args.system or args.role == "system":
+        return CELL_KINDS["system"]
+    return CELL_KINDS["example" if args.role == "assistant" else "chat"]
 
 
 class _Without(dict[str, Any]):

@@ -158,77 +158,8 @@ CELL_OPTIONS: list[Option] = [
 ]
 
 
-# The kinds of %%chat cell that take only some of the cell's own options (a chat cell takes
-# them all): how the user asked for the kind, and the options (by dest) it takes. Any other
-# option the user gave would be silently ignored by that kind, so it is refused by name.
-KINDS: dict[str, tuple[str, frozenset[str]]] = {
-    "map": (
-        "--map",
-        frozenset(
-            {"map", "batch", "concurrency", "strict", "schema", "conversation", "out", "raw", "no_cache"}
-        ),
-    ),
-    "compare": (
-        "--compare",
-        frozenset(
-            {
-                "map",
-                "compare",
-                "truth",
-                "concurrency",
-                "strict",
-                "schema",
-                "conversation",
-                "out",
-                "raw",
-                "no_cache",
-            }
-        ),
-    ),
-    "completion": ("--completion", frozenset({"completion", "echo", "format", "out", "raw", "no_cache"})),
-    "image": (
-        "-f image",
-        frozenset({"format", "image", "size", "quality", "output_format", "out", "raw", "no_cache"}),
-    ),
-    "system": ("-s", frozenset({"system", "role", "conversation", "raw"})),
-    "example": ("--role assistant", frozenset({"role", "conversation", "raw"})),
-}
-ONLY_FOR: dict[str, str] = {
-    "concurrency": "--map",
-    "batch": "--map",
-    "strict": "--map",
-    "compare": "--map",
-    "truth": "--compare",
-}  # the rest name their own kind
-
-
-def cell_kind(args: argparse.Namespace) -> str:
-    """Which kind of cell the options ask for, in the order ``%%chat`` acts on them."""
-    if args.compare:
-        return "compare"
-    if args.map or args.batch:
-        return "map"
-    if args.completion:
-        return "completion"
-    if args.format == "image":
-        return "image"
-    if args.system or args.role == "system":
-        return "system"
-    return "example" if args.role == "assistant" else "chat"
-
-
-def out_of_place(args: argparse.Namespace) -> list[str]:
-    """The cell options given that this kind of cell would ignore, as the user wrote them."""
-    kind = cell_kind(args)
-    takes = KINDS[kind][1] if kind in KINDS else frozenset(CELL_OPTIONS_BY_DEST) - set(ONLY_FOR)
-    return [
-        opt.names[0]
-        for dest, opt in CELL_OPTIONS_BY_DEST.items()
-        if dest not in takes and dest != "dry_run" and getattr(args, dest) != _default(opt)
-    ]
-
-
-def _default(opt: Option) -> Any:
+def default_of(opt: Option) -> Any:
+    """An option's value when the user did not give it."""
     return opt.kwargs.get("default", False if opt.kwargs.get("action") == "store_true" else None)
 
 

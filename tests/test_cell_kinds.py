@@ -60,3 +60,28 @@ def test_the_options_each_kind_takes_are_taken(cell: Cell, server: StandInServer
     assert cell(SETUP).ok
     run = cell(f"%%chat {line}\nLabel {{item}}")
     assert run.ok, run.error
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        ("", "chat"),
+        ("-s", "system"),
+        ("--role system", "system"),
+        ("--role assistant", "example"),
+        ("--map items", "map"),
+        ("--map items --batch", "map"),
+        ("--map items --compare a,b", "compare"),
+        ("--completion", "completion"),
+        ("-f image", "image"),
+    ],
+)
+def test_each_kind_is_one_row_of_the_table_the_cell_dispatches_on(shell, line: str, kind: str) -> None:
+    from nbchat.magics import CELL_KINDS, INSTANCES, kind_of, parser_of, split_line
+
+    magics = INSTANCES[shell]
+    args = parser_of(magics.chat_cell).parse_args(split_line(line))
+    row = kind_of(args)
+    assert row is CELL_KINDS[kind]
+    # how it runs and how it dry-runs are methods of the magics, named in the row
+    assert callable(row.run) and callable(row.dry_run) and row.run.__qualname__.startswith("ChatMagics.")
