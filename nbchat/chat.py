@@ -14,14 +14,14 @@ from .content import Content, is_valid
 from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
 from .errors import BadSetting, EmptyMessage, NbChatError, RequestFailed
-from .events import Event, ReasoningDelta, Replayed, TextDelta
+from .events import Event, ReasoningDelta, Replayed, TextDelta, ToolEvent
 from .learned import JSON_SCHEMA, MAX_TOKENS, PART, TOOLS, Refusal, without
 from .rebuild import exchange_of
 from .schema import Schema, request_with, to_schema
 from .secret import credentials, redact_foreign
 from .settings import Settings, ask_again, unknown_setting
 from .tokens import estimate_messages, estimate_text
-from .tools import Approval, Deferred, Tool, ToolCall, ToolError, ToolEvent, Workspace, as_tool, run_call
+from .tools import Approval, Deferred, Tool, ToolCall, ToolError, Workspace, as_tool, run_call
 from .usage import Ledger, cost, priced_by
 
 # settings a single call may change besides the request parameters (each is read per call)
@@ -196,11 +196,9 @@ class ReplyStream:
     def events(self) -> Iterator[Event]:
         """Every event of the reply, in order: the text of every choice (``TextDelta``) and a
         ``ToolEvent`` before and after each tool call (see ``nbchat.events``)."""
-        for item in self._events():
-            # transports yield text as bare (index, text) pairs
-            yield TextDelta(*item) if type(item) is tuple else item
+        yield from self._events()
 
-    def _events(self) -> Iterator[Any]:
+    def _events(self) -> Iterator[Event]:
         if self._started:
             raise NbChatError("this reply was already read")
         self._started = True
@@ -358,7 +356,7 @@ class ReplyStream:
         yield from self._replayed_calls()
         for index, text in enumerate(self.completion.texts):
             if text:
-                yield index, text
+                yield TextDelta(index, text)
         self.reply = self.finish(replayed=entry)
 
     def _replayed_calls(self) -> Iterator[Any]:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from .compat import adapt
 from .connection import resolve, shared_client
 from .errors import NbChatError, RequestFailed
+from .events import Event
 from .learned import Learned, recognise
 from .secret import guard_logs, one_line, public_url
 from .settings import Settings
@@ -177,9 +178,9 @@ class Transport:
         with boundary(settings):
             return what(self.client(settings))
 
-    def run(self, settings: Any, body: dict[str, Any], completion: Any, api: str = "chat") -> Iterator[Any]:
-        """Send ``body`` to ``api`` (chat, responses, completions or images); yield
-        ``(choice index, text)`` (or that API's events) as the reply arrives. A failure
+    def run(self, settings: Any, body: dict[str, Any], completion: Any, api: str = "chat") -> Iterator[Event]:
+        """Send ``body`` to ``api`` (chat, responses, completions or images); yield its
+        events (``nbchat.events``) as the reply arrives. A failure
         is a ``RequestFailed``; one that refuses something the body sent carries the
         ``Refusal`` (the engine decides whether to ask again)."""
         from . import wallclock

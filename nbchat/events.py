@@ -13,9 +13,9 @@ Kinds so far:
   ``choice`` (0-based). It unpacks like the ``(index, text)`` pairs older code read.
 - ``reasoning`` — :class:`ReasoningDelta` ``(text)``: the next piece of a reasoning
   summary (the Responses API), painted in a collapsible *Thinking* block above the reply.
-- ``tool_call`` — ``nbchat.tools.ToolEvent``: a call being assembled, then its result.
-- ``image_partial`` and ``image`` — ``nbchat.transports.images.ImagePartial`` /
-  ``ImageDone`` ``(number, png)``: a partial image (replaced by the next), a finished one.
+- ``tool_call`` — :class:`ToolEvent` ``(call, done)``: a call about to run, then with its result.
+- ``image_partial`` and ``image`` — :class:`ImagePartial` / :class:`ImageDone`
+  ``(number, png)``: a partial image (replaced by the next), a finished one.
 - ``replayed`` — :class:`Replayed` ``(asked)``: the reply comes from the reply cache. It
   comes first; the reply's other events (reasoning, tool calls with their stored results,
   the whole text of each choice) follow at once, so every view paints a replay as it
@@ -24,7 +24,10 @@ Kinds so far:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:  # a tool call is core data of its own (nbchat.tools); the event only carries it
+    from .tools import ToolCall
 
 
 class Event(Protocol):
@@ -79,4 +82,41 @@ class Replayed(NamedTuple):
         return 0
 
 
-__all__ = ["Event", "ReasoningDelta", "Replayed", "TextDelta"]
+class ToolEvent(NamedTuple):
+    """A tool call in the reply stream: once when it is about to run, once with its result."""
+
+    call: ToolCall
+    done: bool
+
+    @property
+    def kind(self) -> str:
+        return "tool_call"
+
+    @property
+    def size(self) -> int:
+        return 1
+
+
+class ImagePartial(NamedTuple):
+    """A partial image of image ``number`` (0-based), to be replaced by the next one."""
+
+    number: int
+    png: bytes
+
+    @property
+    def kind(self) -> str:
+        return "image_partial"
+
+
+class ImageDone(NamedTuple):
+    """Image ``number`` (0-based) is complete."""
+
+    number: int
+    png: bytes
+
+    @property
+    def kind(self) -> str:
+        return "image"
+
+
+__all__ = ["Event", "ImageDone", "ImagePartial", "ReasoningDelta", "Replayed", "TextDelta", "ToolEvent"]

@@ -14,10 +14,10 @@ from IPython.display import DisplayHandle, display
 from .chat import Reply, ReplyStream, Request
 from .context import summary
 from .errors import StreamInterrupted
-from .events import TextDelta
+from .events import TextDelta, ToolEvent
 from .images import ImageReply, ImageStream
 from .markdown import escape_dollars, keep_lines, protect_dollars
-from .tools import ToolCall, ToolEvent
+from .tools import ToolCall
 from .transports.images import sniff
 from .usage import GENAI_PRICES, Ledger, cost, format_cost, reasoning_tokens
 

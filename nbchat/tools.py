@@ -879,22 +879,6 @@ class CallParts:
         return bool(self.parts)
 
 
-@dataclass(frozen=True)
-class ToolEvent:
-    """A call in the reply stream: once when it is about to run, once with its result."""
-
-    call: ToolCall
-    done: bool
-
-    @property
-    def kind(self) -> str:
-        return "tool_call"
-
-    @property
-    def size(self) -> int:
-        return 1
-
-
 # names beyond the namespace and the built-ins (an MCP server's tools): a name -> its tools
 Sources = Callable[[str], "Deferred | None"]
 
@@ -1001,7 +985,6 @@ __all__ = [
     "ToolArgumentsError",
     "ToolCall",
     "ToolError",
-    "ToolEvent",
     "ToolFailed",
     "ToolResult",
     "Workspace",

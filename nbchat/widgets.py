@@ -15,10 +15,11 @@ from traitlets import Bool, Enum, Float, Int, List
 
 from .chat import Reply, ReplyStream
 from .errors import NbChatError
+from .events import ToolEvent
 from .markdown import protect_dollars
 from .options import setting_options
 from .render import View, bundle, consume, logprob_html, tool_head
-from .tools import ToolCall, ToolEvent, message_text
+from .tools import ToolCall, message_text
 
 
 def panel_settings(cls: type[Any]) -> list[str]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ..events import TextDelta
 from .shape import Events, check_finished, choices_of, clean_usage, model_name, stream_class
 
 PATH = "/chat/completions"
 
 
-def run(client: Any, body: dict[str, Any], completion: Any) -> Iterator[tuple[int, str]]:
+def run(client: Any, body: dict[str, Any], completion: Any) -> Iterator[TextDelta]:
     """Send ``body``; yield ``(choice index, text)`` as the reply arrives, filling ``completion``.
     (A server that refuses a part of the request is asked again by the engine, which learns.)"""
     if body.get("stream"):
@@ -24,7 +25,7 @@ def run(client: Any, body: dict[str, Any], completion: Any) -> Iterator[tuple[in
     completion.take_whole(client.post(PATH, body=body, cast_to=object))
     for index, text in zip(sorted(completion.parts), completion.texts, strict=True):
         if text:
-            yield index, text
+            yield TextDelta(index, text)
 
 
 async def whole(client: Any, body: dict[str, Any]) -> Any:
@@ -37,7 +38,7 @@ def model_ids(client: Any) -> Any:
     return client.get("/models", cast_to=object)
 
 
-def _stream(client: Any, body: dict[str, Any], completion: Any) -> Iterator[tuple[int, str]]:
+def _stream(client: Any, body: dict[str, Any], completion: Any) -> Iterator[TextDelta]:
     events = Events(client, PATH, body, stream_class())
     for chunk in events:
         completion.model = model_name(chunk.get("model")) or completion.model
@@ -46,6 +47,6 @@ def _stream(client: Any, body: dict[str, Any], completion: Any) -> Iterator[tupl
         for choice in choices_of(chunk):
             taken = completion.take_choice(choice, "delta")
             if taken:
-                yield taken
+                yield TextDelta(*taken)
     completion.done = events.done
     check_finished(completion, int(body.get("n") or 1), events.done)

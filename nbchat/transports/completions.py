@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import RequestFailed
+from ..events import TextDelta
 from .shape import (
     Events,
     check_finished,
@@ -83,7 +84,7 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[tuple[int, str]]:
+def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[TextDelta]:
     """Send ``body``; yield ``(choice index, text)`` as the continuation arrives."""
     prompt_length = len(body["prompt"]) if body.get("echo") else 0
     if not body.get("stream"):
@@ -96,7 +97,7 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
             take_choice(choice, completion, prompt_length)
         for index, text in zip(sorted(completion.parts), completion.texts, strict=True):
             if text:
-                yield index, text
+                yield TextDelta(index, text)
         return
     events = Events(client, PATH, body, stream_class)
     for chunk in events:
@@ -106,6 +107,6 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
         for choice in choices_of(chunk):
             taken = take_choice(choice, completion, prompt_length)
             if taken:
-                yield taken
+                yield TextDelta(*taken)
     completion.done = events.done
     check_finished(completion, int(body.get("n") or 1), events.done, "the completion")

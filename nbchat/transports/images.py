@@ -11,9 +11,10 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import NbChatError, RequestFailed
+from ..events import ImageDone, ImagePartial
 from ..secret import one_line
 from .shape import IMAGE_COUNTS, Events, clean_usage, kind, malformed, reported, text_of, valid_text
 
@@ -67,28 +68,6 @@ def family(model: str) -> dict[str, Any] | None:
 
 def is_gpt_image(model: str) -> bool:
     return family(model) is _GPT_IMAGE
-
-
-class ImagePartial(NamedTuple):
-    """A partial image of image ``number`` (0-based), to be replaced by the next one."""
-
-    number: int
-    png: bytes
-
-    @property
-    def kind(self) -> str:
-        return "image_partial"
-
-
-class ImageDone(NamedTuple):
-    """Image ``number`` (0-based) is complete."""
-
-    number: int
-    png: bytes
-
-    @property
-    def kind(self) -> str:
-        return "image"
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..compat import does_not_reason, is_reasoning_model
 from ..errors import NbChatError, RequestFailed
-from ..events import ReasoningDelta
+from ..events import ReasoningDelta, TextDelta
 from .shape import (
     MAX_PARTS,
     Events,
@@ -275,7 +275,9 @@ def _objects(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[Any]:
+def run(
+    client: Any, body: dict[str, Any], completion: Any, stream_class: Any
+) -> Iterator[TextDelta | ReasoningDelta]:
     """Send ``body``; yield ``(0, text)`` pairs for the reply and ``ReasoningDelta``
     events for the summary as they arrive."""
     completion.parts.setdefault(0, [])
@@ -288,7 +290,7 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
         for text in completion.reasoning:
             yield ReasoningDelta(text)
         if completion.texts[0]:
-            yield 0, completion.texts[0]
+            yield TextDelta(0, completion.texts[0])
         return
     for event in Events(client, PATH, body, stream_class):
         kind = event.get("type")
@@ -296,7 +298,7 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
             delta = text_of(event.get("delta"), "a text delta")
             _add_logprobs(completion, event.get("logprobs"))
             if delta and (text := completion.add(0, delta)):
-                yield 0, text
+                yield TextDelta(0, text)
         elif kind == "response.reasoning_summary_text.delta":
             text = _add_reasoning(completion, event.get("summary_index"), event.get("delta"))
             if text:
