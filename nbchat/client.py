@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from .compat import adapt
 from .connection import resolve, shared_client
 from .errors import NbChatError, RequestFailed
-from .events import Event
+from .events import Chunk, Event, StreamEnd, TextDelta, Whole
 from .learned import Learned, recognise
 from .secret import guard_logs, one_line, public_url
 from .settings import Settings
@@ -23,7 +23,9 @@ from .tools import CallParts
 from .transports import chat as chat_wire
 from .transports.errors import SDK_TIMEOUT, boundary
 from .transports.shape import (
+    check_finished,
     choice_index,
+    choices_of,
     clean_usage,
     content_text,
     joined,
@@ -105,6 +107,28 @@ class Completion:
         text = joined(self._pending, index, text)
         self.parts.setdefault(index, []).append(text)
         return text
+
+    def fold(self, event: Event) -> Iterator[Event]:
+        """Take one of the wire's events into the reply; yield what a view paints of it (the
+        new text of a choice, as valid text). A reply is this fold of its events."""
+        if isinstance(event, Chunk):
+            self.model = model_name(event.data.get("model")) or self.model
+            if event.data.get("usage") is not None:
+                self.usage = clean_usage(event.data["usage"])
+            for choice in choices_of(event.data):
+                taken = self.take_choice(choice, "delta")
+                if taken:
+                    yield TextDelta(*taken)
+        elif isinstance(event, Whole):
+            self.take_whole(event.data)
+            for index, text in zip(sorted(self.parts), self.texts, strict=True):
+                if text:
+                    yield TextDelta(index, text)
+        elif isinstance(event, StreamEnd):
+            self.done = event.done
+            check_finished(self, event.asked, event.done)
+        else:
+            yield event
 
     def take_whole(self, data: Any) -> None:
         """Record a whole (not streamed) chat completion: a live reply, a map's, a batch's."""
@@ -192,7 +216,8 @@ class Transport:
                 # the server's time from here: not the SDK's import, not building a client
                 completion.started = time.perf_counter()
                 if api == "chat":
-                    yield from chat_wire.run(client, body, completion)
+                    for event in chat_wire.run(client, body):
+                        yield from completion.fold(event)
                 else:
                     yield from wire(api).run(client, body, completion, stream_class())
         finally:

@@ -20,11 +20,15 @@ Kinds so far:
   comes first; the reply's other events (reasoning, tool calls with their stored results,
   the whole text of each choice) follow at once, so every view paints a replay as it
   paints a reply, in full on the first paint.
+
+What a transport yields besides those: ``chunk``, ``whole`` and ``stream_end`` — :class:`Chunk`,
+:class:`Whole`, :class:`StreamEnd` — the wire's own events, which ``Completion.fold`` takes
+into the reply (the transport keeps and changes nothing); views never see them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:  # a tool call is core data of its own (nbchat.tools); the event only carries it
     from .tools import ToolCall
@@ -119,4 +123,47 @@ class ImageDone(NamedTuple):
         return "image"
 
 
-__all__ = ["Event", "ImageDone", "ImagePartial", "ReasoningDelta", "Replayed", "TextDelta", "ToolEvent"]
+class Chunk(NamedTuple):
+    """One chunk of a streamed Chat Completion, as the server sent it (the transport's event;
+    ``Completion.fold`` turns it into the text deltas a view paints)."""
+
+    data: Any
+
+    @property
+    def kind(self) -> str:
+        return "chunk"
+
+
+class Whole(NamedTuple):
+    """A whole (not streamed) Chat Completion, as the server sent it."""
+
+    data: Any
+
+    @property
+    def kind(self) -> str:
+        return "whole"
+
+
+class StreamEnd(NamedTuple):
+    """A streamed reply ended: ``done`` if its closing ``[DONE]`` arrived; ``asked`` choices."""
+
+    done: bool
+    asked: int
+
+    @property
+    def kind(self) -> str:
+        return "stream_end"
+
+
+__all__ = [
+    "Chunk",
+    "Event",
+    "ImageDone",
+    "ImagePartial",
+    "ReasoningDelta",
+    "Replayed",
+    "StreamEnd",
+    "TextDelta",
+    "ToolEvent",
+    "Whole",
+]

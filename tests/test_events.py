@@ -1,0 +1,64 @@
+"""Events are the one currency: every event type is declared in nbchat/events.py, a
+transport yields events and keeps nothing, and a reply is the fold of its events."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from nbchat import events
+from nbchat.client import Completion, Transport
+from nbchat.settings import Settings
+from nbchat.testing.server import StandInServer
+from nbchat.transports import chat as wire
+
+PACKAGE = Path(__file__).resolve().parent.parent / "nbchat"
+
+
+def test_every_event_type_is_declared_in_the_events_module() -> None:
+    # an event is a class whose ``kind`` is a fixed name: the view method that paints it is on_<kind>
+    elsewhere = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "testing" in path.parts or path.name == "events.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(_names_its_kind(f) for f in node.body):
+                elsewhere.append(f"{path.name}: {node.name}")
+    assert elsewhere == []
+    kinds = {getattr(events, name).__name__ for name in events.__all__}
+    assert {"TextDelta", "ReasoningDelta", "ToolEvent", "ImagePartial", "ImageDone", "Replayed"} <= kinds
+
+
+def _names_its_kind(node: ast.AST) -> bool:
+    """``def kind(self): return "text"`` (a property naming a fixed kind)."""
+    if not isinstance(node, ast.FunctionDef) or node.name != "kind" or len(node.body) != 1:
+        return False
+    body = node.body[0]
+    return isinstance(body, ast.Return) and isinstance(body.value, ast.Constant)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_is_the_fold_of_the_chat_transports_events(server: StandInServer, stream: bool) -> None:
+    client = Transport().client(Settings(base_url=server.url, api_key="sk-test"))
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi there"}], "n": 2}
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    sent = dict(body)
+    arrived = list(wire.run(client, body))
+    assert body == sent, "the transport changes nothing it was given"
+    kinds = [e.kind for e in arrived]
+    assert kinds == (["chunk"] * (len(kinds) - 1) + ["stream_end"] if stream else ["whole"])
+    completion = Completion()
+    painted = [delta for event in arrived for delta in completion.fold(event)]
+    assert {d.kind for d in painted} == {"text"}
+    assert "".join(d.text for d in painted if d.choice == 0) == completion.texts[0] == "Echo: hi there"
+    assert completion.texts[1] == "Echo: hi there (choice 2)"
+    assert completion.usage is not None and completion.usage["completion_tokens"] > 0
+    again = Completion()
+    for event in arrived:
+        list(again.fold(event))
+    assert again.texts == completion.texts and again.usage == completion.usage, (
+        "the same events, the same reply"
+    )
