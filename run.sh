@@ -22,12 +22,28 @@ case "$command" in
 esac
 
 venv=.venv
+# The host's pip installs into the venv when it can (pip >= 22.3 has --python): a venv
+# without a pip of its own is made in a blink instead of seconds. Otherwise the venv's pip.
+host_pip() {
+  python3 -c 'import sys, pip; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (22, 3))' 2>/dev/null
+}
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv" || { echo "python3 -m venv failed: on Debian/Ubuntu, apt install python3-venv" >&2; exit 1; }
+  if host_pip; then
+    python3 -m venv --without-pip "$venv"
+  else
+    python3 -m venv "$venv" || { echo "python3 -m venv failed: on Debian/Ubuntu, apt install python3-venv" >&2; exit 1; }
+  fi
+fi
+if "$venv/bin/python" -c 'import pip' 2>/dev/null; then
+  pip=("$venv/bin/python" -m pip)
+else
+  pip=(python3 -m pip --python "$venv/bin/python")
 fi
 stamp="$venv/.nbchat-installed-$extra"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extra]"
+  # --no-compile: Python compiles what it imports on first use; compiling every installed
+  # module up front was a third of a first run
+  "${pip[@]}" install --quiet --disable-pip-version-check --no-compile -e ".[$extra]"
   touch "$stamp"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
