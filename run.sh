@@ -22,28 +22,37 @@ case "$command" in
 esac
 
 venv=.venv
-# The host's pip installs into the venv when it can (pip >= 22.3 has --python): a venv
-# without a pip of its own is made in a blink instead of seconds. Otherwise the venv's pip.
-host_pip() {
+# uv installs a new venv's packages in parallel, in seconds; on a machine without it, it is
+# fetched once into the venv (with the host's pip). pip is the fallback for everything.
+host_pip() {  # the host's pip can install into another environment (--python: pip >= 22.3)
   python3 -c 'import sys, pip; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (22, 3))' 2>/dev/null
 }
+uv=$(command -v uv || true)
+[ -z "$uv" ] && [ -x "$venv/.tools/bin/uv" ] && uv="$venv/.tools/bin/uv"
 if [ ! -x "$venv/bin/python" ]; then
-  if host_pip; then
-    python3 -m venv --without-pip "$venv"
+  if [ -z "$uv" ] && host_pip &&
+    python3 -m pip install --quiet --disable-pip-version-check --no-compile --target "$venv/.tools" uv >/dev/null 2>&1; then
+    uv="$venv/.tools/bin/uv"
+  fi
+  if [ -n "$uv" ] || host_pip; then
+    python3 -m venv --without-pip "$venv"  # no pip of its own to set up: a blink, not seconds
   else
     python3 -m venv "$venv" || { echo "python3 -m venv failed: on Debian/Ubuntu, apt install python3-venv" >&2; exit 1; }
   fi
 fi
-if "$venv/bin/python" -c 'import pip' 2>/dev/null; then
-  pip=("$venv/bin/python" -m pip)
-else
-  pip=(python3 -m pip --python "$venv/bin/python")
-fi
+pip_install() {
+  # --no-compile: Python compiles what it imports on first use, not every installed module
+  if "$venv/bin/python" -c 'import pip' 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile "$@"
+  else
+    python3 -m pip --python "$venv/bin/python" install --quiet --disable-pip-version-check --no-compile "$@"
+  fi
+}
 stamp="$venv/.nbchat-installed-$extra"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  # --no-compile: Python compiles what it imports on first use; compiling every installed
-  # module up front was a third of a first run
-  "${pip[@]}" install --quiet --disable-pip-version-check --no-compile -e ".[$extra]"
+  if [ -z "$uv" ] || ! "$uv" pip install --quiet --python "$venv/bin/python" -e ".[$extra]"; then
+    pip_install -e ".[$extra]"
+  fi
   touch "$stamp"
 fi
 export PATH="$PWD/$venv/bin:$PATH"
