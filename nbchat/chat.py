@@ -243,7 +243,7 @@ class ReplyStream:
             )
             check(settings, spent, cost_of(body, settings.prices), what, model, resolve(settings).url)
 
-    def _once_more(self, refusal: Refusal) -> Iterator[Any]:
+    def _once_more(self, refusal: Refusal) -> Iterator[Event]:
         """The server refused something the request sent: remember it for this server and
         model, and ask once more as every later request will be made (without it, or
         otherwise); the footer says so. A second failure names what was refused."""
@@ -296,7 +296,7 @@ class ReplyStream:
             return "the partial reply is shown above, not kept in history (keep_partial is off)"
         return "the partial reply is shown above"
 
-    def _tool_round(self) -> Iterator[Any]:
+    def _tool_round(self) -> Iterator[Event]:
         """Run the calls the last reply asked for, then ask again with their results.
 
         Each call is answered (by its result, its error, or why it did not run), so the
@@ -346,7 +346,7 @@ class ReplyStream:
         self.within_budget(body, f"tool round {len(self.rounds)} (the request with the calls' results)")
         yield from self.chat.transport.run(self.chat.settings, body, self.completion, self.request.api)
 
-    def _replay(self, entry: Entry) -> Iterator[Any]:
+    def _replay(self, entry: Entry) -> Iterator[Event]:
         """A reply from the cache: the events a live reply had, at once, through the same
         consumer (the reasoning summary, the tool calls, the whole text of each choice)."""
         restore(self.completion, entry.reply)
@@ -359,7 +359,7 @@ class ReplyStream:
                 yield TextDelta(index, text)
         self.reply = self.finish(replayed=entry)
 
-    def _replayed_calls(self) -> Iterator[Any]:
+    def _replayed_calls(self) -> Iterator[Event]:
         """A tool turn from the cache: its calls are shown with their stored results, not
         run again."""
         turn = self.completion.tool_turn

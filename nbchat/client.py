@@ -176,7 +176,7 @@ class Transport:
         self._async: tuple[Any, Any] | None = None  # (the client it twins, an AsyncOpenAI)
         self.learned = Learned()  # what servers refused this session, by server and model
 
-    def client(self, settings: Any) -> Any:
+    def client(self, settings: Settings) -> Any:
         _check_urls(settings)
         connection = resolve(settings)
         identity = connection.identity(settings)
@@ -187,7 +187,7 @@ class Transport:
             self._identity = identity
         return self._client
 
-    def async_client(self, settings: Any) -> Any:
+    def async_client(self, settings: Settings) -> Any:
         """An ``AsyncOpenAI`` twin of :meth:`client` (same key, URL, headers), without the
         SDK's own retries: a map's limiter decides when to ask again."""
         with boundary(settings):
@@ -197,12 +197,14 @@ class Transport:
                 self._async = (sync, twin)
             return self._async[1]
 
-    def call(self, settings: Any, what: Callable[[Any], T]) -> T:
+    def call(self, settings: Settings, what: Callable[[Any], T]) -> T:
         """``what(client)`` inside the error boundary: a Files, Batch or other one-shot call."""
         with boundary(settings):
             return what(self.client(settings))
 
-    def run(self, settings: Any, body: dict[str, Any], completion: Any, api: str = "chat") -> Iterator[Event]:
+    def run(
+        self, settings: Settings, body: dict[str, Any], completion: Any, api: str = "chat"
+    ) -> Iterator[Event]:
         """Send ``body`` to ``api`` (chat, responses, completions or images); yield its
         events (``nbchat.events``) as the reply arrives. A failure
         is a ``RequestFailed``; one that refuses something the body sent carries the
@@ -224,7 +226,7 @@ class Transport:
             wallclock.clear()
             completion.ended = time.perf_counter()
 
-    def models(self, settings: Any) -> list[str]:
+    def models(self, settings: Settings) -> list[str]:
         from . import wallclock
 
         where = resolve(settings).where

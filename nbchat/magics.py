@@ -307,7 +307,7 @@ class ChatMagics(Magics, Settings):
         self.check_kind(kind, args, overrides)
         (kind.dry_run if args.dry_run else kind.run)(self, args, overrides, cell)
 
-    def send_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def send_cell(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """A chat cell: the message, with the conversation so far; the reply is shown."""
         self.cell_text(cell, raw=True)  # an empty cell is refused before anything else
         chat = self.chat_for(args.conversation)
@@ -327,7 +327,7 @@ class ChatMagics(Magics, Settings):
             mapview.show_data(reply.data, self.terminal)
         self.deliver(reply, args.out, fmt == "code")
 
-    def system_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def system_cell(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """``-s``: the cell becomes the conversation's system prompt; nothing is sent."""
         text = self.cell_text(cell, args.raw)
         chat = self.chat_for(args.conversation)
@@ -338,7 +338,7 @@ class ChatMagics(Magics, Settings):
             rebuild.metadata(chat.conversation),
         )
 
-    def example_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def example_cell(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """``--role assistant``: the cell is an example reply (few-shot); nothing is sent."""
         text = self.cell_text(cell, args.raw)
         chat = self.chat_for(args.conversation)
@@ -349,7 +349,7 @@ class ChatMagics(Magics, Settings):
             rebuild.metadata(chat.conversation, turn),
         )
 
-    def check_kind(self, kind: CellKind, args: Any, overrides: dict[str, Any]) -> None:
+    def check_kind(self, kind: CellKind, args: argparse.Namespace, overrides: dict[str, Any]) -> None:
         """An option this kind of cell would ignore is a usage error, not silently dropped."""
         wrong = kind.out_of_place(args)
         if not kind.sends:
@@ -365,7 +365,7 @@ class ChatMagics(Magics, Settings):
         if kind is CELL_KINDS["map"] and (overrides.get("n") or 1) > 1:
             raise UsageError("--map takes one reply per item: leave out -n")
 
-    def check_responses(self, overrides: dict[str, Any], args: Any = None) -> None:
+    def check_responses(self, overrides: dict[str, Any], args: argparse.Namespace | None = None) -> None:
         """api=responses: parameters that API lacks, and tools and schemas (nbchat sends those
         to Chat Completions only), are a usage error, before anything changes."""
         from .transports import responses
@@ -377,7 +377,7 @@ class ChatMagics(Magics, Settings):
         if args is not None and args.schema:
             raise UsageError("--schema needs api=chat (Chat Completions); %chatconfig api=chat")
 
-    def image_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def image_cell(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """``-f image``: the cell is the prompt; with ``--image PATH``, an edit of that picture."""
         text = self.cell_text(cell, raw=True)
         chat = self.chat_for(args.conversation)
@@ -385,7 +385,7 @@ class ChatMagics(Magics, Settings):
         if args.out:
             self.user_shell.user_ns[args.out] = reply
 
-    def image_stream(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> Any:
+    def image_stream(self, chat: Chat, text: str, args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
         """The image request of a ``-f image`` cell, built but not sent (the cell and its
         ``--dry-run`` both come through here)."""
         from . import images
@@ -410,7 +410,7 @@ class ChatMagics(Magics, Settings):
         except ImageOptionError as e:
             raise UsageError(str(e)) from None
 
-    def complete_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def complete_cell(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """``--completion``: the cell as a raw prompt; the view is verbatim text by default."""
         text = self.cell_text(cell, args.raw)
         chat = self.chat_for(args.conversation)
@@ -418,7 +418,9 @@ class ChatMagics(Magics, Settings):
         reply = self.show_reply(stream, args.format or "text", args.conversation)
         self.deliver(reply, args.out, args.format == "code")
 
-    def completion_stream(self, chat: Chat, text: str, args: Any, overrides: dict[str, Any]) -> ReplyStream:
+    def completion_stream(
+        self, chat: Chat, text: str, args: argparse.Namespace, overrides: dict[str, Any]
+    ) -> ReplyStream:
         """The request of a ``--completion`` cell, built but not sent (also its ``--dry-run``)."""
         from .transports import completions
 
@@ -430,7 +432,7 @@ class ChatMagics(Magics, Settings):
             raise UsageError(f"--completion does not take {', '.join(named)} (the Completions API has none)")
         return chat.complete(text, echo=args.echo, **overrides)
 
-    def message(self, chat: Chat, args: Any, cell: str) -> tuple[Any, list[dict[str, Any]]]:
+    def message(self, chat: Chat, args: argparse.Namespace, cell: str) -> tuple[Any, list[dict[str, Any]]]:
         """The cell's user message (fields, earlier cells, attachments) and its receipt."""
         if args.context is not None and args.context < 1:
             raise UsageError(f"--context takes a number of cells ≥ 1, not {args.context}")
@@ -447,7 +449,7 @@ class ChatMagics(Magics, Settings):
             raise UsageError(str(e)) from None
         return content, [piece.as_dict() for piece in receipt]
 
-    def map_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def map_cell(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """``--map NAME``: the cell is a template sent once per item; ``-o`` gets the results."""
         from .budget import OverBudget
         from .items import errors_of
@@ -493,7 +495,7 @@ class ChatMagics(Magics, Settings):
         elif not args.batch:
             mapview.show_results(results, self.terminal)
 
-    def map_input(self, args: Any, cell: str) -> tuple[Any, str]:
+    def map_input(self, args: argparse.Namespace, cell: str) -> tuple[Any, str]:
         """A map's (or compare's) items, and its template with the namespace's fields filled."""
         from .items import Shape
         from .mapping import check_fields, fields_of
@@ -520,7 +522,7 @@ class ChatMagics(Magics, Settings):
             template = substitute(template, _Without(namespace, hidden | {"item"}))
         return (shape.original if shape.kind != "list" else shape.items), template
 
-    def compare_cell(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def compare_cell(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """``--map NAME --compare A,B``: each item asked of each model; ``-o`` gets the grid."""
         from .budget import OverBudget
         from .compare import plan
@@ -610,7 +612,9 @@ class ChatMagics(Magics, Settings):
             stream, "text" if fmt == "text" else "markdown", conversation, self.terminal
         )
 
-    def cell_stream(self, chat: Chat, args: Any, cell: str, overrides: dict[str, Any]) -> ReplyStream:
+    def cell_stream(
+        self, chat: Chat, args: argparse.Namespace, cell: str, overrides: dict[str, Any]
+    ) -> ReplyStream:
         """The request a chat cell makes, built but not sent: a real send and ``--dry-run``
         both come through here, so the dry run shows exactly what would go out."""
         from .tools import ToolError
@@ -625,21 +629,21 @@ class ChatMagics(Magics, Settings):
         except ToolError as e:
             raise UsageError(str(e)) from None
 
-    def dry_run(self, args: Any, cell: str, overrides: dict[str, Any]) -> None:
+    def dry_run(self, args: argparse.Namespace, cell: str, overrides: dict[str, Any]) -> None:
         """``%%chat --dry-run`` and ``%chat request``: the request the same cell would send;
         nothing is sent, recorded or created."""
         kind_of(args).dry_run(self, args, overrides, cell)
 
-    def sends_nothing(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def sends_nothing(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """The dry run of a cell that sends nothing (a system prompt, an example reply)."""
         what = "sets the system prompt" if args.role != "assistant" else "adds an example reply"
         render.note(f"Dry run: this cell sends nothing; it {what}.", self.terminal)
 
-    def map_dry_run(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def map_dry_run(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         self.cell_text(cell, raw=True)  # an empty cell is refused as in a real send
         raise UsageError("--dry-run shows one request; --map sends one per item (try the template on one)")
 
-    def built_dry_run(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def built_dry_run(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """A completion's or an image's request, through the builders the cell uses; the
         prompt as the cell would send it, and nothing is created."""
         from .chat import Chat
@@ -651,7 +655,7 @@ class ChatMagics(Magics, Settings):
         stream = build(chat, text, args, overrides)
         render.dry_run(stream.request, self.terminal, getattr(stream, "attached", ""))
 
-    def chat_dry_run(self, args: Any, overrides: dict[str, Any], cell: str) -> None:
+    def chat_dry_run(self, args: argparse.Namespace, overrides: dict[str, Any], cell: str) -> None:
         """A chat cell's request, through the path a real send takes."""
         from .chat import Chat
 
@@ -1200,7 +1204,9 @@ class ChatMagics(Magics, Settings):
 
 # -- the kinds of %%chat cell --------------------------------------------------------------
 
-_Handler = Callable[[ChatMagics, Any, dict[str, Any], str], None]  # (magics, args, overrides, cell)
+_Handler = Callable[
+    [ChatMagics, argparse.Namespace, dict[str, Any], str], None
+]  # (magics, args, overrides, cell)
 _MAP_OPTIONS = frozenset(
     {"map", "batch", "concurrency", "strict", "schema", "conversation", "out", "raw", "no_cache"}
 )
