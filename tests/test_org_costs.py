@@ -103,3 +103,5 @@ def test_the_chart_stacks_projects_and_scales_to_the_highest_day() -> None:
     heights = [float(h) for h in re.findall(r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', svg)]
     assert heights[:3] == [50.0, 50.0, 50.0], "day 1 is two 50-pixel pieces (the full 100), day 2 one"
     assert "$2.00" in svg and "01-01" in svg and "01-02" in svg
+    # labels in the theme's text colour, legible in a dark theme too (SVG text is black by default)
+    assert svg.startswith("<svg") and 'fill="currentColor">' in svg.split("\n")[0][:400]

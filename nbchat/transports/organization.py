@@ -170,7 +170,9 @@ def bar_chart(costs: list[Cost], width: int = 560, height: int = 180) -> str:
     bar = max(2.0, step * 0.7)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="nbchat-costs" width="{width}" '
-        f'height="{height + 18 * ((len(projects) + 3) // 4)}" font-family="sans-serif" font-size="10">',
+        # the theme's text colour for the labels (black text vanished in a dark theme)
+        f'height="{height + 18 * ((len(projects) + 3) // 4)}" font-family="sans-serif" font-size="10" '
+        'fill="currentColor">',
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - 8}" y2="{height - bottom}" stroke="#888"/>',
         f'<text x="{left - 4}" y="{height - bottom - plot_h + 4}" text-anchor="end">${top:,.2f}</text>',
         f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end">$0</text>',
