@@ -1,5 +1,5 @@
 """What a request will cost, guessed before it is sent, and the kernel's ``budget`` checked
-against it. One estimate serves the map's confirmation, the budget and (§17) compares. No IPython.
+against it. One estimate serves the map's confirmation, the budget and the compares. No IPython.
 
 A reply's length is the part a request does not say. ``max_tokens`` bounds it, but a bound is
 not a guess: a label is a few tokens however high the bound. So the guess comes from what is
