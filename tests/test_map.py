@@ -101,10 +101,11 @@ def test_a_429_slows_down_honours_retry_after_and_recovers(chat: Chat, server: S
     assert results.errors == [] and len(results) == 24
     assert elapsed >= 1.0, "everyone waited out Retry-After"
     throttled = next(r for r in server.requests if r.status == 429)
-    # requests already on their way when the 429 came back may land at once; after that, none
-    # until Retry-After has passed
-    later = [r.at - throttled.at for r in server.requests if r.at - throttled.at > 0.25]
-    assert later and min(later) >= 0.95
+    # the other workers' requests already on their way when the 429 came back (at most
+    # concurrency - 1) may land late on a loaded machine; beyond those, none until
+    # Retry-After has passed
+    after = sorted(r.at - throttled.at for r in server.requests if r.at > throttled.at)
+    assert len([t for t in after if t < 0.95]) <= 3 and after[-1] >= 0.95
     final = states[-1]
     assert final.lowest_limit == 2 and final.limit == 4, "halved on 429, back to 4 after successes"
 
