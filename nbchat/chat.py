@@ -389,16 +389,54 @@ class ReplyStream:
         texts = done.texts
         model = done.model or self.request.body["model"]
         usage = done.usage or estimate_usage([*self.request.messages, *self.added], texts)
-        # a tool turn made several requests: each counts, the footer shows their sum
+        total = self._count_rounds(model, usage, replayed)
+        reply = self._reply(model, total, interrupted, replayed)
+        prices = self.chat.settings.prices
+        if replayed is not None:
+            self.chat.ledger.replay(model, total, reply.cost)
+        else:
+            self.chat.ledger.add(model, usage, cost(model, usage, prices))
+        if self.request.schema is not None and not interrupted:
+            # a mismatch records and caches nothing
+            reply.data = self.request.schema.parse_reply(reply.text, reply.finish_reason, self.request.body)
+        # a tool turn is recorded whole or not at all: a part of one could hold calls
+        # whose results never came back; an interrupt before the first token leaves nothing
+        partial_ok = (
+            self.chat.settings.keep_partial and any(texts) and not (self.rounds or self.completion.calls)
+        )
+        if self.request.record and (not interrupted or partial_ok):
+            self._record(reply, total, interrupted)
+        if self.rounds and not interrupted:
+            # cached with the turn's reply, so a replay shows the calls without running them
+            done.tool_turn = {
+                "messages": self.added,
+                "calls": [asdict(c) for c in self.calls],
+                "usage": total,
+            }
+        if not interrupted:
+            self._cache(reply, replayed, problem)
+        self.reply = reply
+        return reply
+
+    def _count_rounds(self, model: str, usage: dict[str, Any], replayed: Entry | None) -> dict[str, Any]:
+        """A tool turn made several requests: each earlier one counts in the ledger, and the
+        turn's usage (which the footer shows) is their sum with the last one's."""
         prices = self.chat.settings.prices
         for earlier, sent in self.rounds:
             counts = earlier.usage or estimate_usage(sent, earlier.texts)
             self.chat.ledger.add(earlier.model or model, counts, cost(earlier.model or model, counts, prices))
         total = sum_usage([earlier.usage or estimate_usage(m, earlier.texts) for earlier, m in self.rounds])
         total = sum_usage([total, usage]) if self.rounds else usage
-        if replayed is not None and isinstance(done.tool_turn, dict) and done.tool_turn.get("usage"):
-            total = done.tool_turn["usage"]
-        reply = Reply(
+        turn = self.completion.tool_turn
+        if replayed is not None and isinstance(turn, dict) and turn.get("usage"):
+            total = turn["usage"]
+        return total
+
+    def _reply(self, model: str, total: dict[str, Any], interrupted: bool, replayed: Entry | None) -> Reply:
+        """The reply, from what arrived."""
+        done = self.completion
+        texts = done.texts
+        return Reply(
             text=texts[0],
             choices=[{"index": i, "role": "assistant", "content": t} for i, t in enumerate(texts)],
             usage=total,
@@ -421,43 +459,24 @@ class ReplyStream:
             context=self.request.context,
             reasoning="\n\n".join(done.reasoning),
         )
-        if replayed is not None:
-            self.chat.ledger.replay(model, total, reply.cost)
-        else:
-            self.chat.ledger.add(model, usage, cost(model, usage, prices))
-        if self.request.schema is not None and not interrupted:
-            # a mismatch records and caches nothing
-            reply.data = self.request.schema.parse_reply(reply.text, reply.finish_reason, self.request.body)
-        # a tool turn is recorded whole or not at all: a part of one could hold calls
-        # whose results never came back; an interrupt before the first token leaves nothing
-        partial_ok = (
-            self.chat.settings.keep_partial and any(texts) and not (self.rounds or self.completion.calls)
+
+    def _record(self, reply: Reply, total: dict[str, Any], interrupted: bool) -> None:
+        """The exchange joins the conversation (in the slot of the turn it replaces)."""
+        done = self.completion
+        texts = done.texts
+        turn = Turn(
+            [self.user, *self.added, {"role": "assistant", "content": reply.text}],
+            cell_id=self.request.cell_id,
+            model=reply.model,
+            usage=total if done.usage and all(e.usage for e, _ in self.rounds) else None,
+            choices=texts if len(texts) > 1 else [],
+            finish_reason=reply.finish_reason if not interrupted else "interrupted",
+            recipe=self.request.recipe,
+            output=done.output if not interrupted else None,
         )
-        if self.request.record and (not interrupted or partial_ok):
-            turn = Turn(
-                [self.user, *self.added, {"role": "assistant", "content": reply.text}],
-                cell_id=self.request.cell_id,
-                model=model,
-                usage=total if done.usage and all(e.usage for e, _ in self.rounds) else None,
-                choices=texts if len(texts) > 1 else [],
-                finish_reason=reply.finish_reason if not interrupted else "interrupted",
-                recipe=self.request.recipe,
-                output=done.output if not interrupted else None,
-            )
-            self.chat.conversation.record(turn, self.request.slot)
-            self.recorded = True
-            reply.exchange = exchange_of(self.chat.conversation, turn, self.request.messages)
-        if self.rounds and not interrupted:
-            # cached with the turn's reply, so a replay shows the calls without running them
-            done.tool_turn = {
-                "messages": self.added,
-                "calls": [asdict(c) for c in self.calls],
-                "usage": total,
-            }
-        if not interrupted:
-            self._cache(reply, replayed, problem)
-        self.reply = reply
-        return reply
+        self.chat.conversation.record(turn, self.request.slot)
+        self.recorded = True
+        reply.exchange = exchange_of(self.chat.conversation, turn, self.request.messages)
 
     def _cache(self, reply: Reply, replayed: Entry | None, problem: str | None) -> None:
         """Store a new answer (or count a replay); remember that this cell was answered."""
@@ -572,6 +591,27 @@ def notes(request: Request, done: Completion, refused: Refusal | None = None) ->
     return out
 
 
+def _message(text: Any) -> Content | list[Any]:
+    """What a call sends, as text or a list of pieces; nothing is an error."""
+    if text is not None and not isinstance(text, (str, list)):
+        # send(df), send(fig), send(42): one value, described as {value} would be (and
+        # never stored as a non-string that a saved conversation could not load)
+        text = [text]
+    if not text or (isinstance(text, str) and not text.strip()):
+        raise EmptyMessage("nothing to send: the message is empty")
+    return text  # type: ignore[no-any-return]
+
+
+def _one_choice_with_tools(values: dict[str, Any], offered: str) -> None:
+    """Each choice could ask for its own calls, but only one reply can continue the turn:
+    running choice 1's calls would silently drop what the others asked for."""
+    if int(values.get("n") or 1) > 1:
+        raise ToolError(
+            f"n={values['n']} cannot be used with tools (offered: {offered}): a tool turn "
+            "continues one reply; ask for one choice, or offer no tools"
+        )
+
+
 class Chat:
     """A conversation with a model::
 
@@ -639,25 +679,8 @@ class Chat:
         DataFrames are described and figures and images become image parts. ``schema=SPEC``
         asks for structured output.
         """
-        if text is not None and not isinstance(text, (str, list)):
-            # send(df), send(fig), send(42): one value, described as {value} would be (and
-            # never stored as a non-string that a saved conversation could not load)
-            text = [text]
-        if not text or (isinstance(text, str) and not text.strip()):
-            raise EmptyMessage("nothing to send: the message is empty")
-        refused = sorted(set(overrides) - set(self.settings.request_values()) - PER_CALL)
-        names = self.settings.setting_names()
-        unknown = [name for name in refused if name not in names]
-        if unknown:  # a typo (temprature=1) is not a setting at all: say so, and the nearest
-            raise BadSetting(
-                unknown_setting(unknown[0], sorted({*self.settings.request_values(), *PER_CALL}))
-            )
-        if refused:
-            # validating such a value and then ignoring it would silently send with the old one
-            raise BadSetting(
-                f"{', '.join(refused)} cannot be changed for one call; set it on the Chat "
-                f"(chat.settings.{refused[0]} = …) or make another Chat"
-            )
+        text = _message(text)
+        self._refuse_per_call(overrides)
         given = {k: v for k, v in overrides.items() if k != "cache"}  # a retry chooses its own
         spec = overrides.pop("schema", None)
         if isinstance(text, list) and not is_valid(text):
@@ -669,57 +692,73 @@ class Chat:
         tools, later = self.workspace.offer(wanted, self.tool_sources() if wanted else None)
         checked = self.settings.checked(overrides)
         values = self.settings.request_values() | checked
-        if (tools or later) and int(values.get("n") or 1) > 1:
-            # each choice could ask for its own calls, but only one reply can continue the turn:
-            # running choice 1's calls would silently drop what the others asked for
-            offered = ", ".join(tools) or ", ".join(map(str, wanted))
-            raise ToolError(
-                f"n={values['n']} cannot be used with tools (offered: {offered}): a tool turn "
-                "continues one reply; ask for one choice, or offer no tools"
-            )
+        if tools or later:
+            _one_choice_with_tools(values, ", ".join(tools) or ", ".join(map(str, wanted)))
         stream = overrides.get("stream", self.settings.stream)
         if slot is None and self.settings.rerun == "replace":
             slot = self.conversation.slot_of(cell_id)
-        past = self.conversation.messages(upto=slot, system=self.settings.system_prompt)
-        if not history:
-            past = [m for m in past if m["role"] == "system"]
         user: Message = {"role": "user", "content": text}
-        messages, left_out = self.conversation.window([*past, user], self.settings.max_context_tokens)
+        messages, left_out = self._window(user, slot, history)
         api = checked.get("api") or self.settings.api
         schema = to_schema(spec) if spec is not None else None
         body, dropped, api, learned = self._body(
             values, messages, bool(stream), schema, bool(tools or later), api
         )
-        cache = checked.get("cache")
         request = Request(
-            body,
-            left_out,
-            cell_id,
-            record=history,
-            slot=slot,
-            dropped=dropped,
-            cache=cache,
-            schema=schema,
-            api=api,
+            body, left_out, cell_id, record=history, slot=slot, dropped=dropped, cache=checked.get("cache")
         )
-        request.context = list(context or [])
-        request.overrides = given
-        budget = self.settings.max_context_tokens
-        if budget is not None and (estimate := estimate_messages(messages)) > budget:
-            request.over_budget = f"still ≈{estimate} tokens, over max_context_tokens={budget}"
-        request.learned = learned
+        request.schema, request.api, request.learned = schema, api, learned
+        request.context, request.overrides = list(context or []), given
+        request.over_budget = self._over_budget(messages)
         if tools or later:
-            if tools:
-                body["tools"] = [tool.spec for tool in tools.values()]
-                if api == "responses":
-                    from .transports.responses import function_tools
-
-                    body["tools"] = function_tools(body["tools"])
-            request.tools, request.later = tools, later
-            request.approval = checked.get("tool_approval") or self.settings.tool_approval
-            request.max_tool_steps = checked.get("max_tool_steps") or self.settings.max_tool_steps
+            self._offer(request, tools, later, checked)
         request.sent = messages
         return request, user
+
+    def _over_budget(self, messages: list[Message]) -> str:
+        """What the footer says when even the shortest history is over the context budget."""
+        budget = self.settings.max_context_tokens
+        if budget is not None and (estimate := estimate_messages(messages)) > budget:
+            return f"still ≈{estimate} tokens, over max_context_tokens={budget}"
+        return ""
+
+    def _refuse_per_call(self, overrides: dict[str, Any]) -> None:
+        """A setting a single call cannot change (or no setting at all) is an error: validating
+        such a value and then ignoring it would silently send with the old one."""
+        refused = sorted(set(overrides) - set(self.settings.request_values()) - PER_CALL)
+        names = self.settings.setting_names()
+        unknown = [name for name in refused if name not in names]
+        if unknown:  # a typo (temprature=1) is not a setting at all: say so, and the nearest
+            raise BadSetting(
+                unknown_setting(unknown[0], sorted({*self.settings.request_values(), *PER_CALL}))
+            )
+        if refused:
+            raise BadSetting(
+                f"{', '.join(refused)} cannot be changed for one call; set it on the Chat "
+                f"(chat.settings.{refused[0]} = …) or make another Chat"
+            )
+
+    def _window(self, user: Message, slot: int | None, history: bool) -> tuple[list[Message], int]:
+        """The messages sent with ``user`` (the history before ``slot``, or only the system
+        prompt), trimmed to the context budget, and how many were left out."""
+        past = self.conversation.messages(upto=slot, system=self.settings.system_prompt)
+        if not history:
+            past = [m for m in past if m["role"] == "system"]
+        return self.conversation.window([*past, user], self.settings.max_context_tokens)
+
+    def _offer(
+        self, request: Request, tools: dict[str, Tool], later: list[Deferred], checked: dict[str, Any]
+    ) -> None:
+        """Offer ``tools`` (and the servers' tools that come ``later``) with the request."""
+        if tools:
+            request.body["tools"] = [tool.spec for tool in tools.values()]
+            if request.api == "responses":
+                from .transports.responses import function_tools
+
+                request.body["tools"] = function_tools(request.body["tools"])
+        request.tools, request.later = tools, later
+        request.approval = checked.get("tool_approval") or self.settings.tool_approval
+        request.max_tool_steps = checked.get("max_tool_steps") or self.settings.max_tool_steps
 
     def tool_sources(self) -> Any:
         """Where tool names that are neither functions nor built-ins are looked up: the MCP

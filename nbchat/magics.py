@@ -746,24 +746,26 @@ class ChatMagics(Magics, Settings):
 
         Example: ``%chat history -c review``
         """
-        if not line.strip():
-            raise UsageError(f"%chat needs a verb: {', '.join(self.verbs)}")
-        if line.split()[0] == "request":  # its text is taken as written, not as shell words
-            args = argparse.Namespace(verb="request", text=line.strip()[len("request") :])
-        else:
-            # "export -c work out.md" and "export out.md -c work" alike
-            args = parser_of(self.chat_line).parse_intermixed_args(split_line(self.expand(line)))
-        action = self.verbs.get(args.verb)
-        if action is None:
-            raise UsageError(f"unknown verb {args.verb!r}; verbs: {', '.join(self.verbs)}")
-        if args.verb != "request":
-            self._check_verb_arguments(args)
+        args = self.parse_chat_line(line)
         try:
-            action(self, args)
+            self.verbs[args.verb](self, args)
         except RequestFailed:
             raise
         except NbChatError as e:
             raise UsageError(str(e)) from None
+
+    def parse_chat_line(self, line: str) -> argparse.Namespace:
+        """``%chat VERB …`` -> its arguments, the verb known and its arguments checked."""
+        if not line.strip():
+            raise UsageError(f"%chat needs a verb: {', '.join(self.verbs)}")
+        if line.split()[0] == "request":  # its text is taken as written, not as shell words
+            return argparse.Namespace(verb="request", text=line.strip()[len("request") :])
+        # "export -c work out.md" and "export out.md -c work" alike
+        args = parser_of(self.chat_line).parse_intermixed_args(split_line(self.expand(line)))
+        if args.verb not in self.verbs:
+            raise UsageError(f"unknown verb {args.verb!r}; verbs: {', '.join(self.verbs)}")
+        self._check_verb_arguments(args)
+        return args
 
     def expand(self, line: str) -> str:
         """IPython's ``$name`` / ``{name}`` expansion of a magic line (``%chat save {folder}/c.json``)."""
@@ -1057,26 +1059,29 @@ class ChatMagics(Magics, Settings):
         reads the ``[OpenAI]`` section of an INI file (``API_SECRET_KEY``, ``MODEL``, …).
         """
         args = self.parse_config_line(line)
-        if args.reset:
-            self.reset()
-            forgot = self.transport.learned.forget()
-            learned = f"; {_refusals(forgot)} learned from servers forgotten" if forgot else ""
-            return render.note(
-                f"Settings restored to their defaults (the API key is kept){learned}.", self.terminal
-            )
-        if args.forget_key:
-            return self.forget_key()
-        if args.key:
-            return self.ask_key()
-        if args.sliders:
-            return self.show_sliders()
-        if args.ini is not None:
-            values = self.apply_or_refuse(lambda: read_ini(args.ini), source=f"ini {args.ini}")
-            names = ", ".join(sorted(values)).replace("api_key", "api_key (not shown)")
-            return render.note(f"Read {len(values)} settings from the INI file: {names}.", self.terminal)
+        for flag, action in CONFIG_ACTIONS:  # at most one is given (the parser refuses more)
+            if getattr(args, flag) not in (None, False):
+                return action(self, args)
         if not args.assignments:
             return self.show_settings()
-        values = self.apply_or_refuse(lambda: parse_assignments(" ".join(args.assignments)), "%chatconfig")
+        self.assign(args.assignments)
+
+    def restore_defaults(self, args: argparse.Namespace) -> None:
+        """``--reset``: the defaults again (the key is kept); what servers refused is forgotten."""
+        self.reset()
+        forgot = self.transport.learned.forget()
+        learned = f"; {_refusals(forgot)} learned from servers forgotten" if forgot else ""
+        render.note(f"Settings restored to their defaults (the API key is kept){learned}.", self.terminal)
+
+    def read_ini_file(self, args: argparse.Namespace) -> None:
+        """``--ini PATH``: the ``[OpenAI]`` section of an INI file."""
+        values = self.apply_or_refuse(lambda: read_ini(args.ini), source=f"ini {args.ini}")
+        names = ", ".join(sorted(values)).replace("api_key", "api_key (not shown)")
+        render.note(f"Read {len(values)} settings from the INI file: {names}.", self.terminal)
+
+    def assign(self, assignments: list[str]) -> None:
+        """``name=value …``: all set, or none."""
+        values = self.apply_or_refuse(lambda: parse_assignments(" ".join(assignments)), "%chatconfig")
         shown = (f"{k}={'unset' if getattr(self, k) is None else repr(getattr(self, k))}" for k in values)
         render.note("Set " + ", ".join(shown), self.terminal)
 
@@ -1298,6 +1303,16 @@ def kind_of(args: argparse.Namespace) -> CellKind:
     if args.system or args.role == "system":
         return CELL_KINDS["system"]
     return CELL_KINDS["example" if args.role == "assistant" else "chat"]
+
+
+# %chatconfig's flags, each with what it does (no flag: the settings are shown, or set)
+CONFIG_ACTIONS: list[tuple[str, Callable[[ChatMagics, argparse.Namespace], None]]] = [
+    ("reset", ChatMagics.restore_defaults),
+    ("forget_key", lambda magics, args: magics.forget_key()),
+    ("key", lambda magics, args: magics.ask_key()),
+    ("sliders", lambda magics, args: magics.show_sliders()),
+    ("ini", ChatMagics.read_ini_file),
+]
 
 
 class _Without(dict[str, Any]):

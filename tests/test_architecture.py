@@ -243,6 +243,37 @@ def test_the_stand_in_has_one_route_table(package: dict[str, Module]) -> None:
     assert server.find_route("POST", "/v1/nowhere") is None
 
 
+def test_no_function_outside_the_stand_in_is_over_60_lines(package: dict[str, Module]) -> None:
+    # from its ``def`` line to its last, docstring and comments included
+    long = [
+        f"{module.path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for module in package.values()
+        if runtime(module.name)
+        for node in ast.walk(ast.parse(module.path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and (node.end_lineno or 0) - node.lineno + 1 > 60
+    ]
+    assert not long, "\n".join(long)
+
+
+def test_each_magic_is_parse_then_dispatch_then_render() -> None:
+    # the handler of %%chat, %chat and %chatconfig: a parse, a look-up in a table, a call; the
+    # work is in the methods the tables name
+    tree = ast.parse((PACKAGE / "magics.py").read_text())
+    handlers = {
+        node.name: node.body[1:] if ast.get_docstring(node) else node.body
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        and any(ast.unparse(d).startswith(("cell_magic(", "line_magic(")) for d in node.decorator_list)
+    }
+    assert sorted(handlers) == ["chat_cell", "chat_line", "chatconfig"]
+    sizes = {name: body[-1].end_lineno - body[0].lineno + 1 for name, body in handlers.items()}  # type: ignore[operator]
+    assert all(size <= 10 for size in sizes.values()), sizes
+    for name, body in handlers.items():
+        first = ast.unparse(body[0])
+        assert first.startswith("args") and ".parse_" in first, f"{name} starts by parsing its line"
+
+
 def test_typing_only_imports_are_never_run(package: dict[str, Module]) -> None:
     # with postponed annotations the names are strings; without, a TYPE_CHECKING name would fail at import
     missing = sorted(m.name for m in package.values() if m.typing_only and not m.future_annotations)
