@@ -399,9 +399,3 @@ def request_with(body: dict[str, Any], schema: Schema, fallback: bool) -> None:
     else:
         messages.insert(0, {"role": "system", "content": schema.instruction()})
     body["messages"] = messages
-
-
-def rejects_json_schema(error: Exception) -> bool:
-    """A 400 whose message says the server does not take ``response_format`` ``json_schema``."""
-    text = str(error).lower()
-    return getattr(error, "status", None) == 400 and ("json_schema" in text or "response_format" in text)
