@@ -220,6 +220,11 @@ class Transport:
                 if api == "chat":
                     for event in chat_wire.run(client, body):
                         yield from completion.fold(event)
+                elif api == "completions":
+                    from .transports import completions
+
+                    for event in completions.read(client, body, stream_class()):
+                        yield from completions.fold(completion, event, body)
                 else:
                     yield from wire(api).run(client, body, completion, stream_class())
         finally:

@@ -62,3 +62,23 @@ def test_a_reply_is_the_fold_of_the_chat_transports_events(server: StandInServer
     assert again.texts == completion.texts and again.usage == completion.usage, (
         "the same events, the same reply"
     )
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_completion_is_the_fold_of_the_completions_transports_events(
+    server: StandInServer, stream: bool
+) -> None:
+    from nbchat.transports import completions
+    from nbchat.transports.shape import stream_class
+
+    client = Transport().client(Settings(base_url=server.url, api_key="sk-test"))
+    body: dict[str, object] = {"model": "gpt-3.5-turbo-instruct", "prompt": "Once upon", "max_tokens": 8}
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
+    sent = dict(body)
+    arrived = list(completions.read(client, body, stream_class()))
+    assert body == sent, "the transport changes nothing it was given"
+    folded = [Completion(), Completion()]
+    painted = [[d.text for e in arrived for d in completions.fold(c, e, body)] for c in folded]
+    assert painted[0] == painted[1] and "".join(painted[0]) == folded[0].texts[0] != ""
+    assert folded[0].usage == folded[1].usage and folded[0].usage is not None

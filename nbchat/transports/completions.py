@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import RequestFailed
-from ..events import TextDelta
+from ..events import Chunk, StreamEnd, TextDelta, Whole
 from .shape import (
     Events,
     check_finished,
@@ -84,11 +84,23 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -> Iterator[TextDelta]:
-    """Send ``body``; yield ``(choice index, text)`` as the continuation arrives."""
-    prompt_length = len(body["prompt"]) if body.get("echo") else 0
+def read(client: Any, body: dict[str, Any], stream_class: Any) -> Iterator[Chunk | Whole | StreamEnd]:
+    """Send ``body``; yield each chunk of a streamed continuation and then its end, or the
+    whole reply. It keeps and changes nothing: :func:`fold` builds the reply."""
     if not body.get("stream"):
-        data = client.post(PATH, body=body, cast_to=object)
+        yield Whole(client.post(PATH, body=body, cast_to=object))
+        return
+    events = Events(client, PATH, body, stream_class)
+    for chunk in events:
+        yield Chunk(chunk)
+    yield StreamEnd(events.done, int(body.get("n") or 1))
+
+
+def fold(completion: Any, event: Chunk | Whole | StreamEnd, body: dict[str, Any]) -> Iterator[TextDelta]:
+    """Take one of :func:`read`'s events into ``completion``; yield the new text of each choice."""
+    prompt_length = len(body["prompt"]) if body.get("echo") else 0
+    if isinstance(event, Whole):
+        data = event.data
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise RequestFailed("the server's reply is not a completion")
         completion.model = model_name(data.get("model"))
@@ -98,15 +110,14 @@ def run(client: Any, body: dict[str, Any], completion: Any, stream_class: Any) -
         for index, text in zip(sorted(completion.parts), completion.texts, strict=True):
             if text:
                 yield TextDelta(index, text)
-        return
-    events = Events(client, PATH, body, stream_class)
-    for chunk in events:
-        completion.model = model_name(chunk.get("model")) or completion.model
-        if chunk.get("usage") is not None:
-            completion.usage = clean_usage(chunk["usage"])
-        for choice in choices_of(chunk):
+    elif isinstance(event, Chunk):
+        completion.model = model_name(event.data.get("model")) or completion.model
+        if event.data.get("usage") is not None:
+            completion.usage = clean_usage(event.data["usage"])
+        for choice in choices_of(event.data):
             taken = take_choice(choice, completion, prompt_length)
             if taken:
                 yield TextDelta(*taken)
-    completion.done = events.done
-    check_finished(completion, int(body.get("n") or 1), events.done, "the completion")
+    else:
+        completion.done = event.done
+        check_finished(completion, event.asked, event.done, "the completion")
