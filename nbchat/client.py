@@ -217,16 +217,13 @@ class Transport:
                 client = self.client(settings)
                 # the server's time from here: not the SDK's import, not building a client
                 completion.started = time.perf_counter()
-                if api == "chat":
-                    for event in chat_wire.run(client, body):
-                        yield from completion.fold(event)
-                elif api == "completions":
-                    from .transports import completions
-
-                    for event in completions.read(client, body, stream_class()):
-                        yield from completions.fold(completion, event, body)
-                else:
-                    yield from wire(api).run(client, body, completion, stream_class())
+                module = wire(api)
+                if api == "images":  # it fills the drawing it is handed as the pictures arrive
+                    yield from module.run(client, body, completion, stream_class())
+                    return
+                # the wire's events, folded into the reply: the transport keeps nothing
+                for event in module.read(client, body, stream_class()):
+                    yield from module.fold(completion, event, body)
         finally:
             wallclock.clear()
             completion.ended = time.perf_counter()
@@ -277,7 +274,9 @@ def _refusals_not_retried(client: Any) -> None:
 
 
 def wire(api: str) -> Any:
-    """The module of a wire API other than Chat Completions (imported when first used)."""
+    """The module of a wire API (imported when first used, but Chat Completions)."""
+    if api == "chat":
+        return chat_wire
     if api == "responses":
         from .transports import responses
 

@@ -13,6 +13,7 @@ from nbchat.client import Completion, Transport
 from nbchat.settings import Settings
 from nbchat.testing.server import StandInServer
 from nbchat.transports import chat as wire
+from nbchat.transports.shape import stream_class
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nbchat"
 
@@ -46,7 +47,7 @@ def test_a_reply_is_the_fold_of_the_chat_transports_events(server: StandInServer
     if stream:
         body |= {"stream": True, "stream_options": {"include_usage": True}}
     sent = dict(body)
-    arrived = list(wire.run(client, body))
+    arrived = list(wire.read(client, body, stream_class()))
     assert body == sent, "the transport changes nothing it was given"
     kinds = [e.kind for e in arrived]
     assert kinds == (["chunk"] * (len(kinds) - 1) + ["stream_end"] if stream else ["whole"])
@@ -69,7 +70,6 @@ def test_a_completion_is_the_fold_of_the_completions_transports_events(
     server: StandInServer, stream: bool
 ) -> None:
     from nbchat.transports import completions
-    from nbchat.transports.shape import stream_class
 
     client = Transport().client(Settings(base_url=server.url, api_key="sk-test"))
     body: dict[str, object] = {"model": "gpt-3.5-turbo-instruct", "prompt": "Once upon", "max_tokens": 8}
@@ -82,3 +82,22 @@ def test_a_completion_is_the_fold_of_the_completions_transports_events(
     painted = [[d.text for e in arrived for d in completions.fold(c, e, body)] for c in folded]
     assert painted[0] == painted[1] and "".join(painted[0]) == folded[0].texts[0] != ""
     assert folded[0].usage == folded[1].usage and folded[0].usage is not None
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_response_is_the_fold_of_the_responses_transports_events(
+    server: StandInServer, stream: bool
+) -> None:
+    from nbchat.transports import responses
+
+    client = Transport().client(Settings(base_url=server.url, api_key="sk-test"))
+    body: dict[str, object] = {"model": "gpt-4o-mini", "input": [{"role": "user", "content": "hi there"}]}
+    if stream:
+        body["stream"] = True
+    sent = dict(body)
+    arrived = list(responses.read(client, body, stream_class()))
+    assert body == sent, "the transport changes nothing it was given"
+    folded = [Completion(), Completion()]
+    painted = [[d.text for e in arrived for d in responses.fold(c, e, body)] for c in folded]
+    assert painted[0] == painted[1] and "".join(painted[0]) == folded[0].texts[0] == "Echo: hi there"
+    assert folded[0].done and folded[0].usage == folded[1].usage

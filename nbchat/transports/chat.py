@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..events import Chunk, StreamEnd, Whole
-from .shape import Events, stream_class
+from ..events import Chunk, Event, StreamEnd, Whole
+from .shape import Events
 
 PATH = "/chat/completions"
 
 
-def run(client: Any, body: dict[str, Any]) -> Iterator[Chunk | Whole | StreamEnd]:
+def read(client: Any, body: dict[str, Any], stream_class: Any) -> Iterator[Chunk | Whole | StreamEnd]:
     """Send ``body``; yield each chunk of a streamed reply and then its end, or the whole
     reply. (A server that refuses a part of the request is asked again by the engine.)"""
     if not body.get("stream"):
@@ -23,10 +23,15 @@ def run(client: Any, body: dict[str, Any]) -> Iterator[Chunk | Whole | StreamEnd
         # and its model parsing: the body is already in wire format.
         yield Whole(client.post(PATH, body=body, cast_to=object))
         return
-    events = Events(client, PATH, body, stream_class())
+    events = Events(client, PATH, body, stream_class)
     for chunk in events:
         yield Chunk(chunk)
     yield StreamEnd(events.done, int(body.get("n") or 1))
+
+
+def fold(completion: Any, event: Chunk | Whole | StreamEnd, body: dict[str, Any]) -> Iterator[Event]:
+    """Take one of :func:`read`'s events into the reply (``Completion.fold``)."""
+    return completion.fold(event)  # type: ignore[no-any-return]
 
 
 async def whole(client: Any, body: dict[str, Any]) -> Any:

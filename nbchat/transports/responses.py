@@ -9,7 +9,7 @@ from typing import Any
 
 from ..compat import does_not_reason, is_reasoning_model
 from ..errors import NbChatError, RequestFailed
-from ..events import ReasoningDelta, TextDelta
+from ..events import Chunk, ReasoningDelta, StreamEnd, TextDelta, Whole
 from .shape import (
     MAX_PARTS,
     Events,
@@ -275,48 +275,67 @@ def _objects(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-def run(
-    client: Any, body: dict[str, Any], completion: Any, stream_class: Any
-) -> Iterator[TextDelta | ReasoningDelta]:
-    """Send ``body``; yield ``(0, text)`` pairs for the reply and ``ReasoningDelta``
-    events for the summary as they arrive."""
-    completion.parts.setdefault(0, [])
+def read(client: Any, body: dict[str, Any], stream_class: Any) -> Iterator[Chunk | Whole | StreamEnd]:
+    """Send ``body``; yield each event of a streamed response and then its end, or the whole
+    response. It keeps and changes nothing: :func:`fold` builds the reply."""
     if not body.get("stream"):
-        data = client.post(PATH, body=body, cast_to=object)
-        if not isinstance(data, dict) or not isinstance(data.get("output"), list):
-            raise RequestFailed("the server's reply is not a response")
-        _take_output(data["output"], completion)
-        _take_response(data, completion)
-        for text in completion.reasoning:
-            yield ReasoningDelta(text)
-        if completion.texts[0]:
-            yield TextDelta(0, completion.texts[0])
+        yield Whole(client.post(PATH, body=body, cast_to=object))
         return
-    for event in Events(client, PATH, body, stream_class):
-        kind = event.get("type")
-        if kind == "response.output_text.delta":
-            delta = text_of(event.get("delta"), "a text delta")
-            _add_logprobs(completion, event.get("logprobs"))
-            if delta and (text := completion.add(0, delta)):
-                yield TextDelta(0, text)
-        elif kind == "response.reasoning_summary_text.delta":
-            text = _add_reasoning(completion, event.get("summary_index"), event.get("delta"))
-            if text:
-                yield ReasoningDelta(text)
-        elif kind == "response.created":
-            started = event.get("response")
-            if isinstance(started, Mapping):
-                completion.model = model_name(started.get("model")) or completion.model
-        elif kind == "response.output_item.done":
-            item = event.get("item")
-            if isinstance(item, Mapping) and item.get("type") == "function_call":
-                _take_call(completion, item)
-        elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            _take_response(event.get("response"), completion)
-        elif kind == "error":
-            raise reported(event)
-    if not completion.done:
+    events = Events(client, PATH, body, stream_class)
+    for event in events:
+        yield Chunk(event)
+    yield StreamEnd(events.done, 1)
+
+
+def fold(
+    completion: Any, event: Chunk | Whole | StreamEnd, body: dict[str, Any]
+) -> Iterator[TextDelta | ReasoningDelta]:
+    """Take one of :func:`read`'s events into ``completion``; yield the reply's new text
+    (``TextDelta``) and the reasoning summary's (``ReasoningDelta``)."""
+    completion.parts.setdefault(0, [])
+    if isinstance(event, Whole):
+        yield from _fold_whole(completion, event.data)
+    elif isinstance(event, Chunk):
+        yield from _fold_event(completion, event.data)
+    elif not completion.done:
         raise RequestFailed(
             "the stream ended before the reply was complete (no response.completed); "
             "nothing was recorded — re-run the cell"
         )
+
+
+def _fold_whole(completion: Any, data: Any) -> Iterator[TextDelta | ReasoningDelta]:
+    if not isinstance(data, dict) or not isinstance(data.get("output"), list):
+        raise RequestFailed("the server's reply is not a response")
+    _take_output(data["output"], completion)
+    _take_response(data, completion)
+    for text in completion.reasoning:
+        yield ReasoningDelta(text)
+    if completion.texts[0]:
+        yield TextDelta(0, completion.texts[0])
+
+
+def _fold_event(completion: Any, event: Any) -> Iterator[TextDelta | ReasoningDelta]:
+    """One event of a streamed response."""
+    kind = event.get("type")
+    if kind == "response.output_text.delta":
+        delta = text_of(event.get("delta"), "a text delta")
+        _add_logprobs(completion, event.get("logprobs"))
+        if delta and (text := completion.add(0, delta)):
+            yield TextDelta(0, text)
+    elif kind == "response.reasoning_summary_text.delta":
+        text = _add_reasoning(completion, event.get("summary_index"), event.get("delta"))
+        if text:
+            yield ReasoningDelta(text)
+    elif kind == "response.created":
+        started = event.get("response")
+        if isinstance(started, Mapping):
+            completion.model = model_name(started.get("model")) or completion.model
+    elif kind == "response.output_item.done":
+        item = event.get("item")
+        if isinstance(item, Mapping) and item.get("type") == "function_call":
+            _take_call(completion, item)
+    elif kind in ("response.completed", "response.incomplete", "response.failed"):
+        _take_response(event.get("response"), completion)
+    elif kind == "error":
+        raise reported(event)
