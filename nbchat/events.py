@@ -21,9 +21,9 @@ Kinds so far:
   the whole text of each choice) follow at once, so every view paints a replay as it
   paints a reply, in full on the first paint.
 
-What a transport yields besides those: ``chunk``, ``whole`` and ``stream_end`` — :class:`Chunk`,
-:class:`Whole`, :class:`StreamEnd` — the wire's own events, which ``Completion.fold`` takes
-into the reply (the transport keeps and changes nothing); views never see them.
+What a text API's transport reads off the wire: ``chunk``, ``whole`` and ``stream_end`` —
+:class:`Chunk`, :class:`Whole`, :class:`StreamEnd` — which its ``fold`` takes into the reply
+(the transport keeps and changes nothing); views never see them.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ class ImageDone(NamedTuple):
 
 
 class Chunk(NamedTuple):
-    """One chunk of a streamed Chat Completion, as the server sent it (the transport's event;
-    ``Completion.fold`` turns it into the text deltas a view paints)."""
+    """One event of a streamed reply (a chunk, or a Responses API event), as the server sent
+    it; the API's ``fold`` turns it into what a view paints."""
 
     data: Any
 
@@ -135,7 +135,7 @@ class Chunk(NamedTuple):
 
 
 class Whole(NamedTuple):
-    """A whole (not streamed) Chat Completion, as the server sent it."""
+    """A whole (not streamed) reply, as the server sent it."""
 
     data: Any
 
