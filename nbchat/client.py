@@ -218,11 +218,10 @@ class Transport:
                 # the server's time from here: not the SDK's import, not building a client
                 completion.started = time.perf_counter()
                 module = wire(api)
-                if api == "images":  # it fills the drawing it is handed as the pictures arrive
-                    yield from module.run(client, body, completion, stream_class())
-                    return
+                # the picture an image edit sends is the drawing's, not a request parameter
+                extra = (completion.picture,) if api == "images" else ()
                 # the wire's events, folded into the reply: the transport keeps nothing
-                for event in module.read(client, body, stream_class()):
+                for event in module.read(client, body, stream_class(), *extra):
                     yield from module.fold(completion, event, body)
         finally:
             wallclock.clear()

@@ -21,7 +21,7 @@ Kinds so far:
   the whole text of each choice) follow at once, so every view paints a replay as it
   paints a reply, in full on the first paint.
 
-What a text API's transport reads off the wire: ``chunk``, ``whole`` and ``stream_end`` —
+What a transport reads off the wire: ``chunk``, ``whole`` and ``stream_end`` —
 :class:`Chunk`, :class:`Whole`, :class:`StreamEnd` — which its ``fold`` takes into the reply
 (the transport keeps and changes nothing); views never see them.
 """

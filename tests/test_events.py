@@ -101,3 +101,21 @@ def test_a_response_is_the_fold_of_the_responses_transports_events(
     painted = [[d.text for e in arrived for d in responses.fold(c, e, body)] for c in folded]
     assert painted[0] == painted[1] and "".join(painted[0]) == folded[0].texts[0] == "Echo: hi there"
     assert folded[0].done and folded[0].usage == folded[1].usage
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_drawing_is_the_fold_of_the_images_transports_events(server: StandInServer, stream: bool) -> None:
+    from nbchat.images import Drawing
+    from nbchat.transports import images
+
+    client = Transport().client(Settings(base_url=server.url, api_key="sk-test"))
+    body: dict[str, object] = {"model": "gpt-image-1", "prompt": "a lighthouse", "size": "1024x1024"}
+    if stream:
+        body |= {"stream": True, "partial_images": 1}
+    sent = dict(body)
+    arrived = list(images.read(client, body, stream_class()))
+    assert body == sent, "the transport changes nothing it was given"
+    drawings = [Drawing(None), Drawing(None)]
+    painted = [[e.kind for event in arrived for e in images.fold(d, event, body)] for d in drawings]
+    assert painted[0] == painted[1] and painted[0][-1] == "image"
+    assert drawings[0].images == drawings[1].images and len(drawings[0].images) == 1

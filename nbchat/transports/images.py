@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NbChatError, RequestFailed
-from ..events import ImageDone, ImagePartial
+from ..events import Chunk, ImageDone, ImagePartial, StreamEnd, Whole
 from ..secret import one_line
 from .shape import IMAGE_COUNTS, Events, clean_usage, kind, malformed, reported, text_of, valid_text
 
@@ -140,12 +140,11 @@ def request_body(
     return body
 
 
-def run(
-    client: Any, body: dict[str, Any], result: Any, stream_class: Any
-) -> Iterator[ImagePartial | ImageDone]:
-    """Send ``body`` (with ``result.picture``, an edit); yield partial and finished images
-    as they arrive, filling ``result`` (``.images``, ``.revised``, ``.usage``)."""
-    picture = result.picture
+def read(
+    client: Any, body: dict[str, Any], stream_class: Any, picture: Picture | None = None
+) -> Iterator[Chunk | Whole | StreamEnd]:
+    """Send ``body`` (with ``picture``, an edit); yield each event of a streamed drawing and
+    then its end, or the whole response. It keeps and changes nothing: :func:`fold` does."""
     path = "/images/edits" if picture is not None else "/images/generations"
     options: dict[str, Any] = {}
     files = None
@@ -155,40 +154,61 @@ def run(
         # multipart fields are strings
         body = {k: str(v) if not isinstance(v, str) else v for k, v in body.items()}
     if not body.get("stream"):
-        data = client.post(path, body=body, files=files, options=options, cast_to=object)
-        if isinstance(data, (str, bytes)):  # not JSON at all: a proxy's or a server's page
-            raise RequestFailed(f"the server's reply is not an images response: it sent {what_came(data)}")
-        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise RequestFailed("the server's reply is not an images response")
-        result.usage = clean_usage(data.get("usage"), IMAGE_COUNTS)
-        for index, item in enumerate(data["data"]):
-            if not isinstance(item, Mapping):
-                raise malformed(f"an image is {kind(item)}, not an object")
-            png = _decode(item)
-            result.images.append(png)
-            result.revised.append(valid_text(text_of(item.get("revised_prompt"), "a revised prompt")) or None)
-            yield ImageDone(index, png)
-        if not result.images:
-            raise RequestFailed("the server sent no image")
+        yield Whole(client.post(path, body=body, files=files, options=options, cast_to=object))
         return
-    for event in Events(client, path, body, stream_class, files=files, options=options):
-        what = event.get("type")
-        what = what if isinstance(what, str) else ""
-        if what.endswith(".partial_image"):
-            if result.first_token is None:
-                result.first_token = time.perf_counter()
-            result.partials += 1
-            yield ImagePartial(0, _decode(event))
-        elif what.endswith(".completed"):
-            png = _decode(event)
-            result.images.append(png)
-            result.revised.append(None)
-            result.usage = clean_usage(event.get("usage"), IMAGE_COUNTS) or result.usage
-            yield ImageDone(len(result.images) - 1, png)
-        elif what == "error":
-            raise reported(event, "while drawing")
-    if not result.images:
+    events = Events(client, path, body, stream_class, files=files, options=options)
+    for event in events:
+        yield Chunk(event)
+    yield StreamEnd(events.done, int(body.get("n") or 1))
+
+
+def fold(
+    result: Any, event: Chunk | Whole | StreamEnd, body: dict[str, Any]
+) -> Iterator[ImagePartial | ImageDone]:
+    """Take one of :func:`read`'s events into ``result`` (``.images``, ``.revised``,
+    ``.usage``); yield the partial and finished images a view paints."""
+    if isinstance(event, Whole):
+        yield from _fold_whole(result, event.data)
+    elif isinstance(event, Chunk):
+        yield from _fold_event(result, event.data)
+    elif not result.images:
         raise RequestFailed("the stream ended before the image was complete; re-run the cell")
+
+
+def _fold_whole(result: Any, data: Any) -> Iterator[ImageDone]:
+    if isinstance(data, (str, bytes)):  # not JSON at all: a proxy's or a server's page
+        raise RequestFailed(f"the server's reply is not an images response: it sent {what_came(data)}")
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise RequestFailed("the server's reply is not an images response")
+    result.usage = clean_usage(data.get("usage"), IMAGE_COUNTS)
+    for index, item in enumerate(data["data"]):
+        if not isinstance(item, Mapping):
+            raise malformed(f"an image is {kind(item)}, not an object")
+        png = _decode(item)
+        result.images.append(png)
+        result.revised.append(valid_text(text_of(item.get("revised_prompt"), "a revised prompt")) or None)
+        yield ImageDone(index, png)
+    if not result.images:
+        raise RequestFailed("the server sent no image")
+
+
+def _fold_event(result: Any, event: Any) -> Iterator[ImagePartial | ImageDone]:
+    """One event of a streamed drawing: a partial image, a finished one, or an error."""
+    what = event.get("type")
+    what = what if isinstance(what, str) else ""
+    if what.endswith(".partial_image"):
+        if result.first_token is None:
+            result.first_token = time.perf_counter()
+        result.partials += 1
+        yield ImagePartial(0, _decode(event))
+    elif what.endswith(".completed"):
+        png = _decode(event)
+        result.images.append(png)
+        result.revised.append(None)
+        result.usage = clean_usage(event.get("usage"), IMAGE_COUNTS) or result.usage
+        yield ImageDone(len(result.images) - 1, png)
+    elif what == "error":
+        raise reported(event, "while drawing")
 
 
 def _decode(item: Mapping[str, Any]) -> bytes:
