@@ -671,7 +671,7 @@ class ChatMagics(Magics, Settings):
         request.describe_later()  # an MCP server's tools as they would be sent (it starts)
         render.dry_run(request, self.terminal)
 
-    def parse_cell_line(self, line: str) -> tuple[Any, dict[str, Any]]:
+    def parse_cell_line(self, line: str) -> tuple[argparse.Namespace, dict[str, Any]]:
         """``%%chat`` options -> (arguments, validated per-cell overrides); only ``UsageError``."""
         args = parser_of(self.chat_cell).parse_args(split_line(line))
         overrides = {
@@ -776,7 +776,7 @@ class ChatMagics(Magics, Settings):
         except Exception:  # as IPython does: a line that does not expand is used as written
             return line
 
-    def _check_verb_arguments(self, args: Any) -> None:
+    def _check_verb_arguments(self, args: argparse.Namespace) -> None:
         """What a verb does not take is an error, not ignored: ``%chat reset work`` must not
         reset *default*, nor ``%chat history typo`` show an empty conversation."""
         most, options = VERB_TAKES[args.verb]
@@ -801,12 +801,12 @@ class ChatMagics(Magics, Settings):
         args.purpose = args.purpose or "user_data"
         args.days = 7 if args.days is None else args.days
 
-    def _one_arg(self, args: Any, what: str) -> str:
+    def _one_arg(self, args: argparse.Namespace, what: str) -> str:
         if len(args.args) != 1:
             raise UsageError(f"%chat {args.verb} takes one {what}, e.g. %chat {args.verb} {_EXAMPLE[what]}")
         return str(args.args[0])
 
-    def _history(self, args: Any) -> None:
+    def _history(self, args: argparse.Namespace) -> None:
         """The conversation as a transcript, with tokens per message (≈ where estimated)."""
         from .tools import message_text
 
@@ -825,7 +825,7 @@ class ChatMagics(Magics, Settings):
                 entries.append(message | {"content": message_text(message), "tokens": tokens, "mark": mark})
         render.transcript(entries, self.terminal)
 
-    def _reset(self, args: Any) -> None:
+    def _reset(self, args: argparse.Namespace) -> None:
         """Empty the conversation (`--keep-system` keeps its system prompt)."""
         conversation = self.chat_for(args.conversation).conversation
         conversation.clear(keep_system=args.keep_system)
@@ -834,7 +834,7 @@ class ChatMagics(Magics, Settings):
             f"Conversation *{args.conversation}* reset{kept}.", self.terminal, rebuild.metadata(conversation)
         )
 
-    def _undo(self, args: Any) -> None:
+    def _undo(self, args: argparse.Namespace) -> None:
         """Remove the last exchange."""
         conversation = self.chat_for(args.conversation).conversation
         turn = conversation.undo()
@@ -844,7 +844,7 @@ class ChatMagics(Magics, Settings):
             rebuild.metadata(conversation),
         )
 
-    def _list(self, args: Any) -> None:
+    def _list(self, args: argparse.Namespace) -> None:
         """The conversations, with their message count, token estimate and model."""
         rows = []
         for name, conv in sorted(self.conversations.items()):
@@ -854,13 +854,13 @@ class ChatMagics(Magics, Settings):
             rows.append([name, len(messages), f"≈{tokens}", model])
         render.table(["conversation", "messages", "tokens", "model"], rows, self.terminal)
 
-    def _retry(self, args: Any) -> None:
+    def _retry(self, args: argparse.Namespace) -> None:
         """Ask for the last reply again with the current settings; the new reply replaces it."""
         reply = self.show_reply(self.chat_for(args.conversation).retry(), self.output, args.conversation)
         if reply.data is not None:  # a --schema cell's retry shows its table again
             mapview.show_data(reply.data, self.terminal)
 
-    def _pick(self, args: Any) -> None:
+    def _pick(self, args: argparse.Namespace) -> None:
         """`pick K`: keep choice K of the last `-n` reply in the history."""
         choice = self._one_arg(args, "choice")
         if not choice.isdigit():
@@ -873,23 +873,23 @@ class ChatMagics(Magics, Settings):
             rebuild.metadata(conversation, conversation.turns[-1]),
         )
 
-    def _save(self, args: Any) -> None:
+    def _save(self, args: argparse.Namespace) -> None:
         """`save PATH`: the conversation as JSON (messages in OpenAI format plus per-turn metadata)."""
         path = self.chat_for(args.conversation).conversation.save(self._one_arg(args, "path"))
         render.note(f"Saved *{args.conversation}* to `{path}`.", self.terminal)
 
-    def _load(self, args: Any) -> None:
+    def _load(self, args: argparse.Namespace) -> None:
         """`load PATH`: a conversation saved by `save` (a corrupt or foreign file changes nothing)."""
         conversation = Conversation.load(self._one_arg(args, "path"), name=args.conversation)
         self.conversations[args.conversation] = conversation
         render.note(f"Loaded {len(conversation.turns)} turns into *{args.conversation}*.", self.terminal)
 
-    def _export(self, args: Any) -> None:
+    def _export(self, args: argparse.Namespace) -> None:
         """`export PATH`: a `.md` transcript, or `.jsonl` in OpenAI's fine-tuning format."""
         path = self.chat_for(args.conversation).conversation.export(self._one_arg(args, "path"))
         render.note(f"Exported *{args.conversation}* to `{path}`.", self.terminal)
 
-    def _usage(self, args: Any) -> None:
+    def _usage(self, args: argparse.Namespace) -> None:
         """Requests, tokens and cost this session, per model (`--org [--days N]`: the organization's)."""
         if args.org:
             from .transports import organization
@@ -898,12 +898,12 @@ class ChatMagics(Magics, Settings):
             return render.org_costs(costs, args.days, self.terminal)
         render.usage_table(self.ledger, self.prices, self.terminal, budget=self.budget)
 
-    def _models(self, args: Any) -> None:
+    def _models(self, args: argparse.Namespace) -> None:
         """The models the server offers (`GET /models`)."""
         models = self.transport.models(self)
         render.table(["model"], [[m] for m in models], self.terminal)
 
-    def _request(self, args: Any) -> None:
+    def _request(self, args: argparse.Namespace) -> None:
         """`request [TEXT]`: what the next `%%chat` would send (a dry run), TEXT taken as written."""
         """``%chat request [-c NAME] [TEXT]``: ``%%chat --dry-run`` with TEXT as the cell,
         taken as written (quotes, apostrophes) and substituted like a cell."""
@@ -913,7 +913,7 @@ class ChatMagics(Magics, Settings):
         cell_args = parser_of(self.chat_cell).parse_args(["-c", name, "--dry-run"])
         self.dry_run(cell_args, match["text"] or "<your next message>", {})
 
-    def _cache(self, args: Any) -> None:
+    def _cache(self, args: argparse.Namespace) -> None:
         """The reply cache: its file, entries, size and savings; `cache clear` starts it afresh."""
         from .cache import CacheUnavailable, open_cache
 
@@ -953,7 +953,7 @@ class ChatMagics(Magics, Settings):
             self.terminal,
         )
 
-    def _rebuild(self, args: Any) -> None:
+    def _rebuild(self, args: argparse.Namespace) -> None:
         """`rebuild [NOTEBOOK]`: restore every conversation from a saved notebook's replies."""
         if len(args.args) > 1:
             raise UsageError("%chat rebuild takes at most one notebook, e.g. %chat rebuild analysis.ipynb")
@@ -969,7 +969,7 @@ class ChatMagics(Magics, Settings):
         summary = ", ".join(f"*{name}* ({_turns(len(c.turns))})" for name, c in sorted(restored.items()))
         render.note(f"Rebuilt from `{path}`: {summary}.", self.terminal)
 
-    def _files(self, args: Any) -> None:
+    def _files(self, args: argparse.Namespace) -> None:
         """The account's files; `files upload PATH`, `files download ID PATH`, `files delete ID`."""
         from . import files
 
@@ -995,7 +995,7 @@ class ChatMagics(Magics, Settings):
         files.delete(chat, rest[0])
         render.note(f"Deleted `{rest[0]}`.", self.terminal)
 
-    def _mcp(self, args: Any) -> None:
+    def _mcp(self, args: argparse.Namespace) -> None:
         """The MCP servers of `mcp_servers`, their state and tools; `mcp NAME` starts NAME and
         lists its tools (the name the model sees, whether a call is asked about)."""
         from . import mcp
@@ -1013,7 +1013,7 @@ class ChatMagics(Magics, Settings):
             )
         render.table(["server", "what", "state", "tools"], mcp.listing(self), self.terminal)
 
-    verbs: ClassVar[dict[str, Callable[[ChatMagics, Any], None]]] = {
+    verbs: ClassVar[dict[str, Callable[[ChatMagics, argparse.Namespace], None]]] = {
         "history": _history,
         "reset": _reset,
         "undo": _undo,
@@ -1085,7 +1085,7 @@ class ChatMagics(Magics, Settings):
         shown = (f"{k}={'unset' if getattr(self, k) is None else repr(getattr(self, k))}" for k in values)
         render.note("Set " + ", ".join(shown), self.terminal)
 
-    def parse_config_line(self, line: str) -> Any:
+    def parse_config_line(self, line: str) -> argparse.Namespace:
         """``%chatconfig`` line -> its parsed arguments (one action at most); only ``UsageError``."""
         try:
             words = split_config_line(line)
