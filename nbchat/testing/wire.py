@@ -14,10 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the refusals module answers with this module's helpers
-    from .refusals import Refuse
+from typing import Any
 
 STAND_IN = "nbchat-stand-in"
 _SCRIPT_LOCK = threading.Lock()
@@ -84,7 +81,9 @@ class Quirks:
     reject_tools: bool = False  # answer 400 to a request that offers tools
     extra_fields: dict[str, Any] = field(default_factory=dict)  # added to every chunk and reply
     text_only: bool = False  # answer 400 to images and files, as a model without vision does
-    refuse: list[Refuse] = field(default_factory=list)  # refuse these, in real servers' words
+    # refuse these, in real servers' words: refusals.Refuse items (named, not imported: the
+    # refusals module builds on this one, and a circle of imports, even for types, is one too many)
+    refuse: list[Any] = field(default_factory=list)
 
 
 @dataclass
