@@ -208,13 +208,18 @@ def run_cell(page: Any, index: int) -> None:
 
     cells = page.locator(".jp-Notebook .jp-Cell")
     prompt = cells.nth(index).locator(".jp-InputPrompt")
-    before = prompt.inner_text()
+    # After a kernel restart the count starts again, so a re-run cell can show the very "[1]"
+    # it showed before: blank the prompt first, and any count shown after the keypress is new
+    # (JupyterLab rewrites the prompt as the cell is queued and again when it has run).
+    before = "[ ]:"
     for _attempt in range(3):  # a keypress sent while the kernel connects can be lost
         dismiss_dialogs(page)
         try:
             cells.nth(index).locator(".jp-InputArea-editor").click(timeout=15_000)
         except Error:
             continue  # something covered the cell: dismiss it and click again
+        if not re.search(r"\*", prompt.inner_text()):  # never blank a cell the kernel holds
+            prompt.evaluate(f"node => {{ node.textContent = {before!r}; }}")
         page.keyboard.press("Control+Enter")
         started, queued = time.monotonic(), False
         while time.monotonic() - started < (180 if queued else 20):
