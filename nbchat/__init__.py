@@ -52,8 +52,28 @@ def _session_chat(options: dict[str, Any]) -> Chat:
     return Chat(settings=settings, transport=session.transport, ledger=session.ledger, **options)
 
 
-# The engine is handed its views and its default Chat here, once: it imports neither.
+def _run_map(*args: Any, **options: Any) -> Any:
+    from .mapping import run_map
+
+    return run_map(*args, **options)
+
+
+def _submit_map(*args: Any, **options: Any) -> Any:
+    from .batch import submit_map
+
+    return submit_map(*args, **options)
+
+
+def _run_compare(*args: Any, **options: Any) -> Any:
+    from .compare import run_compare
+
+    return run_compare(*args, **options)
+
+
+# The engine is handed its views, its default Chat and the Chat its runners here, once (each
+# loaded when first used): no module of the engine imports another that imports it back.
 HOST.progress, HOST.status, HOST.chat = watch.progress, watch.status, _new_chat
+HOST.map, HOST.submit_map, HOST.compare = _run_map, _submit_map, _run_compare
 
 
 def load_ipython_extension(shell: Any) -> None:

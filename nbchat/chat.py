@@ -15,6 +15,7 @@ from .context import Limits, compose
 from .conversation import Conversation, Message, Turn
 from .errors import BadSetting, EmptyMessage, NbChatError, RequestFailed
 from .events import Event, ReasoningDelta, Replayed, TextDelta, ToolEvent
+from .host import HOST
 from .learned import JSON_SCHEMA, MAX_TOKENS, PART, TOOLS, Refusal, without
 from .rebuild import exchange_of
 from .schema import Schema, request_with, to_schema
@@ -888,17 +889,8 @@ class Chat:
         ``confirm=`` (asked instead of ``input()`` above ``confirm_cost``), and any setting
         as a per-request override.
         """
-        if batch:
-            from .batch import submit_map
-
-            return submit_map(
-                self, items, template, schema=schema, concurrency=concurrency, strict=strict, **options
-            )
-        from .mapping import run_map
-
-        return run_map(
-            self, items, template, schema=schema, concurrency=concurrency, strict=strict, **options
-        )
+        run = HOST.submit_map if batch else HOST.map
+        return run(self, items, template, schema=schema, concurrency=concurrency, strict=strict, **options)
 
     def compare(
         self,
@@ -927,9 +919,7 @@ class Chat:
         accuracy and a confusion table per model. At most ``concurrency`` requests are in
         flight per server. Also: ``previous=``, ``progress=``, ``confirm=`` as for :meth:`map`.
         """
-        from .compare import run_compare
-
-        return run_compare(
+        return HOST.compare(
             self,
             items,
             template,

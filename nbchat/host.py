@@ -12,12 +12,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: a core module never imports the engine or a view
-    from .chat import Chat
     from .items import Progress, ProgressView
 
 
-def _no_chat(options: dict[str, Any]) -> Chat:
+def _no_chat(options: dict[str, Any]) -> Any:
     raise RuntimeError("nbchat.host.HOST.chat was never set (the package's __init__ sets it)")
+
+
+def _unset(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("nbchat.host.HOST's runners were never set (the package's __init__ sets them)")
 
 
 class Host:
@@ -29,7 +32,13 @@ class Host:
         # a waiting batch's status: the first line -> show(text, last), or None for none
         self.status: Callable[[str], Callable[[str, bool], None] | None] | None = None
         # BatchJob.attach without chat=: the settings it runs with (the session's, in IPython)
-        self.chat: Callable[[dict[str, Any]], Chat] = _no_chat
+        # (a Chat, named rather than imported: chat.py imports this module for its runners)
+        self.chat: Callable[[dict[str, Any]], Any] = _no_chat
+        # Chat.map, Chat.map(batch=True) and Chat.compare run here: the engine's runners import
+        # the Chat (for its types), so the Chat is handed them rather than importing them
+        self.map: Callable[..., Any] = _unset
+        self.submit_map: Callable[..., Any] = _unset
+        self.compare: Callable[..., Any] = _unset
 
 
 HOST = Host()

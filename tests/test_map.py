@@ -102,10 +102,11 @@ def test_a_429_slows_down_honours_retry_after_and_recovers(chat: Chat, server: S
     assert elapsed >= 1.0, "everyone waited out Retry-After"
     throttled = next(r for r in server.requests if r.status == 429)
     # the other workers' requests already on their way when the 429 came back (at most
-    # concurrency - 1) may land late on a loaded machine; beyond those, none until
-    # Retry-After has passed
+    # concurrency - 1), and the one each of them may send before the client has read the 429,
+    # can land at once or late on a loaded machine; beyond those, none until Retry-After has
+    # passed (without it, all 22 left would land within a few milliseconds)
     after = sorted(r.at - throttled.at for r in server.requests if r.at > throttled.at)
-    assert len([t for t in after if t < 0.95]) <= 3 and after[-1] >= 0.95
+    assert len([t for t in after if t < 0.95]) <= 2 * (4 - 1) and after[-1] >= 0.95
     final = states[-1]
     assert final.lowest_limit == 2 and final.limit == 4, "halved on 429, back to 4 after successes"
 
