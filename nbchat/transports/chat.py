@@ -10,23 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..events import Chunk, Event, StreamEnd, Whole
-from .shape import Events
+from . import shape
 
 PATH = "/chat/completions"
 
 
 def read(client: Any, body: dict[str, Any], stream_class: Any) -> Iterator[Chunk | Whole | StreamEnd]:
-    """Send ``body``; yield each chunk of a streamed reply and then its end, or the whole
-    reply. (A server that refuses a part of the request is asked again by the engine.)"""
-    if not body.get("stream"):
-        # client.post skips the SDK's per-message transform (~0.15 ms a message)
-        # and its model parsing: the body is already in wire format.
-        yield Whole(client.post(PATH, body=body, cast_to=object))
-        return
-    events = Events(client, PATH, body, stream_class)
-    for chunk in events:
-        yield Chunk(chunk)
-    yield StreamEnd(events.done, int(body.get("n") or 1))
+    """This API's events (:func:`nbchat.transports.shape.read`); :func:`fold` builds the reply."""
+    return shape.read(client, PATH, body, stream_class)
 
 
 def fold(completion: Any, event: Chunk | Whole | StreamEnd, body: dict[str, Any]) -> Iterator[Event]:

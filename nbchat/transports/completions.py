@@ -7,8 +7,8 @@ from typing import Any
 
 from ..errors import RequestFailed
 from ..events import Chunk, StreamEnd, TextDelta, Whole
+from . import shape
 from .shape import (
-    Events,
     check_finished,
     choice_index,
     choices_of,
@@ -85,15 +85,8 @@ def _list(value: Any) -> list[Any]:
 
 
 def read(client: Any, body: dict[str, Any], stream_class: Any) -> Iterator[Chunk | Whole | StreamEnd]:
-    """Send ``body``; yield each chunk of a streamed continuation and then its end, or the
-    whole reply. It keeps and changes nothing: :func:`fold` builds the reply."""
-    if not body.get("stream"):
-        yield Whole(client.post(PATH, body=body, cast_to=object))
-        return
-    events = Events(client, PATH, body, stream_class)
-    for chunk in events:
-        yield Chunk(chunk)
-    yield StreamEnd(events.done, int(body.get("n") or 1))
+    """This API's events (:func:`nbchat.transports.shape.read`); :func:`fold` builds the reply."""
+    return shape.read(client, PATH, body, stream_class)
 
 
 def fold(completion: Any, event: Chunk | Whole | StreamEnd, body: dict[str, Any]) -> Iterator[TextDelta]:

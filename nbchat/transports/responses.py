@@ -10,9 +10,9 @@ from typing import Any
 from ..compat import does_not_reason, is_reasoning_model
 from ..errors import NbChatError, RequestFailed
 from ..events import Chunk, ReasoningDelta, StreamEnd, TextDelta, Whole
+from . import shape
 from .shape import (
     MAX_PARTS,
-    Events,
     clean_usage,
     finish_reason,
     index_of,
@@ -276,15 +276,8 @@ def _objects(value: Any) -> list[Mapping[str, Any]]:
 
 
 def read(client: Any, body: dict[str, Any], stream_class: Any) -> Iterator[Chunk | Whole | StreamEnd]:
-    """Send ``body``; yield each event of a streamed response and then its end, or the whole
-    response. It keeps and changes nothing: :func:`fold` builds the reply."""
-    if not body.get("stream"):
-        yield Whole(client.post(PATH, body=body, cast_to=object))
-        return
-    events = Events(client, PATH, body, stream_class)
-    for event in events:
-        yield Chunk(event)
-    yield StreamEnd(events.done, 1)
+    """This API's events (:func:`nbchat.transports.shape.read`); :func:`fold` builds the reply."""
+    return shape.read(client, PATH, body, stream_class)
 
 
 def fold(
