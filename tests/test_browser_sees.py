@@ -68,7 +68,10 @@ def use_theme(page: Any, theme: str) -> None:
     box = page.locator(".lm-CommandPalette-input")
     box.wait_for(timeout=30_000)
     box.fill("Use Theme: JupyterLab Dark")
-    page.locator(".lm-CommandPalette-item", has_text="JupyterLab Dark").first.click(timeout=30_000)
+    # the filtered command is the active one: Enter runs it, where a click can be taken by
+    # the palette's own overlay on a loaded machine
+    page.locator(".lm-CommandPalette-item.lm-mod-active", has_text="JupyterLab Dark").wait_for(timeout=30_000)
+    box.press("Enter")
     page.locator("body[data-jp-theme-light='false']").wait_for(state="attached", timeout=30_000)
 
 
